@@ -1,0 +1,33 @@
+import { existsSync, readdirSync } from "node:fs";
+import { defineConfig } from "vitest/config";
+
+// Workspace packages resolve to their TypeScript sources through the
+// "development" export condition, so tests never wait for a build.
+const conditions = ["development", "module", "node", "import", "default"];
+
+// One project per package and app, so `pnpm test` runs every suite in one
+// process pool and prints one summary; `--project <name>` runs one of them.
+const projectDirs = ["packages", "apps"].flatMap((group) =>
+  (existsSync(new URL(group, import.meta.url))
+    ? readdirSync(new URL(group, import.meta.url), { withFileTypes: true })
+    : []
+  )
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => `${group}/${entry.name}`),
+);
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: conditions } },
+  test: {
+    reporters: ["default", "./scripts/summary-reporter.ts"],
+    projects: projectDirs.map((dir) => ({
+      extends: true,
+      test: {
+        name: dir.slice(dir.indexOf("/") + 1),
+        root: dir,
+        include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+      },
+    })),
+  },
+});
