@@ -6,6 +6,7 @@ import { imagePath, root } from "./proto.mjs";
 const steps = [
   // First, before anything that could regenerate code into the work tree.
   ["generated code in sync", "node", ["scripts/check-generated.mjs"]],
+  ["package import rules", "node", ["scripts/check-deps.mjs"]],
   ["biome (format + lint, warnings are errors)", "biome", ["ci", "--error-on-warnings", "."]],
   ["buf lint", "buf", ["lint"]],
   ["buf breaking", "buf", ["breaking", "proto", "--against", imagePath]],
