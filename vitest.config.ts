@@ -24,7 +24,8 @@ export default defineConfig({
     projects: projectDirs.map((dir) => ({
       extends: true,
       test: {
-        name: dir.slice(dir.indexOf("/") + 1),
+        // Named for the package without its scope: state-store, state-server-app.
+        name: dir.startsWith("apps/") ? `${dir.slice(5)}-app` : dir.slice(9),
         root: dir,
         include: ["src/**/*.test.ts", "test/**/*.test.ts"],
       },

@@ -1,0 +1,90 @@
+// For any interleaving of publishes, partial drains and flushes, once every
+// subscriber has drained, each has seen the last published value of every key.
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { FakeTime } from "../test/fake-time.js";
+import { drain, latestByKey } from "../test/helpers.js";
+import { type BucketState, Hub } from "./index.js";
+
+const NAMESPACES = ["", "a"];
+const SUBSCRIBERS = 3;
+
+const publishOp = fc.record({
+  kind: fc.constant("publish" as const),
+  namespace: fc.constantFrom(...NAMESPACES),
+  seed: fc.constantFrom(1n, 2n, 2n ** 63n),
+  buckets: fc.array(
+    fc.record({
+      rowId: fc.integer({ min: 0, max: 2 }),
+      colId: fc.integer({ min: 0, max: 5 }),
+      prob: fc.double({ min: 0, max: 1, noNaN: true }),
+      lastUpdateTimeMs: fc.nat(),
+    }),
+    { maxLength: 8 },
+  ),
+});
+const takeOp = fc.record({
+  kind: fc.constant("take" as const),
+  subscriber: fc.nat({ max: SUBSCRIBERS * NAMESPACES.length - 1 }),
+  count: fc.integer({ min: 1, max: 3 }),
+});
+const tickOp = fc.record({
+  kind: fc.constant("tick" as const),
+  ms: fc.integer({ min: 1, max: 30 }),
+});
+const ops = fc.array(fc.oneof(publishOp, publishOp, takeOp, tickOp), { maxLength: 60 });
+
+const config = fc.record({
+  broadcastIntervalMs: fc.constantFrom(0, 10),
+  maxBucketsPerBatch: fc.integer({ min: 1, max: 6 }),
+  mergeAfterPendingBuckets: fc.integer({ min: 1, max: 20 }),
+});
+
+describe("property", () => {
+  test("after draining, each subscriber's last-seen value per key is the last published value", async () => {
+    await fc.assert(
+      fc.asyncProperty(config, ops, async (options, operations) => {
+        const time = new FakeTime();
+        const hub = new Hub({ ...options, now: time.now, timers: time.timers }).start();
+        const subscriptions = NAMESPACES.flatMap((namespace) =>
+          Array.from({ length: SUBSCRIBERS }, () => hub.subscribe(namespace)),
+        );
+        const seen = subscriptions.map(() => new Map<string, number>());
+        const published = new Map<string, number>();
+        const take = async (index: number, count: number) => {
+          const subscription = subscriptions[index];
+          for (let i = 0; i < count && subscription && subscription.pendingBuckets > 0; i++) {
+            const result = await subscription.next();
+            if (result.value) {
+              for (const [key, prob] of latestByKey([result.value])) seen[index]?.set(key, prob);
+            }
+          }
+        };
+
+        for (const op of operations) {
+          if (op.kind === "publish") {
+            const buckets: BucketState[] = op.buckets;
+            hub.publish(op.namespace, op.seed, buckets);
+            for (const [key, prob] of latestByKey([{ ...op, buckets }])) published.set(key, prob);
+          } else if (op.kind === "take") {
+            await take(op.subscriber, op.count);
+          } else {
+            time.tick(op.ms);
+          }
+        }
+        time.tick(options.broadcastIntervalMs);
+        for (const [index, subscription] of subscriptions.entries()) {
+          expect(subscription.closeReason).toBeUndefined();
+          for (const [key, prob] of latestByKey(await drain(subscription)))
+            seen[index]?.set(key, prob);
+          const expected = new Map(
+            [...published].filter(([key]) => key.startsWith(`${subscription.namespace}/`)),
+          );
+          expect(seen[index]).toEqual(expected);
+        }
+        hub.stop();
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

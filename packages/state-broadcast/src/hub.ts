@@ -1,0 +1,238 @@
+import { type Batch, type BucketState, SharedBatch } from "./batch.js";
+import { BucketMap } from "./bucket-map.js";
+import { BroadcastError } from "./errors.js";
+import { type HubOptions, resolveHubOptions } from "./options.js";
+import { createCounters, type HubCounters, type HubStats } from "./stats.js";
+import {
+  type CloseReason,
+  HubSubscription,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionHost,
+} from "./subscription.js";
+
+/** Where a hub is in its life: created, running, or stopped for good. */
+export type HubState = "idle" | "running" | "stopped";
+
+interface NamespaceState {
+  readonly subscribers: Set<HubSubscription>;
+  /** Interval mode only: the latest state per key since the last flush. */
+  readonly buffer: BucketMap;
+}
+
+const STOPPED: CloseReason = Object.freeze({
+  code: "stopped",
+  message: "the broadcast hub stopped",
+});
+
+/**
+ * Fans changed buckets out to every subscriber of their namespace, the
+ * publisher's own stream included. Publishing never waits on a subscriber:
+ * one that keeps up costs O(1) per batch (it receives the shared batch
+ * object), one that falls behind has its backlog merged per key (latest value
+ * wins) and is closed with `slow_consumer` once it breaks a limit.
+ *
+ * @example
+ * ```ts
+ * const hub = new Hub({ broadcastIntervalMs: 0 }).start();
+ * const subscription = hub.subscribe("checkout");
+ * hub.publish("checkout", 1_764_136_800_000n, [{ rowId: 0, colId: 7, prob: 0.2, lastUpdateTimeMs: 1_764_136_801_000 }]);
+ * for await (const batch of subscription) console.log(batch.seed, batch.buckets);
+ * ```
+ */
+export class Hub {
+  readonly #options: HubOptions;
+  readonly #counters: HubCounters = createCounters();
+  readonly #namespaces = new Map<string, NamespaceState>();
+  readonly #host: SubscriptionHost;
+  #state: HubState = "idle";
+  #subscribers = 0;
+  #timerHandles: unknown[] = [];
+
+  /** Validates `options` (throws `BroadcastError` `invalid_option`); the hub is idle until {@link Hub.start}. */
+  constructor(options: Partial<HubOptions> = {}) {
+    this.#options = resolveHubOptions(options);
+    const { maxPendingKeysPerSubscriber, mergeAfterPendingBuckets } = this.#options;
+    this.#host = {
+      counters: this.#counters,
+      maxPendingKeys: maxPendingKeysPerSubscriber,
+      maxStallMs: this.#options.maxStallMs,
+      mergeAfterBuckets: Math.min(mergeAfterPendingBuckets, maxPendingKeysPerSubscriber),
+      maxBucketsPerBatch: this.#options.maxBucketsPerBatch,
+      detach: (subscription) => this.#detach(subscription),
+    };
+    const signal = this.#options.signal;
+    if (signal?.aborted) this.#state = "stopped";
+    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** `idle` until started, `running`, then `stopped` for good. */
+  get state(): HubState {
+    return this.#state;
+  }
+
+  /**
+   * Starts the flush timer (interval mode) and the stall sweep. Idempotent;
+   * a stopped hub stays stopped, since a hub runs once.
+   */
+  start(): this {
+    if (this.#state !== "idle") return this;
+    this.#state = "running";
+    const { broadcastIntervalMs, maxStallMs, timers } = this.#options;
+    if (broadcastIntervalMs > 0) {
+      this.#timerHandles.push(timers.setInterval(this.#flush, broadcastIntervalMs));
+    }
+    // Deliveries check for stalls too, but a namespace that goes quiet has none.
+    if (Number.isFinite(maxStallMs)) {
+      this.#timerHandles.push(timers.setInterval(this.#sweep, Math.max(1, maxStallMs / 4)));
+    }
+    return this;
+  }
+
+  /**
+   * Stops for good: clears the timers, drops buffered updates and closes every
+   * subscription with `stopped`, so every iteration ends. Idempotent.
+   */
+  stop(): void {
+    if (this.#state === "stopped") return;
+    this.#state = "stopped";
+    for (const handle of this.#timerHandles) this.#options.timers.clearInterval(handle);
+    this.#timerHandles = [];
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    for (const namespace of this.#namespaces.values()) {
+      for (const subscription of namespace.subscribers) subscription.end(STOPPED);
+    }
+    this.#namespaces.clear();
+  }
+
+  /**
+   * Subscribes to every update published to `namespace` from now on. On a
+   * stopped hub (say, a stream opening during shutdown) the subscription comes
+   * back already closed with `stopped`.
+   *
+   * @throws BroadcastError `invalid_state` before {@link Hub.start}.
+   */
+  subscribe(namespace: string, options: SubscribeOptions = {}): Subscription {
+    if (typeof namespace !== "string") {
+      throw new BroadcastError("invalid_argument", "subscribe(): namespace must be a string");
+    }
+    this.#checkStarted("subscribe");
+    const subscription = new HubSubscription(this.#host, namespace, options);
+    if (this.#state === "stopped") {
+      subscription.end(STOPPED);
+    } else if (options.signal?.aborted) {
+      subscription.close();
+    } else {
+      let state = this.#namespaces.get(namespace);
+      if (state === undefined) {
+        state = { subscribers: new Set(), buffer: new BucketMap() };
+        this.#namespaces.set(namespace, state);
+      }
+      state.subscribers.add(subscription);
+      this.#subscribers++;
+    }
+    return subscription;
+  }
+
+  /**
+   * Publishes the changed buckets of one `(namespace, seed)`. Returns at once:
+   * nothing here waits on a subscriber. The hub keeps `buckets` and its
+   * objects without copying them, so do not modify them afterwards. Updates to
+   * a namespace nobody subscribes to are dropped; on a stopped hub, all are.
+   *
+   * @throws BroadcastError `invalid_state` before {@link Hub.start}, `invalid_argument` for a non-bigint seed.
+   */
+  publish(namespace: string, seed: bigint, buckets: readonly BucketState[]): void {
+    if (typeof seed !== "bigint" || typeof namespace !== "string" || !Array.isArray(buckets)) {
+      throw new BroadcastError(
+        "invalid_argument",
+        "publish(): expected (namespace: string, seed: bigint, buckets: BucketState[])",
+      );
+    }
+    this.#checkStarted("publish");
+    const state = this.#namespaces.get(namespace);
+    if (state === undefined || buckets.length === 0) return;
+    this.#counters.bucketsPublished += buckets.length;
+    if (this.#options.broadcastIntervalMs > 0) {
+      this.#counters.coalesced += state.buffer.merge(seed, buckets);
+      return;
+    }
+    const max = this.#options.maxBucketsPerBatch;
+    const batches: SharedBatch[] = [];
+    for (let start = 0; start < buckets.length; start += max) {
+      const chunk = buckets.length <= max ? buckets : buckets.slice(start, start + max);
+      batches.push(new SharedBatch(namespace, seed, chunk));
+    }
+    this.#deliver(state, batches, this.#options.now());
+  }
+
+  /**
+   * The batch's bytes from the configured encoder, computed once per batch
+   * object: every subscriber that receives the same batch gets the same
+   * `Uint8Array` (treat it as read-only).
+   *
+   * @throws BroadcastError `no_encoder` when the hub has no `encode` option.
+   */
+  encode(batch: Batch): Uint8Array {
+    const encoder = this.#options.encode;
+    if (encoder === undefined) {
+      throw new BroadcastError(
+        "no_encoder",
+        "encode(): the hub was created without an encode option",
+      );
+    }
+    return SharedBatch.encode(batch, encoder);
+  }
+
+  /** A snapshot of the counters, for metrics. */
+  stats(): HubStats {
+    return { subscribers: this.#subscribers, namespaces: this.#namespaces.size, ...this.#counters };
+  }
+
+  #deliver(state: NamespaceState, batches: readonly Batch[], nowMs: number): void {
+    // A Set iteration skips members deleted on the way, so a subscription that
+    // closes during this loop (a slow consumer cut off) is simply passed over.
+    for (const subscription of state.subscribers) subscription.deliver(batches, nowMs);
+  }
+
+  #detach(subscription: HubSubscription): void {
+    const state = this.#namespaces.get(subscription.namespace);
+    if (state === undefined || !state.subscribers.delete(subscription)) return;
+    this.#subscribers--;
+    // Nobody left to deliver to: drop the namespace with its buffered updates.
+    if (state.subscribers.size === 0) this.#namespaces.delete(subscription.namespace);
+  }
+
+  #checkStarted(call: string): void {
+    if (this.#state === "idle") {
+      throw new BroadcastError(
+        "invalid_state",
+        `${call}(): the hub is not started; call start() first`,
+      );
+    }
+  }
+
+  readonly #flush = (): void => {
+    if (this.#state !== "running") return;
+    const nowMs = this.#options.now();
+    let flushed = false;
+    for (const [namespace, state] of this.#namespaces) {
+      if (state.buffer.size === 0) continue;
+      flushed = true;
+      this.#deliver(state, state.buffer.drain(namespace, this.#options.maxBucketsPerBatch), nowMs);
+    }
+    if (flushed) this.#counters.flushes++;
+  };
+
+  readonly #sweep = (): void => {
+    if (this.#state !== "running") return;
+    const nowMs = this.#options.now();
+    for (const state of this.#namespaces.values()) {
+      for (const subscription of state.subscribers) subscription.checkStall(nowMs);
+    }
+  };
+
+  readonly #onAbort = (): void => {
+    this.stop();
+  };
+}
