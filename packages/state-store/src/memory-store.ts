@@ -1,0 +1,184 @@
+import type { DeltaUpdate } from "@fair/state-proto";
+import { Aggregator } from "./aggregator.js";
+import { StoreError } from "./errors.js";
+import { IntervalTask } from "./eviction.js";
+import { type InMemoryStoreOptions, publicOptions, resolveOptions } from "./options.js";
+import type {
+  BucketState,
+  DeltaResult,
+  EvictResult,
+  RestoreResult,
+  Store,
+  StoreNamespace,
+  StoreStats,
+  UpdateResult,
+} from "./store.js";
+
+/**
+ * A namespace of an {@link InMemoryStore}: the {@link StoreNamespace}
+ * operations, answered synchronously.
+ */
+export interface InMemoryNamespace extends StoreNamespace {
+  applyUpdate(update: DeltaUpdate): UpdateResult;
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): DeltaResult;
+  getSeed(seed: bigint): BucketState[];
+}
+
+/**
+ * The {@link Store} in one process's memory: server-owned decay, clamping,
+ * window checks, eviction on a timer, snapshots. Every method answers
+ * synchronously — the in-memory hot path pays for no promise — and is typed
+ * so; through the {@link Store} interface the same values arrive as
+ * `MaybePromise`s.
+ *
+ * A class because it has a lifecycle: `start()` schedules eviction,
+ * `stop()` cancels it. Without `start()` nothing is evicted except by
+ * `evictBefore()`.
+ *
+ * @example
+ * ```ts
+ * const store = new InMemoryStore({ decayRatePerSecond: 0.01 });
+ * store.start();
+ * const seed = windowSeed(Date.now(), store.options.windowMs);
+ * store.applyDelta(seed, 0, 42, 0.05, Date.now());
+ * const tenant = store.namespace("checkout");
+ * const { buckets } = tenant.applyUpdate(update); // a DeltaUpdate
+ * store.stop();
+ * ```
+ */
+export class InMemoryStore implements Store, InMemoryNamespace {
+  readonly #core: Aggregator;
+  readonly #eviction: IntervalTask;
+  readonly #options: Readonly<InMemoryStoreOptions>;
+
+  /** Throws a `StoreError` (`invalid_options`) naming the first unusable option. */
+  constructor(options: Partial<InMemoryStoreOptions> = {}) {
+    const resolved = resolveOptions(options);
+    this.#core = new Aggregator(resolved);
+    this.#options = publicOptions(resolved);
+    this.#eviction = new IntervalTask(
+      this.#core.options.timers,
+      this.#core.options.evictionIntervalMs,
+      () => {
+        this.#core.evictExpired();
+      },
+    );
+  }
+
+  /** The options in effect, defaults filled in. */
+  get options(): Readonly<InMemoryStoreOptions> {
+    return this.#options;
+  }
+
+  /** Whether the eviction timer is running. */
+  get running(): boolean {
+    return this.#eviction.running;
+  }
+
+  /**
+   * The key space `name` (the `fair-state-namespace` header); `""` is this
+   * store. A view is two fields, so a server takes one per stream; a
+   * namespace holds memory only while it holds buckets.
+   */
+  namespace(name: string): InMemoryNamespace {
+    if (typeof name !== "string") {
+      throw new StoreError("invalid_argument", "namespace", `must be a string, got ${typeof name}`);
+    }
+    return name === "" ? this : new NamespaceView(this.#core, name);
+  }
+
+  applyUpdate(update: DeltaUpdate): UpdateResult {
+    return this.#core.applyUpdate("", update);
+  }
+
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): DeltaResult {
+    return this.#core.applyDelta("", seed, rowId, colId, deltaProb, timestampMs);
+  }
+
+  getSeed(seed: bigint): BucketState[] {
+    return this.#core.getSeed("", seed);
+  }
+
+  evictBefore(seed: bigint): EvictResult {
+    return this.#core.evictBefore(seed);
+  }
+
+  stats(): StoreStats {
+    return this.#core.stats();
+  }
+
+  /**
+   * Starts evicting, every `evictionIntervalMs`, the seeds behind
+   * `now − seedEvictionTtlMs`. A no-op when already running. Aborting
+   * `signal` stops it, as `stop()` does.
+   */
+  start(signal?: AbortSignal): void {
+    this.#eviction.start(signal);
+  }
+
+  /** Stops the eviction timer; idempotent, leaves no timer or listener behind. */
+  stop(): void {
+    this.#eviction.stop();
+  }
+
+  /**
+   * Every bucket of every namespace, as a versioned `StoreSnapshot`
+   * (`@fair/state-proto`), for `restore()` after a restart.
+   */
+  snapshot(): Uint8Array {
+    return this.#core.snapshot();
+  }
+
+  /**
+   * Replaces the store's contents with a snapshot's. Seeds behind the
+   * eviction horizon or too far ahead of the clock are skipped and counted
+   * in the result. A snapshot of another `format_version`, or one that does
+   * not decode or breaks the options (ids out of bounds, mismatched column
+   * lengths, a probability outside [0, 1], a seed that is not a window
+   * start) throws a `StoreError` and leaves the store as it was.
+   * Counters in `stats()` carry on; they are not part of a snapshot.
+   */
+  restore(bytes: Uint8Array): RestoreResult {
+    return this.#core.restore(bytes);
+  }
+}
+
+class NamespaceView implements InMemoryNamespace {
+  readonly #core: Aggregator;
+  readonly #name: string;
+
+  constructor(core: Aggregator, name: string) {
+    this.#core = core;
+    this.#name = name;
+  }
+
+  applyUpdate(update: DeltaUpdate): UpdateResult {
+    return this.#core.applyUpdate(this.#name, update);
+  }
+
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): DeltaResult {
+    return this.#core.applyDelta(this.#name, seed, rowId, colId, deltaProb, timestampMs);
+  }
+
+  getSeed(seed: bigint): BucketState[] {
+    return this.#core.getSeed(this.#name, seed);
+  }
+}

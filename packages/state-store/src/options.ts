@@ -1,0 +1,174 @@
+import { StoreError } from "./errors.js";
+
+/**
+ * The two timer functions a store needs, so tests and servers can hand in
+ * fake or shared timers. `globalThis` satisfies it.
+ */
+export interface StoreTimers {
+  /** Calls `fn` every `ms` milliseconds until cleared; returns a handle. */
+  setInterval(fn: () => void, ms: number): unknown;
+  /** Stops the interval behind `handle`. */
+  clearInterval(handle: unknown): void;
+}
+
+/** Options of {@link InMemoryStore}. Every field is optional in the constructor. */
+export interface InMemoryStoreOptions {
+  /**
+   * Length of a seed window, in milliseconds. Seeds are window starts, so a
+   * seed that is not a multiple of it is refused: it comes from a client
+   * configured with another window. Default 300 000 (5 min).
+   */
+  windowMs: number;
+  /**
+   * How long a seed lives after its window starts, in milliseconds: seeds
+   * below `now − seedEvictionTtlMs` are evicted and their deltas dropped. At
+   * least `windowMs`, so the current window is always live. Default
+   * `3 × windowMs` (900 000).
+   */
+  seedEvictionTtlMs: number;
+  /**
+   * λ, the exponential decay rate of probabilities, per second. Must equal
+   * the trackers' `Lambda`. 0 turns decay off: plain sum, clamp, max
+   * timestamp. Default 0.01.
+   */
+  decayRatePerSecond: number;
+  /** Exclusive bound on row ids (FAIR levels). Default 256. */
+  maxRows: number;
+  /**
+   * Exclusive bound on column ids (buckets per level). At most 2^32, and
+   * `maxRows × maxCols` at most 2^53. Default 2^24 (16 777 216).
+   */
+  maxCols: number;
+  /**
+   * How many windows ahead of the current one a seed may be; later seeds
+   * are refused and counted. Default 2 (a tracker writes the next window's
+   * seed, and its clock may run a little ahead).
+   */
+  maxFutureWindows: number;
+  /**
+   * How far ahead of `now()` a delta's timestamp may be, in milliseconds;
+   * later timestamps are clamped to `now() + maxClockSkewMs` and counted.
+   * Default 10 % of `windowMs` (30 000).
+   */
+  maxClockSkewMs: number;
+  /**
+   * How often the eviction timer runs once `start()`ed, in milliseconds.
+   * Default 10 % of `windowMs` (30 000).
+   */
+  evictionIntervalMs: number;
+  /** The clock, in Unix milliseconds. Default `Date.now`. */
+  now: () => number;
+  /**
+   * Timers for eviction. Default the global ones, with the interval
+   * `unref()`ed so a forgotten store does not keep the process alive.
+   */
+  timers: StoreTimers;
+}
+
+const defaultTimers: StoreTimers = {
+  setInterval(fn, ms) {
+    const handle = setInterval(fn, ms);
+    handle.unref();
+    return handle;
+  },
+  clearInterval(handle) {
+    clearInterval(handle as ReturnType<typeof setInterval>);
+  },
+};
+
+/**
+ * The defaults of {@link InMemoryStoreOptions}. `seedEvictionTtlMs`,
+ * `maxClockSkewMs` and `evictionIntervalMs` shown here are for the default
+ * window; when `windowMs` is given and they are not, they scale with it
+ * (3×, 10 %, 10 %).
+ */
+export const defaultStoreOptions: Readonly<InMemoryStoreOptions> = Object.freeze({
+  windowMs: 300_000,
+  seedEvictionTtlMs: 900_000,
+  decayRatePerSecond: 0.01,
+  maxRows: 256,
+  maxCols: 2 ** 24,
+  maxFutureWindows: 2,
+  maxClockSkewMs: 30_000,
+  evictionIntervalMs: 30_000,
+  now: Date.now,
+  timers: defaultTimers,
+});
+
+/** Options after defaults, checked, with the bigint forms the hot path needs. */
+export interface ResolvedOptions extends Readonly<InMemoryStoreOptions> {
+  readonly windowBig: bigint;
+  readonly ttlBig: bigint;
+  readonly futureSpanBig: bigint;
+  /** λ per millisecond, the form the decay formula uses. */
+  readonly decayPerMs: number;
+}
+
+/** Fills in defaults and refuses unusable options with a `StoreError`. */
+export function resolveOptions(partial: Partial<InMemoryStoreOptions>): ResolvedOptions {
+  const windowMs = partial.windowMs ?? defaultStoreOptions.windowMs;
+  requireInteger("windowMs", windowMs, 1, Number.MAX_SAFE_INTEGER);
+  const d = defaultStoreOptions;
+  // Field by field rather than a spread, so an explicit `undefined` from
+  // JavaScript means "default" and unknown keys are left behind.
+  const options: InMemoryStoreOptions = {
+    windowMs,
+    seedEvictionTtlMs: partial.seedEvictionTtlMs ?? 3 * windowMs,
+    decayRatePerSecond: partial.decayRatePerSecond ?? d.decayRatePerSecond,
+    maxRows: partial.maxRows ?? d.maxRows,
+    maxCols: partial.maxCols ?? d.maxCols,
+    maxFutureWindows: partial.maxFutureWindows ?? d.maxFutureWindows,
+    maxClockSkewMs: partial.maxClockSkewMs ?? Math.floor(windowMs / 10),
+    evictionIntervalMs: partial.evictionIntervalMs ?? Math.max(1, Math.floor(windowMs / 10)),
+    now: partial.now ?? d.now,
+    timers: partial.timers ?? d.timers,
+  };
+  requireInteger("seedEvictionTtlMs", options.seedEvictionTtlMs, windowMs, Number.MAX_SAFE_INTEGER);
+  const rate = options.decayRatePerSecond;
+  if (typeof rate !== "number" || !Number.isFinite(rate) || rate < 0) {
+    throw new StoreError(
+      "invalid_options",
+      "decayRatePerSecond",
+      `must be finite and ≥ 0, got ${rate}`,
+    );
+  }
+  requireInteger("maxRows", options.maxRows, 1, 2 ** 32);
+  requireInteger("maxCols", options.maxCols, 1, 2 ** 32);
+  // Keys are row × maxCols + col in a double; past 2^53 they would collide.
+  if (options.maxRows * options.maxCols > 2 ** 53) {
+    throw new StoreError("invalid_options", "maxCols", "maxRows × maxCols must be at most 2^53");
+  }
+  requireInteger("maxFutureWindows", options.maxFutureWindows, 0, 2 ** 20);
+  requireInteger("maxClockSkewMs", options.maxClockSkewMs, 0, Number.MAX_SAFE_INTEGER);
+  requireInteger("evictionIntervalMs", options.evictionIntervalMs, 1, 2 ** 31 - 1);
+  if (typeof options.now !== "function") {
+    throw new StoreError("invalid_options", "now", "must be a function returning Unix ms");
+  }
+  const timers = options.timers as Partial<StoreTimers> | undefined;
+  if (typeof timers?.setInterval !== "function" || typeof timers.clearInterval !== "function") {
+    throw new StoreError("invalid_options", "timers", "must have setInterval and clearInterval");
+  }
+  return Object.freeze({
+    ...options,
+    windowBig: BigInt(windowMs),
+    ttlBig: BigInt(options.seedEvictionTtlMs),
+    futureSpanBig: BigInt(options.maxFutureWindows) * BigInt(windowMs),
+    decayPerMs: rate / 1000,
+  });
+}
+
+function requireInteger(field: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new StoreError(
+      "invalid_options",
+      field,
+      `must be an integer in [${min}, ${max}], got ${String(value)}`,
+    );
+  }
+}
+
+/** The options as the user sees them: without the derived fields. */
+export function publicOptions(resolved: ResolvedOptions): Readonly<InMemoryStoreOptions> {
+  const { windowBig, ttlBig, futureSpanBig, decayPerMs, ...options } = resolved;
+  return Object.freeze(options);
+}

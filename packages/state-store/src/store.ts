@@ -1,0 +1,151 @@
+import type { DeltaUpdate } from "@fair/state-proto";
+
+/**
+ * A value, or a promise of one. {@link Store} methods return it so that a
+ * remote store (Redis) can be asynchronous while the in-memory one answers
+ * synchronously and its callers need not pay for a promise per call.
+ * Measured on the in-memory store (bench/main.ts, see the README): `await`
+ * of the plain value adds ~0.5 µs to a ~29 µs batch of 100 deltas (~2 %), the
+ * same as an always-async method would; so callers generic over `Store` may
+ * simply `await`, and callers holding an `InMemoryStore` pay nothing.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * One bucket's aggregated value: its probability as of `lastUpdateTimeMs`.
+ * At a later time `t` it is worth `prob · e^(−λ·max(0, t − lastUpdateTimeMs)/1000)`.
+ * A plain object with numbers, ready for a `Bucket` message or a hub.
+ */
+export interface BucketState {
+  /** The FAIR level, `0 ≤ rowId < maxRows`. */
+  rowId: number;
+  /** The bucket within its level, `0 ≤ colId < maxCols`. */
+  colId: number;
+  /** The probability, within [0, 1]. */
+  prob: number;
+  /** The time `prob` refers to, in Unix milliseconds. */
+  lastUpdateTimeMs: number;
+}
+
+/**
+ * Why deltas were set aside instead of applied, a label for metrics:
+ * `too_old` — the seed is behind the eviction horizon (or was evicted);
+ * `too_far_future` — the seed is more than `maxFutureWindows` windows ahead.
+ * Neither is an error: the client is not at fault for a late or early
+ * window, and one stray seed must not end its stream.
+ */
+export type DropReason = "too_old" | "too_far_future";
+
+/** What became of an update or delta: applied, or set aside for a reason. */
+export type ApplyStatus = "applied" | DropReason;
+
+/** The answer to {@link StoreNamespace.applyUpdate}. */
+export interface UpdateResult {
+  /** `applied`, or why the whole update was set aside (and counted). */
+  readonly status: ApplyStatus;
+  /**
+   * The buckets the update changed, each once, with its latest value; empty
+   * unless applied. A delta that leaves a default bucket at 0 changes
+   * nothing and is not listed; a bucket that falls to 0 is listed (with
+   * prob 0) and then forgotten.
+   */
+  readonly buckets: BucketState[];
+  /** How many of the update's timestamps were clamped to `now + maxClockSkewMs`. */
+  readonly clampedTimestamps: number;
+}
+
+/** The answer to {@link StoreNamespace.applyDelta}. */
+export interface DeltaResult {
+  /** `applied`, or why the delta was set aside (and counted). */
+  readonly status: ApplyStatus;
+  /** The bucket after the delta; `undefined` unless applied. */
+  readonly bucket: BucketState | undefined;
+  /** Whether the timestamp was clamped to `now + maxClockSkewMs`. */
+  readonly timestampClamped: boolean;
+}
+
+/** The answer to {@link Store.evictBefore}. */
+export interface EvictResult {
+  /** Seeds removed, over all namespaces. */
+  readonly seeds: number;
+  /** Buckets those seeds held. */
+  readonly buckets: number;
+}
+
+/** The answer to {@link InMemoryStore.restore}. */
+export interface RestoreResult {
+  /** Seeds now held. */
+  readonly seeds: number;
+  /** Buckets now held. */
+  readonly buckets: number;
+  /** Seeds in the snapshot left out: behind the eviction horizon or too far ahead. */
+  readonly skippedSeeds: number;
+}
+
+/** Counters and sizes for metrics; plain numbers, counters never go down. */
+export interface StoreStats {
+  /** Namespaces holding at least one seed. */
+  readonly namespaces: number;
+  /** Seeds held, over all namespaces. */
+  readonly seeds: number;
+  /** Non-default buckets held. */
+  readonly buckets: number;
+  /** Deltas applied since the store was made. */
+  readonly appliedDeltas: number;
+  /** Deltas set aside, by reason. */
+  readonly droppedDeltas: Readonly<Record<DropReason, number>>;
+  /** Applied deltas whose timestamp was clamped to `now + maxClockSkewMs`. */
+  readonly clampedTimestamps: number;
+  /** Seeds removed by eviction. */
+  readonly evictedSeeds: number;
+  /** Buckets removed by eviction. */
+  readonly evictedBuckets: number;
+}
+
+/**
+ * One isolated key space of a {@link Store}: the `fair-state-namespace`
+ * header selects it. Every operation is keyed by seed, the window start in
+ * Unix milliseconds, kept exact as a `bigint`.
+ */
+export interface StoreNamespace {
+  /**
+   * Applies a whole `DeltaUpdate` — the server's hot path. The update is
+   * validated first; a bad one throws a {@link StoreError} naming the field
+   * (`deltas[3].delta_prob`) and nothing of it is applied. Several deltas for
+   * one bucket apply in order.
+   */
+  applyUpdate(update: DeltaUpdate): MaybePromise<UpdateResult>;
+  /**
+   * Applies one delta `a` stamped `timestampMs` to bucket `(seed, rowId,
+   * colId)`, with the same checks as {@link StoreNamespace.applyUpdate}.
+   */
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): MaybePromise<DeltaResult>;
+  /** Every non-default bucket of `seed`, in no particular order; `[]` for an unknown seed. */
+  getSeed(seed: bigint): MaybePromise<BucketState[]>;
+}
+
+/**
+ * The aggregation store: the contract the server programs against and that
+ * both {@link InMemoryStore} and a Redis store implement. A `Store` is its
+ * default namespace (`""`) plus the way to the others.
+ */
+export interface Store extends StoreNamespace {
+  /**
+   * The key space called `name`; `""` is the store itself. Cheap and
+   * allocation-light: a server takes one per stream.
+   */
+  namespace(name: string): StoreNamespace;
+  /**
+   * Removes every seed below `seed` in every namespace; deltas for those
+   * seeds are dropped (`too_old`) from then on.
+   */
+  evictBefore(seed: bigint): MaybePromise<EvictResult>;
+  /** Sizes and counters, for metrics. */
+  stats(): MaybePromise<StoreStats>;
+}

@@ -1,0 +1,178 @@
+import type { DeltaUpdate } from "@fair/state-proto";
+import { StoreError } from "./errors.js";
+import type { ResolvedOptions } from "./options.js";
+
+const maxUint64 = 2n ** 64n - 1n;
+
+/**
+ * A validated batch as numbers: bucket keys (`row × maxCols + col`), deltas
+ * and timestamps, in the update's order. Reused from update to update so the
+ * hot path does not allocate per delta.
+ */
+export class Batch {
+  keys = new Float64Array(256);
+  deltas = new Float64Array(256);
+  times = new Float64Array(256);
+  length = 0;
+
+  reserve(length: number): void {
+    if (length > this.keys.length) {
+      const capacity = Math.max(length, this.keys.length * 2);
+      this.keys = new Float64Array(capacity);
+      this.deltas = new Float64Array(capacity);
+      this.times = new Float64Array(capacity);
+    }
+    this.length = 0;
+  }
+}
+
+/**
+ * Checks a whole update and writes it into `batch`, or throws a
+ * `StoreError` naming the first bad field (proto spelling). Nothing is
+ * applied before this returns, so a refused update leaves no trace.
+ */
+export function validateUpdate(update: DeltaUpdate, options: ResolvedOptions, batch: Batch): void {
+  if (update === null || typeof update !== "object") {
+    throw new StoreError("invalid_argument", "update", "must be a DeltaUpdate");
+  }
+  checkSeed(update.seed, "seed", options);
+  const deltas = update.deltas;
+  if (!Array.isArray(deltas)) {
+    throw new StoreError("invalid_argument", "deltas", "must be an array");
+  }
+  const { maxRows, maxCols } = options;
+  batch.reserve(deltas.length);
+  const { keys, deltas: values, times } = batch;
+  for (let i = 0; i < deltas.length; i++) {
+    const delta = deltas[i];
+    if (delta === null || typeof delta !== "object") {
+      throw new StoreError("invalid_argument", `deltas[${i}]`, "must be a BucketDelta");
+    }
+    // Number() of a uint64 rounds only above 2^53, far past every bound
+    // checked here, and rounds monotonically: a value at or past a bound
+    // never lands below it. So the checks are exact on the rounded number.
+    const row = uint64ToNumber(delta.rowId, i, "row_id");
+    if (row >= maxRows) throw beyond(i, "row_id", delta.rowId, `maxRows ${maxRows}`);
+    const col = uint64ToNumber(delta.colId, i, "col_id");
+    if (col >= maxCols) throw beyond(i, "col_id", delta.colId, `maxCols ${maxCols}`);
+    const a = delta.deltaProb;
+    if (typeof a !== "number" || !Number.isFinite(a)) {
+      throw new StoreError(
+        "invalid_argument",
+        `deltas[${i}].delta_prob`,
+        `must be finite, got ${a}`,
+      );
+    }
+    if (a < -1 || a > 1) {
+      throw new StoreError(
+        "out_of_range",
+        `deltas[${i}].delta_prob`,
+        `must be in [-1, 1], got ${a}`,
+      );
+    }
+    const ts = uint64ToNumber(delta.lastUpdateTimeMs, i, "last_update_time_ms");
+    if (ts > Number.MAX_SAFE_INTEGER) {
+      throw beyond(i, "last_update_time_ms", delta.lastUpdateTimeMs, "2^53");
+    }
+    keys[i] = row * maxCols + col;
+    values[i] = a;
+    times[i] = ts;
+  }
+  batch.length = deltas.length;
+}
+
+/** Checks the arguments of `applyDelta` (parameter spelling) and returns the key. */
+export function validateDelta(
+  seed: bigint,
+  rowId: number,
+  colId: number,
+  deltaProb: number,
+  timestampMs: number,
+  options: ResolvedOptions,
+): number {
+  checkSeed(seed, "seed", options);
+  checkIndex(rowId, "rowId", options.maxRows, "maxRows");
+  checkIndex(colId, "colId", options.maxCols, "maxCols");
+  if (typeof deltaProb !== "number" || !Number.isFinite(deltaProb)) {
+    throw new StoreError("invalid_argument", "deltaProb", `must be finite, got ${deltaProb}`);
+  }
+  if (deltaProb < -1 || deltaProb > 1) {
+    throw new StoreError("out_of_range", "deltaProb", `must be in [-1, 1], got ${deltaProb}`);
+  }
+  if (typeof timestampMs !== "number" || !Number.isInteger(timestampMs) || timestampMs < 0) {
+    throw new StoreError(
+      "invalid_argument",
+      "timestampMs",
+      `must be an integer ≥ 0, got ${timestampMs}`,
+    );
+  }
+  if (timestampMs > Number.MAX_SAFE_INTEGER) {
+    throw new StoreError(
+      "out_of_range",
+      "timestampMs",
+      `must be at most 2^53 - 1, got ${timestampMs}`,
+    );
+  }
+  return rowId * options.maxCols + colId;
+}
+
+/**
+ * Checks a seed: a uint64 `bigint` that is a window start. A seed that is
+ * not a multiple of `windowMs` comes from a client configured with another
+ * window, and accepting it would also let one client make the store
+ * allocate for every millisecond of the live range.
+ */
+export function checkSeed(
+  seed: unknown,
+  field: string,
+  options: ResolvedOptions,
+): asserts seed is bigint {
+  if (typeof seed !== "bigint") {
+    throw new StoreError("invalid_argument", field, `must be a uint64 bigint, got ${typeof seed}`);
+  }
+  if (seed < 0n) throw new StoreError("invalid_argument", field, `must be ≥ 0, got ${seed}`);
+  if (seed > maxUint64) throw new StoreError("out_of_range", field, `must be < 2^64, got ${seed}`);
+  if (seed % options.windowBig !== 0n) {
+    throw new StoreError(
+      "invalid_argument",
+      field,
+      `${seed} is not a window start (a multiple of windowMs ${options.windowMs}); is the client's window the same?`,
+    );
+  }
+}
+
+function uint64ToNumber(value: unknown, index: number, name: string): number {
+  if (typeof value !== "bigint") {
+    throw new StoreError("invalid_argument", `deltas[${index}].${name}`, "must be a uint64 bigint");
+  }
+  const number = Number(value);
+  if (number < 0) {
+    throw new StoreError(
+      "invalid_argument",
+      `deltas[${index}].${name}`,
+      `must be ≥ 0, got ${value}`,
+    );
+  }
+  return number;
+}
+
+function beyond(index: number, name: string, value: bigint, bound: string): StoreError {
+  return new StoreError(
+    "out_of_range",
+    `deltas[${index}].${name}`,
+    `must be below ${bound}, got ${value}`,
+  );
+}
+
+function checkIndex(value: number, field: string, bound: number, boundName: string): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new StoreError("invalid_argument", field, `must be an integer ≥ 0, got ${value}`);
+  }
+  if (value >= bound) {
+    throw new StoreError(
+      "out_of_range",
+      field,
+      `must be below ${boundName} ${bound}, got ${value}`,
+    );
+  }
+}
