@@ -13,6 +13,7 @@ const allowed = {
   "@fair/state-server-app": ["@fair/state-server", "@fair/state-proto"],
   "@fair/state-client": ["@fair/state-proto"],
   "@fair/tracker": ["@fair/state-client"],
+  "@fair/testing": [],
 };
 
 const problems = [];

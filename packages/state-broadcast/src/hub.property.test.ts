@@ -2,7 +2,7 @@
 // subscriber has drained, each has seen the last published value of every key.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { FakeTime } from "../test/fake-time.js";
+import { FakeTime } from "@fair/testing";
 import { drain, latestByKey } from "../test/helpers.js";
 import { type BucketState, Hub } from "./index.js";
 

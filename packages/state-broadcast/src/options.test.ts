@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { FakeTime } from "../test/fake-time.js";
+import { FakeTime } from "@fair/testing";
 import { bucket, drain } from "../test/helpers.js";
 import { BroadcastError, DEFAULT_HUB_OPTIONS, Hub, type HubOptions } from "./index.js";
 

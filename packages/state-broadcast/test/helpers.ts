@@ -5,7 +5,7 @@ import {
   type HubOptions,
   type Subscription,
 } from "../src/index.js";
-import { FakeTime } from "./fake-time.js";
+import { FakeTime } from "@fair/testing";
 
 /** A window start, as the tracker derives it. */
 export const SEED = 1_764_136_800_000n;

@@ -1,4 +1,8 @@
-import type { Timers } from "../src/index.js";
+/** The timer functions every package injects; `globalThis` fits too. */
+export interface Timers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
 
 interface FakeInterval {
   readonly fn: () => void;
