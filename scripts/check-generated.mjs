@@ -1,11 +1,11 @@
 // Fails when the checked-in generated code or contract image no longer match
 // the .proto files, i.e. someone changed proto/ without `pnpm generate`.
 // `--proto DIR` checks another copy of proto/ (the tests use this).
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { buf, diffTrees, genDir, imagePath, root } from "./proto.mjs";
+import { buf, diffTrees, genDir, imagePath, root, sameBytes } from "./proto.mjs";
 
 const { values } = parseArgs({ options: { proto: { type: "string", default: "proto" } } });
 const tmp = mkdtempSync(join(tmpdir(), "fair-gen-"));
@@ -16,10 +16,10 @@ try {
     console.error(`check-generated: buf failed on ${values.proto}:\n${gen.output}${image.output}`);
     process.exit(1);
   }
-  const stale = diffTrees(join(tmp, genDir), join(root, genDir)).map((f) => join(genDir, f));
-  if (!readFileSync(join(tmp, "image.binpb")).equals(readFileSync(join(root, imagePath)))) {
-    stale.push(imagePath);
-  }
+  const stale = diffTrees(join(tmp, genDir), join(root, genDir)).map(
+    ({ file, kind }) => `${join(genDir, file)} (${kind})`,
+  );
+  if (!sameBytes(join(tmp, "image.binpb"), join(root, imagePath))) stale.push(imagePath);
   if (stale.length > 0) {
     console.error(
       `check-generated: out of date with ${values.proto}/ — run \`pnpm generate\` and commit:\n  ${stale.join("\n  ")}`,

@@ -1,0 +1,37 @@
+// DEPLOYMENT.md is what operators read: it must name every setting and every
+// metric the server has, and nothing it does not have.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { configKeys, createStateServer, envName, flagName, loadConfig } from "@fair/state-server";
+import { expect, test } from "vitest";
+
+const deployment = readFileSync(
+  fileURLToPath(new URL("../../../DEPLOYMENT.md", import.meta.url)),
+  "utf8",
+);
+
+test("every configuration key has a row with its environment name and flag", () => {
+  for (const key of Object.keys(configKeys) as (keyof typeof configKeys)[]) {
+    expect(deployment).toContain(`| \`${key}\` | \`${envName(key)}\` | \`${flagName(key)}\` |`);
+  }
+});
+
+test("every fair_state metric the server registers is documented, and no other", async () => {
+  const server = createStateServer({ config: loadConfig({ argv: [], env: {} }).config });
+  const registered = (await server.metrics.registry.getMetricsAsJSON())
+    .map((m) => m.name)
+    .filter((name) => name.startsWith("fair_state_"));
+  const documented = [...deployment.matchAll(/^\| `(fair_state_[a-z_]+)/gm)].map((m) => m[1]);
+  expect(documented.sort()).toEqual(registered.sort());
+});
+
+test("the bad-configuration example is what the server really prints", () => {
+  const example =
+    /```\nstate-server: bad configuration:\n([\s\S]*?)```/.exec(deployment)?.[1] ?? "";
+  try {
+    loadConfig({ argv: ["--max-rows=-3"], env: { FAIR_STATE_DECAY_RATE: "abc" } });
+    expect.unreachable();
+  } catch (error) {
+    expect(`${(error as Error).message}\n`).toBe(example);
+  }
+});

@@ -1,0 +1,8 @@
+export type {
+  BucketDelta,
+  BucketValue,
+  FullStateRequestOptions,
+  LinkStatus,
+  StateLink,
+  StateLinkListener,
+} from "./state-link.js";

@@ -1,0 +1,74 @@
+/**
+ * One outcome adjustment to one bucket, as a FAIR instance sends it: `+Pi`
+ * per failure, `−Pd` per success (or the decayed sum of several), stamped
+ * with when it happened. Never a locally decayed or clamped difference: the
+ * server owns decay.
+ */
+export interface BucketDelta {
+  /** The FAIR level. */
+  readonly rowId: number;
+  /** The bucket within the level. */
+  readonly colId: number;
+  /** The adjustment, finite and within [-1, 1]. */
+  readonly deltaProb: number;
+  /** When the adjustment happened, Unix milliseconds. */
+  readonly lastUpdateTimeMs: number;
+}
+
+/** The server's aggregated value of one bucket: `prob` as of `lastUpdateTimeMs`. */
+export interface BucketValue {
+  readonly rowId: number;
+  readonly colId: number;
+  /** Within [0, 1]. */
+  readonly prob: number;
+  /** Unix milliseconds; the value decays from here at the server's rate. */
+  readonly lastUpdateTimeMs: number;
+}
+
+/** Where a link is: trying to reach the server, connected, cut off (retrying), or closed for good. */
+export type LinkStatus = "connecting" | "connected" | "disconnected" | "closed";
+
+/** What a {@link StateLink} tells its listeners. Every method is optional. */
+export interface StateLinkListener {
+  /**
+   * Aggregated buckets of one seed arrived: a broadcast (`fullState` false)
+   * or a part of the reply to a full-state request (`fullState` true).
+   * Overwrite local buckets with them; the server is authoritative.
+   */
+  onStateUpdate?(seed: bigint, buckets: readonly BucketValue[], fullState: boolean): void;
+  /** The link's status changed. */
+  onStatusChange?(status: LinkStatus): void;
+}
+
+/** Options for {@link StateLink.requestFullState}. */
+export interface FullStateRequestOptions {
+  /** Reject with a timeout error after this long; default: the link's request timeout. */
+  readonly timeoutMs?: number;
+  /** Abort the wait (the request may still be answered, and is then ignored). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A FAIR instance's link to the shared state: the small surface the tracker
+ * depends on. `StateClient` implements it over gRPC; simulations and tests
+ * implement it in process.
+ */
+export interface StateLink {
+  /**
+   * Queues adjustments for one seed (a window start in Unix ms). Never
+   * blocks and never throws: the caller is on its request path.
+   */
+  sendDeltaUpdate(seed: bigint, deltas: readonly BucketDelta[]): void;
+  /**
+   * Every non-default bucket of `seed` as the server holds it (an empty list
+   * for an unknown seed). The buckets are also delivered to listeners.
+   */
+  requestFullState(
+    seed: bigint,
+    options?: FullStateRequestOptions,
+  ): Promise<readonly BucketValue[]>;
+  /** Adds a listener; returns the function that removes it. */
+  subscribe(listener: StateLinkListener): () => void;
+  /** The link's current status. */
+  readonly status: LinkStatus;
+}

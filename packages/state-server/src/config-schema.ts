@@ -1,0 +1,146 @@
+import parseDuration from "parse-duration";
+import { z } from "zod";
+
+/**
+ * A duration written as a string with a unit (`"250ms"`, `"5m"`, `"1h30m"`)
+ * or, in a config file, as a number of milliseconds. Parsed to milliseconds.
+ */
+const duration = (options: { min: number }) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((value, ctx) => {
+      if (typeof value === "number") return value;
+      // A bare number in a string is ambiguous (seconds? ms?): ask for a unit.
+      const ms = /[a-z]/i.test(value) ? parseDuration(value) : null;
+      if (ms === null || ms === undefined || !Number.isFinite(ms)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a duration with a unit such as "250ms", "30s" or "5m", got ${JSON.stringify(value)}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .pipe(
+      z
+        .number()
+        .int("must be a whole number of milliseconds")
+        .min(options.min, `must be at least ${options.min} ms`),
+    );
+
+/** A number; from the environment or a flag it arrives as a string. */
+const numberFromText = (schema: z.ZodNumber) =>
+  z
+    .union([z.number(), z.string().trim().min(1).transform(Number)])
+    .pipe(z.number({ error: "expected a number" }).pipe(schema));
+
+const integer = (min: number, max: number) =>
+  numberFromText(z.number().int("must be an integer").min(min).max(max));
+
+/** `host:port`, `:port` (every interface) or `[ipv6]:port`; port 0 picks a free port. */
+const address = z
+  .string()
+  .refine(
+    (value) =>
+      /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*):\d{1,5}$/.test(value) &&
+      Number(value.slice(value.lastIndexOf(":") + 1)) <= 65535,
+    'expected "host:port", ":port" or "[ipv6]:port" with a port from 0 to 65535',
+  );
+
+/**
+ * Every configuration key: its schema, its default and what it means. The
+ * one source for validation, `--help`, and the environment and flag names.
+ */
+export const configKeys = {
+  grpcListenAddress: {
+    schema: address,
+    default: ":50051",
+    help: "Address for the Sync and health gRPC services (HTTP/2 without TLS).",
+  },
+  metricsListenAddress: {
+    schema: address,
+    default: ":9090",
+    help: "Address for /metrics, /healthz and /readyz (HTTP/1.1).",
+  },
+  seedWindowDuration: {
+    schema: duration({ min: 1 }),
+    default: "5m",
+    help: "Length of a seed window; must equal the trackers' rotation period.",
+  },
+  seedEvictionTtl: {
+    schema: duration({ min: 1 }),
+    default: "15m",
+    help: "Seeds whose window started longer ago than this are evicted, and deltas for them dropped.",
+  },
+  broadcastInterval: {
+    schema: duration({ min: 0 }),
+    default: "0ms",
+    help: "0 broadcasts after every applied update; more coalesces changes and flushes every interval.",
+  },
+  decayRate: {
+    schema: numberFromText(z.number().min(0, "must be ≥ 0").max(1000)),
+    default: 0.01,
+    help: "Decay rate λ per second; must equal the trackers' Lambda.",
+  },
+  maxClockSkew: {
+    schema: duration({ min: 0 }).optional(),
+    default: undefined,
+    help: "Timestamps further ahead of the server clock are clamped to now plus this (default: 10% of the window).",
+  },
+  maxRows: {
+    schema: integer(1, 2 ** 16),
+    default: 256,
+    help: "row_id must be below this (FAIR levels).",
+  },
+  maxCols: {
+    schema: integer(1, 2 ** 32),
+    default: 2 ** 24,
+    help: "col_id must be below this (buckets per level).",
+  },
+  maxMessageBytes: {
+    schema: integer(1024, 2 ** 30),
+    default: 4 * 1024 * 1024,
+    help: "Largest message accepted or sent, in bytes; larger requests get RESOURCE_EXHAUSTED.",
+  },
+  maxDeltasPerMessage: {
+    schema: integer(1, 2 ** 24),
+    default: 100_000,
+    help: "Most deltas in one DeltaUpdate; more gets RESOURCE_EXHAUSTED.",
+  },
+  compression: {
+    schema: z.enum(["none", "gzip"]),
+    default: "none",
+    help: 'Message compression the server accepts and sends: "none" or "gzip" (costs CPU on fan-out).',
+  },
+  shutdownGracePeriod: {
+    schema: duration({ min: 0 }),
+    default: "10s",
+    help: "On SIGTERM/SIGINT, how long open streams may take to finish before they are cut.",
+  },
+  logLevel: {
+    schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+    default: "info",
+    help: "Least severe log level written: trace, debug, info, warn, error, fatal or silent.",
+  },
+} as const;
+
+/** The name of a configuration key, as written in a config file. */
+export type ConfigKey = keyof typeof configKeys;
+
+/** The server's effective configuration: durations in milliseconds. */
+export type StateServerConfig = {
+  -readonly [K in Exclude<ConfigKey, "maxClockSkew">]: z.output<(typeof configKeys)[K]["schema"]>;
+} & {
+  /** Resolved: when not configured, 10% of `seedWindowDuration`. */
+  maxClockSkew: number;
+};
+
+/** `grpcListenAddress` → `FAIR_STATE_GRPC_LISTEN_ADDRESS`. */
+export function envName(key: ConfigKey): string {
+  return `FAIR_STATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** `grpcListenAddress` → `--grpc-listen-address`. */
+export function flagName(key: ConfigKey): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}

@@ -1,0 +1,71 @@
+import { create } from "@bufbuild/protobuf";
+import type { Batch, BucketState } from "@fair/state-broadcast";
+import {
+  type Bucket,
+  BucketSchema,
+  type SyncResponse,
+  SyncResponseSchema,
+} from "@fair/state-proto";
+
+/**
+ * An upper bound on one `Bucket`'s encoded size inside a `SyncResponse`:
+ * tags and the length prefix (6), row and column varints (≤ 5 each for
+ * ids < 2^32), the double (8), a millisecond timestamp varint (≤ 7 until
+ * the year 4000), rounded up with room to spare.
+ */
+const MAX_BUCKET_BYTES = 40;
+
+function toBucket(bucket: BucketState): Bucket {
+  return create(BucketSchema, {
+    rowId: BigInt(bucket.rowId),
+    colId: BigInt(bucket.colId),
+    prob: bucket.prob,
+    lastUpdateTimeMs: BigInt(bucket.lastUpdateTimeMs),
+  });
+}
+
+const broadcastMessages = new WeakMap<Batch, SyncResponse>();
+
+/**
+ * The broadcast message for a hub batch, built once per batch: every stream
+ * that receives the same batch yields the same message object.
+ */
+export function broadcastResponse(batch: Batch): SyncResponse {
+  let message = broadcastMessages.get(batch);
+  if (message === undefined) {
+    message = create(SyncResponseSchema, {
+      seed: batch.seed,
+      buckets: batch.buckets.map(toBucket),
+    });
+    broadcastMessages.set(batch, message);
+  }
+  return message;
+}
+
+/** How many buckets fit in one full-state part under the message size limit. */
+export function bucketsPerPart(maxMessageBytes: number): number {
+  return Math.max(1, Math.floor((maxMessageBytes - 64) / MAX_BUCKET_BYTES));
+}
+
+/**
+ * The reply to a `StateRequest`: the seed's buckets split into parts of at
+ * most `perPart`, each marked `full_state`, the last also `full_state_last`.
+ * An unknown seed gets one empty part, so the requester knows the reply came.
+ */
+export function* fullStateResponses(
+  seed: bigint,
+  buckets: readonly BucketState[],
+  perPart: number,
+): Generator<SyncResponse> {
+  let start = 0;
+  do {
+    const end = Math.min(buckets.length, start + perPart);
+    yield create(SyncResponseSchema, {
+      seed,
+      buckets: buckets.slice(start, end).map(toBucket),
+      fullState: true,
+      fullStateLast: end === buckets.length,
+    });
+    start = end;
+  } while (start < buckets.length);
+}

@@ -1,0 +1,84 @@
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import type { Hub } from "@fair/state-broadcast";
+import {
+  DECAY_RATE_HEADER,
+  NAMESPACE_HEADER,
+  StateService,
+  type SyncRequest,
+  type SyncResponse,
+  WINDOW_MS_HEADER,
+} from "@fair/state-proto";
+import type { Store } from "@fair/state-store";
+import type { SyncMetrics } from "./metrics.js";
+import { bucketsPerPart } from "./responses.js";
+import { SyncStream } from "./sync-stream.js";
+import { codeLabel } from "./to-status.js";
+
+/** What the `Sync` service is built from. */
+export interface SyncServiceOptions {
+  readonly store: Store;
+  readonly hub: Hub;
+  readonly metrics: SyncMetrics;
+  /** Sent in `fair-state-window-ms`, so clients can check they agree. */
+  readonly windowMs: number;
+  /** Sent in `fair-state-decay-rate`, so clients can check they agree. */
+  readonly decayRate: number;
+  readonly maxDeltasPerMessage: number;
+  readonly maxMessageBytes: number;
+}
+
+/** Namespaces are map keys and metric-free labels; bound them so a header cannot be a memory sink. */
+const MAX_NAMESPACE_LENGTH = 256;
+
+/**
+ * Registers `fair.state.v1.StateService` on a Connect router: one `Sync`
+ * stream per FAIR instance, in the namespace its `fair-state-namespace`
+ * header names (default empty).
+ */
+export function registerSyncService(router: ConnectRouter, options: SyncServiceOptions): void {
+  const perPart = bucketsPerPart(options.maxMessageBytes);
+  router.service(StateService, {
+    sync: (requests, context) => sync(requests, context, options, perPart),
+  });
+}
+
+async function* sync(
+  requests: AsyncIterable<SyncRequest>,
+  context: HandlerContext,
+  options: SyncServiceOptions,
+  perPart: number,
+): AsyncGenerator<SyncResponse> {
+  const { metrics } = options;
+  context.responseHeader.set(WINDOW_MS_HEADER, String(options.windowMs));
+  context.responseHeader.set(DECAY_RATE_HEADER, String(options.decayRate));
+  let code = "ok";
+  metrics.connectedClients.inc();
+  try {
+    const namespace = context.requestHeader.get(NAMESPACE_HEADER) ?? "";
+    if (namespace.length > MAX_NAMESPACE_LENGTH) {
+      throw new ConnectError(
+        `${NAMESPACE_HEADER}: ${namespace.length} characters, more than the limit of ${MAX_NAMESPACE_LENGTH}`,
+        Code.InvalidArgument,
+      );
+    }
+    const stream = new SyncStream(
+      {
+        namespace,
+        store: options.store.namespace(namespace),
+        hub: options.hub,
+        metrics,
+        maxDeltasPerMessage: options.maxDeltasPerMessage,
+        bucketsPerPart: perPart,
+      },
+      context.signal,
+    );
+    yield* stream.run(requests);
+  } catch (error) {
+    const status = ConnectError.from(error);
+    code = codeLabel(status.code);
+    throw status;
+  } finally {
+    metrics.connectedClients.dec();
+    metrics.streamsClosed.labels(code).inc();
+  }
+}

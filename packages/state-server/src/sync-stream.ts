@@ -1,0 +1,175 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Batch, Hub, Subscription } from "@fair/state-broadcast";
+import type { DeltaUpdate, SyncRequest, SyncResponse } from "@fair/state-proto";
+import type { StoreNamespace, UpdateResult } from "@fair/state-store";
+import type { SyncMetrics } from "./metrics.js";
+import { broadcastResponse, fullStateResponses } from "./responses.js";
+import { closeReasonToStatus, codeLabel, storeErrorToStatus } from "./to-status.js";
+
+/** What one stream needs from the server around it. */
+export interface SyncStreamDeps {
+  readonly namespace: string;
+  readonly store: StoreNamespace;
+  readonly hub: Hub;
+  readonly metrics: SyncMetrics;
+  readonly maxDeltasPerMessage: number;
+  readonly bucketsPerPart: number;
+}
+
+/**
+ * One client's `Sync` stream. Two loops share it: the reader applies the
+ * client's `DeltaUpdate`s and queues its `StateRequest`s; the writer sends
+ * full-state replies to this client and the hub's broadcasts, pulling from
+ * the hub only when the transport takes a message — so a slow client backs
+ * up in its hub outbox, where updates merge per key, never here.
+ */
+export class SyncStream {
+  readonly #deps: SyncStreamDeps;
+  readonly #subscription: Subscription;
+  readonly #stateRequests: bigint[] = [];
+  #readerDone = false;
+  #failure: ConnectError | undefined;
+  #wake: (() => void) | undefined;
+  /** An outstanding `subscription.next()`, and its result once settled. */
+  #next: Promise<IteratorResult<Batch, undefined>> | undefined;
+  #nextResult: IteratorResult<Batch, undefined> | undefined;
+
+  constructor(deps: SyncStreamDeps, signal: AbortSignal) {
+    this.#deps = deps;
+    this.#subscription = deps.hub.subscribe(deps.namespace, { signal });
+  }
+
+  /**
+   * Runs the stream: returns when the client ends its side (after answering
+   * every StateRequest it sent), throws the status that ends it otherwise.
+   */
+  async *run(requests: AsyncIterable<SyncRequest>): AsyncGenerator<SyncResponse> {
+    // Not awaited: #read never rejects, and once the writer is done the
+    // stream's context is aborted, which ends the request side too.
+    void this.#read(requests);
+    try {
+      for (;;) {
+        if (this.#failure) throw this.#failure;
+        const seed = this.#stateRequests.shift();
+        if (seed !== undefined) {
+          yield* this.#fullState(seed);
+          continue;
+        }
+        if (this.#readerDone) return;
+        const batch = this.#takeReady();
+        if (batch) {
+          yield broadcastResponse(batch);
+          continue;
+        }
+        const reason = this.#subscription.closeReason;
+        if (reason) {
+          const status = closeReasonToStatus(reason);
+          if (status) throw status;
+          return;
+        }
+        await this.#event();
+      }
+    } finally {
+      this.#subscription.close();
+    }
+  }
+
+  /**
+   * Answers a StateRequest. Broadcasts already queued for this stream are
+   * older than the snapshot, so they go first; anything published after it
+   * is newer and follows the reply. Either way the client never overwrites a
+   * newer value with an older one.
+   */
+  async *#fullState(seed: bigint): AsyncGenerator<SyncResponse> {
+    const older: Batch[] = [];
+    for (let batch = this.#takeReady(); batch; batch = this.#takeReady()) older.push(batch);
+    const buckets = await this.#deps.store.getSeed(seed);
+    for (const batch of older) yield broadcastResponse(batch);
+    for (const part of fullStateResponses(seed, buckets, this.#deps.bucketsPerPart)) {
+      this.#deps.metrics.fullStateBucketsSent.inc(part.buckets.length);
+      yield part;
+    }
+  }
+
+  /** A batch the hub has ready for this stream, without waiting. */
+  #takeReady(): Batch | undefined {
+    if (this.#next) {
+      const result = this.#nextResult;
+      if (result === undefined) return undefined;
+      this.#next = this.#nextResult = undefined;
+      return result.done ? undefined : result.value;
+    }
+    return this.#subscription.poll();
+  }
+
+  /** Waits for a broadcast, a StateRequest, the reader's end or a failure. */
+  #event(): Promise<void> {
+    if (!this.#next) {
+      const next = this.#subscription.next();
+      this.#next = next;
+      next.then((result) => {
+        if (this.#next === next) this.#nextResult = result;
+        this.#notify();
+      }, this.#notify);
+    }
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+  }
+
+  readonly #notify = (): void => {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  };
+
+  async #read(requests: AsyncIterable<SyncRequest>): Promise<void> {
+    try {
+      for await (const message of requests) {
+        const { request } = message;
+        if (request.case === "deltaUpdate") {
+          await this.#apply(request.value);
+        } else if (request.case === "stateRequest") {
+          this.#deps.metrics.fullStateRequests.inc();
+          this.#stateRequests.push(request.value.seed);
+          this.#notify();
+        }
+        // A message with neither case set carries nothing: ignore it.
+        if (this.#failure) return;
+      }
+      this.#readerDone = true;
+    } catch (error) {
+      this.#failure ??= ConnectError.from(error);
+    } finally {
+      this.#notify();
+    }
+  }
+
+  async #apply(update: DeltaUpdate): Promise<void> {
+    const received = performance.now();
+    const { metrics, maxDeltasPerMessage } = this.#deps;
+    const count = update.deltas.length;
+    metrics.deltaUpdatesReceived.inc();
+    metrics.deltasReceived.inc(count);
+    let result: UpdateResult;
+    try {
+      if (count > maxDeltasPerMessage) {
+        throw new ConnectError(
+          `delta_update.deltas: ${count} deltas, more than the limit of ${maxDeltasPerMessage} per message; send them in several DeltaUpdates`,
+          Code.ResourceExhausted,
+        );
+      }
+      result = await this.#deps.store.applyUpdate(update);
+    } catch (error) {
+      const status = error instanceof ConnectError ? error : storeErrorToStatus(error);
+      metrics.deltaUpdatesRejected.labels(codeLabel(status.code)).inc();
+      metrics.rejectedDeltas.count += count;
+      this.#failure = status;
+      return;
+    }
+    if (result.buckets.length > 0) {
+      this.#deps.hub.publish(this.#deps.namespace, update.seed, result.buckets);
+    }
+    metrics.aggregationLatency.observe((performance.now() - received) / 1000);
+  }
+}

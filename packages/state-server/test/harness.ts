@@ -1,0 +1,236 @@
+// A real server on 127.0.0.1 (port 0) with fake time, and a Sync client
+// that records what it receives, for the integration tests.
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type CallOptions,
+  Code,
+  ConnectError,
+  createClient,
+  type Transport,
+} from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  NAMESPACE_HEADER,
+  StateService,
+  type SyncRequest,
+  SyncRequestSchema,
+  type SyncResponse,
+} from "@fair/state-proto";
+import { FakeTime } from "@fair/testing";
+import {
+  loadConfig,
+  type RunningStateServer,
+  type StateServerConfig,
+  serveStateServer,
+} from "../src/index.js";
+
+export const windowMs = 300_000;
+/** A window start: 2025-11-26T06:00:00Z. */
+export const seed0 = 1_764_136_800_000n;
+/** One second into `seed0`'s window: the fake clock's start. */
+export const t0 = Number(seed0) + 1_000;
+
+/** `[rowId, colId, deltaProb, lastUpdateTimeMs]` */
+export type DeltaTuple = readonly [number, number, number, number];
+
+export function deltaUpdate(seed: bigint, deltas: readonly DeltaTuple[]): SyncRequest {
+  return create(SyncRequestSchema, {
+    request: {
+      case: "deltaUpdate",
+      value: {
+        seed,
+        deltas: deltas.map(([row, col, deltaProb, ts]) => ({
+          rowId: BigInt(row),
+          colId: BigInt(col),
+          deltaProb,
+          lastUpdateTimeMs: BigInt(ts),
+        })),
+      },
+    },
+  });
+}
+
+export function stateRequest(seed: bigint): SyncRequest {
+  return create(SyncRequestSchema, { request: { case: "stateRequest", value: { seed } } });
+}
+
+/** A bucket as the tests compare them: plain numbers. */
+export interface PlainBucket {
+  rowId: number;
+  colId: number;
+  prob: number;
+  lastUpdateTimeMs: number;
+}
+
+export function plain(response: SyncResponse): PlainBucket[] {
+  return response.buckets.map((b) => ({
+    rowId: Number(b.rowId),
+    colId: Number(b.colId),
+    prob: b.prob,
+    lastUpdateTimeMs: Number(b.lastUpdateTimeMs),
+  }));
+}
+
+export interface TestServer {
+  readonly running: RunningStateServer;
+  readonly time: FakeTime;
+  readonly config: StateServerConfig;
+  /** A gRPC transport to the server, for other services (health). */
+  readonly transport: Transport;
+  /** Opens a Sync stream; closed by {@link TestServer.close}. */
+  connect(namespace?: string): SyncClient;
+  /** Ends every client and shuts the server down. */
+  close(): Promise<void>;
+}
+
+export async function startServer(overrides: Partial<StateServerConfig> = {}): Promise<TestServer> {
+  const time = new FakeTime(t0);
+  const config: StateServerConfig = {
+    ...loadConfig({ argv: [], env: {} }).config,
+    grpcListenAddress: "127.0.0.1:0",
+    metricsListenAddress: "127.0.0.1:0",
+    shutdownGracePeriod: 2_000,
+    ...overrides,
+  };
+  const running = await serveStateServer({ config, now: time.now, timers: time.timers });
+  const sessions = new Http2SessionManager(`http://${running.grpcAddress}`);
+  const transport = createGrpcTransport({
+    baseUrl: `http://${running.grpcAddress}`,
+    sessionManager: sessions,
+  });
+  const client = createClient(StateService, transport);
+  const clients: SyncClient[] = [];
+  return {
+    running,
+    time,
+    config,
+    transport,
+    connect(namespace) {
+      const headers = namespace === undefined ? {} : { [NAMESPACE_HEADER]: namespace };
+      const sync = new SyncClient((requests, options) => client.sync(requests, options), headers);
+      clients.push(sync);
+      return sync;
+    },
+    async close() {
+      for (const sync of clients) sync.end();
+      await running.shutdown(500);
+      sessions.abort();
+    },
+  };
+}
+
+type SyncCall = (
+  requests: AsyncIterable<MessageInitShape<typeof SyncRequestSchema>>,
+  options: CallOptions,
+) => AsyncIterable<SyncResponse>;
+
+/**
+ * One Sync stream: `send()` writes, `responses` collects, `until()` waits
+ * for a condition on what has arrived (an event, never a sleep).
+ */
+export class SyncClient {
+  readonly responses: SyncResponse[] = [];
+  headers: Headers | undefined;
+  /** The status the stream ended with; `undefined` while open, OK as `Code` 0 never appears. */
+  error: ConnectError | undefined;
+  ended = false;
+  readonly #outbox: SyncRequest[] = [];
+  #outboxWake: (() => void) | undefined;
+  #requestsDone = false;
+  readonly #waiters = new Set<() => void>();
+  readonly #abort = new AbortController();
+
+  constructor(call: SyncCall, headers: Record<string, string>) {
+    const requests = this.#requests();
+    const responses = call(requests, {
+      headers,
+      signal: this.#abort.signal,
+      onHeader: (h) => {
+        this.headers = h;
+      },
+    });
+    void this.#receive(responses);
+  }
+
+  send(...messages: SyncRequest[]): void {
+    this.#outbox.push(...messages);
+    this.#outboxWake?.();
+  }
+
+  /** Half-closes: no more requests. */
+  end(): void {
+    this.#requestsDone = true;
+    this.#outboxWake?.();
+  }
+
+  /** Resolves once `condition` holds; rejects if the stream ends first without it. */
+  until(condition: () => boolean, what = "condition"): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (condition()) {
+          this.#waiters.delete(check);
+          resolve();
+        } else if (this.ended) {
+          this.#waiters.delete(check);
+          reject(new Error(`stream ended (${this.error?.message ?? "OK"}) before ${what}`));
+        }
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  /** Waits for the stream to end; resolves with its error status, or undefined for OK. */
+  async closed(): Promise<ConnectError | undefined> {
+    await this.until(() => this.ended, "end").catch(() => undefined);
+    return this.error;
+  }
+
+  /** The latest value of each bucket seen for `seed`, in (row, col) order. */
+  view(seed: bigint): PlainBucket[] {
+    const latest = new Map<string, PlainBucket>();
+    for (const response of this.responses) {
+      if (response.seed !== seed) continue;
+      for (const bucket of plain(response)) latest.set(`${bucket.rowId}:${bucket.colId}`, bucket);
+    }
+    return [...latest.values()].sort((a, b) => a.rowId - b.rowId || a.colId - b.colId);
+  }
+
+  fullStateReplies(seed: bigint): SyncResponse[] {
+    return this.responses.filter((r) => r.fullState && r.seed === seed);
+  }
+
+  async *#requests(): AsyncGenerator<SyncRequest> {
+    for (;;) {
+      const next = this.#outbox.shift();
+      if (next) {
+        yield next;
+      } else if (this.#requestsDone) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => {
+          this.#outboxWake = resolve;
+        });
+      }
+    }
+  }
+
+  async #receive(responses: AsyncIterable<SyncResponse>): Promise<void> {
+    try {
+      for await (const response of responses) {
+        this.responses.push(response);
+        this.#notify();
+      }
+    } catch (error) {
+      this.error = ConnectError.from(error);
+      if (this.error.code === Code.Canceled) this.error = undefined;
+    } finally {
+      this.ended = true;
+      this.#notify();
+    }
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+}
