@@ -20,6 +20,9 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
+    // Integration tests wait on real sockets and processes; CI machines may be
+    // busy. A test that waits for an event fails by this timeout, never passes by it.
+    testTimeout: 30_000,
     reporters: ["default", "./scripts/summary-reporter.ts"],
     projects: projectDirs.map((dir) => ({
       extends: true,
