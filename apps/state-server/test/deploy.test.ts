@@ -29,7 +29,8 @@ function instructions(text: string): { op: string; args: string }[] {
 }
 
 const steps = instructions(dockerfile);
-const finalStage = steps.slice(steps.findLastIndex((s) => s.op === "FROM"));
+const finalFrom = steps.findLastIndex((s) => s.op === "FROM");
+const finalStage = steps.slice(finalFrom);
 
 describe("Dockerfile", () => {
   test("is multi-stage, runs as a non-root user, exposes 50051 and 9090, and has a health check", () => {
@@ -58,7 +59,7 @@ describe("Dockerfile", () => {
 
     test("build, deploy, then the ENTRYPOINT answers --help", { timeout: 180_000 }, () => {
       const buildRuns = steps
-        .slice(0, steps.indexOf(finalStage[0] ?? steps[0]))
+        .slice(0, finalFrom)
         .filter((s) => s.op === "RUN")
         // The global pnpm and the install are this checkout's own already.
         .filter((s) => !s.args.startsWith("npm install -g") && !s.args.startsWith("pnpm install"));

@@ -14,7 +14,12 @@ const deployment = readFileSync(
 const rows = deployment
   .split("\n")
   .filter((line) => line.startsWith("|"))
-  .map((line) => line.split("|").slice(1, -1).map((cell) => cell.trim()));
+  .map((line) =>
+    line
+      .split("|")
+      .slice(1, -1)
+      .map((cell) => cell.trim()),
+  );
 
 test("every configuration key has a row with its environment name and flag", () => {
   for (const key of Object.keys(configKeys) as (keyof typeof configKeys)[]) {
@@ -29,7 +34,9 @@ test("every fair_state metric the server registers is documented, and no other",
   const registered = (await server.metrics.registry.getMetricsAsJSON())
     .map((m) => m.name)
     .filter((name) => name.startsWith("fair_state_"));
-  const documented = rows.flatMap((cells) => /^`(fair_state_[a-z_]+)/.exec(cells[0] ?? "")?.[1] ?? []);
+  const documented = rows.flatMap(
+    (cells) => /^`(fair_state_[a-z_]+)/.exec(cells[0] ?? "")?.[1] ?? [],
+  );
   expect(documented.sort()).toEqual(registered.sort());
 });
 
