@@ -14,6 +14,7 @@ const allowed = {
   "@fair/state-client": ["@fair/state-proto"],
   "@fair/tracker": ["@fair/state-client"],
   "@fair/testing": [],
+  "@fair/integration": [],
 };
 
 const problems = [];

@@ -1,23 +1,31 @@
-/** The timer functions every package injects; `globalThis` fits too. */
+/** The interval timer functions the store and the hub inject; `globalThis` fits too. */
 export interface Timers {
   setInterval(fn: () => void, ms: number): unknown;
   clearInterval(handle: unknown): void;
 }
 
-interface FakeInterval {
+/** The one-shot timer functions the client injects; `globalThis` fits too. */
+export interface OneShotTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+interface FakeTimer {
   readonly fn: () => void;
+  /** 0 for a one-shot timer. */
   readonly periodMs: number;
   dueMs: number;
 }
 
 /**
- * A hand-made clock and interval timers for tests: time moves only on
- * `tick()`, which fires every interval that falls due, in time order.
+ * A hand-made clock and timers for tests: time moves only on `tick()`, which
+ * fires every timer that falls due, in time order (ties in the order they
+ * were set).
  */
 export class FakeTime {
   #nowMs: number;
   #nextId = 1;
-  readonly #intervals = new Map<number, FakeInterval>();
+  readonly #timers = new Map<number, FakeTimer>();
 
   constructor(startMs = 1_764_136_800_000) {
     this.#nowMs = startMs;
@@ -26,38 +34,67 @@ export class FakeTime {
   /** The clock to inject as `now`. */
   readonly now = (): number => this.#nowMs;
 
-  /** The timers to inject as `timers`. */
+  /** Interval timers to inject as `timers` (store, hub). */
   readonly timers: Timers = {
-    setInterval: (fn, ms) => {
-      const id = this.#nextId++;
-      this.#intervals.set(id, { fn, periodMs: ms, dueMs: this.#nowMs + ms });
-      return id;
-    },
+    setInterval: (fn, ms) => this.#add(fn, ms, Math.max(1, ms)),
     clearInterval: (handle) => {
-      this.#intervals.delete(handle as number);
+      this.#timers.delete(handle as number);
     },
   };
 
-  /** Intervals not yet cleared. */
-  get activeIntervals(): number {
-    return this.#intervals.size;
+  /** One-shot timers to inject as `timers` (client). */
+  readonly oneShotTimers: OneShotTimers = {
+    setTimeout: (fn, ms) => this.#add(fn, ms, 0),
+    clearTimeout: (handle) => {
+      this.#timers.delete(handle as number);
+    },
+  };
+
+  /** Timers not yet fired (one-shot) or cleared. */
+  get activeTimers(): number {
+    return this.#timers.size;
   }
 
-  /** Moves time forward by `ms`, firing each interval as it falls due. */
+  /** Intervals not yet cleared. */
+  get activeIntervals(): number {
+    let count = 0;
+    for (const timer of this.#timers.values()) if (timer.periodMs > 0) count++;
+    return count;
+  }
+
+  /** Milliseconds until the next timer is due, or undefined when none is set. */
+  get nextDueInMs(): number | undefined {
+    let next: number | undefined;
+    for (const timer of this.#timers.values()) {
+      if (next === undefined || timer.dueMs < next) next = timer.dueMs;
+    }
+    return next === undefined ? undefined : next - this.#nowMs;
+  }
+
+  /** Moves time forward by `ms`, firing each timer as it falls due. */
   tick(ms: number): void {
     const endMs = this.#nowMs + ms;
     for (;;) {
-      let next: FakeInterval | undefined;
-      for (const interval of this.#intervals.values()) {
-        if (interval.dueMs <= endMs && (next === undefined || interval.dueMs < next.dueMs)) {
-          next = interval;
+      let nextId: number | undefined;
+      let next: FakeTimer | undefined;
+      for (const [id, timer] of this.#timers) {
+        if (timer.dueMs <= endMs && (next === undefined || timer.dueMs < next.dueMs)) {
+          next = timer;
+          nextId = id;
         }
       }
-      if (next === undefined) break;
+      if (next === undefined || nextId === undefined) break;
       this.#nowMs = next.dueMs;
-      next.dueMs += next.periodMs;
+      if (next.periodMs > 0) next.dueMs += next.periodMs;
+      else this.#timers.delete(nextId);
       next.fn();
     }
     this.#nowMs = endMs;
+  }
+
+  #add(fn: () => void, ms: number, periodMs: number): number {
+    const id = this.#nextId++;
+    this.#timers.set(id, { fn, periodMs, dueMs: this.#nowMs + Math.max(0, ms) });
+    return id;
   }
 }

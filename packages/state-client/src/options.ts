@@ -1,0 +1,139 @@
+import type { Transport } from "@connectrpc/connect";
+import { StateClientError } from "./errors.js";
+import type { BucketValue } from "./state-link.js";
+
+/** The one-shot timers the client uses; `globalThis` fits. */
+export interface ClientTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Options of {@link StateClient}. Only `baseUrl` is required. */
+export interface StateClientOptions {
+  /** The server, e.g. `http://fair-state-server:50051` (HTTP/2 without TLS). Required unless `transport` is given. */
+  baseUrl: string;
+  /** The key space, sent as the `fair-state-namespace` header. Default `""`. */
+  namespace: string;
+  /**
+   * Called with the server's aggregated buckets of one seed: broadcasts
+   * (`fullState` false) and full-state replies (`fullState` true). Overwrite
+   * local buckets with them. Default: none (use `subscribe()`).
+   */
+  onStateUpdate:
+    | ((seed: bigint, buckets: readonly BucketValue[], fullState: boolean) => void)
+    | undefined;
+  /** The trackers' seed window in ms; compared with the server's. Default 300 000 (5 min). */
+  windowMs: number;
+  /** The trackers' decay rate λ per second; used to coalesce and compared with the server's. Default 0.01. */
+  decayRate: number;
+  /** What a window or decay-rate mismatch with the server does: report an error event and go on, or also close. Default `"warn"`. */
+  onConfigMismatch: "warn" | "refuse";
+  /** How long adjustments coalesce before they are sent, in ms. Default 50. */
+  flushIntervalMs: number;
+  /** Most distinct buckets held unsent; adjustments to further buckets are dropped and counted. Default 100 000. */
+  maxPendingBuckets: number;
+  /** Most deltas in one `DeltaUpdate`; a flush reaching it is sent at once. Default 10 000. */
+  maxDeltasPerMessage: number;
+  /** Connection attempts an unsent adjustment waits through before it is dropped and counted. Default 5. */
+  maxSendAttempts: number;
+  /** First reconnect delay in ms; it doubles per failed attempt, with full jitter. Default 100. */
+  initialBackoffMs: number;
+  /** Longest reconnect delay in ms. Default 10 000. */
+  maxBackoffMs: number;
+  /** Default timeout of `requestFullState`, in ms. Default 10 000. */
+  requestTimeoutMs: number;
+  /** HTTP/2 PING interval in ms, so a dead server or half-open connection is noticed. Default 5 000. */
+  keepaliveIntervalMs: number;
+  /** How long a PING may go unanswered before the connection is dropped, in ms. Default 5 000. */
+  keepaliveTimeoutMs: number;
+  /** A Connect transport to use instead of one built from `baseUrl` (TLS, custom headers, in-memory tests). Default: none. */
+  transport: Transport | undefined;
+  /** The clock, Unix ms. Default `Date.now`. */
+  now: () => number;
+  /** Timers for flushes, backoff and request timeouts. Default the global ones (unref'd). */
+  timers: ClientTimers;
+  /** Randomness for backoff jitter, in [0, 1). Default `Math.random`. */
+  random: () => number;
+}
+
+const defaultTimers: ClientTimers = {
+  setTimeout(fn, ms) {
+    const handle = setTimeout(fn, ms);
+    handle.unref();
+    return handle;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};
+
+/** The defaults of {@link StateClientOptions}. */
+export const defaultStateClientOptions: Readonly<StateClientOptions> = Object.freeze({
+  baseUrl: "",
+  namespace: "",
+  onStateUpdate: undefined,
+  windowMs: 300_000,
+  decayRate: 0.01,
+  onConfigMismatch: "warn",
+  flushIntervalMs: 50,
+  maxPendingBuckets: 100_000,
+  maxDeltasPerMessage: 10_000,
+  maxSendAttempts: 5,
+  initialBackoffMs: 100,
+  maxBackoffMs: 10_000,
+  requestTimeoutMs: 10_000,
+  keepaliveIntervalMs: 5_000,
+  keepaliveTimeoutMs: 5_000,
+  transport: undefined,
+  now: Date.now,
+  timers: defaultTimers,
+  random: Math.random,
+});
+
+const positive = [
+  "windowMs",
+  "flushIntervalMs",
+  "maxPendingBuckets",
+  "maxDeltasPerMessage",
+  "maxSendAttempts",
+  "initialBackoffMs",
+  "maxBackoffMs",
+  "requestTimeoutMs",
+  "keepaliveIntervalMs",
+  "keepaliveTimeoutMs",
+] as const;
+
+/** Fills in defaults and checks every option; throws `invalid_option` naming the first bad one. */
+export function resolveOptions(options: Partial<StateClientOptions>): StateClientOptions {
+  const resolved: StateClientOptions = { ...defaultStateClientOptions };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
+  }
+  const bad = (name: string, problem: string) =>
+    new StateClientError("invalid_option", `${name}: ${problem}`);
+  if (resolved.transport === undefined && !/^https?:\/\/[^/]+/.test(resolved.baseUrl)) {
+    throw bad(
+      "baseUrl",
+      `expected "http://host:port" or "https://host:port", got ${JSON.stringify(resolved.baseUrl)}`,
+    );
+  }
+  for (const key of positive) {
+    const value = resolved[key];
+    if (!Number.isFinite(value) || value <= 0)
+      throw bad(key, `expected a positive number, got ${value}`);
+  }
+  if (!Number.isFinite(resolved.decayRate) || resolved.decayRate < 0) {
+    throw bad("decayRate", `expected a finite number ≥ 0, got ${resolved.decayRate}`);
+  }
+  if (resolved.maxBackoffMs < resolved.initialBackoffMs) {
+    throw bad("maxBackoffMs", `must be at least initialBackoffMs (${resolved.initialBackoffMs})`);
+  }
+  if (resolved.onConfigMismatch !== "warn" && resolved.onConfigMismatch !== "refuse") {
+    throw bad(
+      "onConfigMismatch",
+      `expected "warn" or "refuse", got ${JSON.stringify(resolved.onConfigMismatch)}`,
+    );
+  }
+  if (typeof resolved.namespace !== "string") throw bad("namespace", "expected a string");
+  return resolved;
+}

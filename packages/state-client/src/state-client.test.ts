@@ -1,0 +1,437 @@
+// The client against an in-memory Sync service (Connect's router transport)
+// on fake time: what it sends, when, and what it does with what comes back.
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createRouterTransport,
+  type HandlerContext,
+} from "@connectrpc/connect";
+import {
+  DECAY_RATE_HEADER,
+  NAMESPACE_HEADER,
+  StateService,
+  type SyncRequest,
+  SyncResponseSchema,
+  WINDOW_MS_HEADER,
+} from "@fair/state-proto";
+import { FakeTime } from "@fair/testing";
+import { afterEach, describe, expect, test } from "vitest";
+import {
+  type BucketValue,
+  StateClient,
+  StateClientError,
+  type StateClientOptions,
+} from "./index.js";
+
+const windowMs = 300_000;
+const seed0 = 1_764_136_800_000n;
+const t0 = Number(seed0) + 1_000;
+
+/** One in-memory server stream: what it received, and a way to answer. */
+interface FakeStream {
+  readonly received: SyncRequest[];
+  readonly namespace: string | null;
+  send(response: MessageInitShape<typeof SyncResponseSchema>): void;
+  fail(error: ConnectError): void;
+  readonly ended: boolean;
+}
+
+/** An in-memory Sync service whose streams the test drives by hand. */
+class FakeServer {
+  readonly streams: FakeStream[] = [];
+  headers: Record<string, string> = {
+    [WINDOW_MS_HEADER]: String(windowMs),
+    [DECAY_RATE_HEADER]: "0.01",
+  };
+  /** When set, every new stream fails at once with this. */
+  refuse: ConnectError | undefined;
+  /** Answer every StateRequest with an empty full-state reply. */
+  answerStateRequests = true;
+  readonly #waiters = new Set<() => void>();
+
+  readonly transport = createRouterTransport(({ service }) => {
+    service(StateService, { sync: (requests, context) => this.#sync(requests, context) });
+  });
+
+  async *#sync(requests: AsyncIterable<SyncRequest>, context: HandlerContext) {
+    for (const [name, value] of Object.entries(this.headers))
+      context.responseHeader.set(name, value);
+    if (this.refuse) throw this.refuse;
+    const queue: (MessageInitShape<typeof SyncResponseSchema> | ConnectError)[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const stream: FakeStream = {
+      received: [],
+      namespace: context.requestHeader.get(NAMESPACE_HEADER),
+      send: (r) => {
+        queue.push(r);
+        wake?.();
+      },
+      fail: (e) => {
+        queue.push(e);
+        wake?.();
+      },
+      get ended() {
+        return done;
+      },
+    };
+    this.streams.push(stream);
+    void (async () => {
+      for await (const request of requests) {
+        stream.received.push(request);
+        if (request.request.case === "stateRequest" && this.answerStateRequests) {
+          stream.send({ seed: request.request.value.seed, fullState: true, fullStateLast: true });
+        }
+        this.#notify();
+      }
+      done = true;
+      wake?.();
+      this.#notify();
+    })();
+    for (;;) {
+      const next = queue.shift();
+      if (next instanceof ConnectError) throw next;
+      if (next) yield create(SyncResponseSchema, next);
+      else if (done) return;
+      else await new Promise<void>((r) => (wake = r));
+    }
+  }
+
+  /** Resolves once `condition` holds (checked on every server event). */
+  until(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (condition()) {
+          this.#waiters.delete(check);
+          resolve();
+        }
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  #notify() {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  deltaUpdates(stream = 0) {
+    return (this.streams[stream]?.received ?? []).flatMap((r) =>
+      r.request.case === "deltaUpdate" ? [r.request.value] : [],
+    );
+  }
+}
+
+let client: StateClient | undefined;
+afterEach(async () => {
+  await client?.close();
+  client = undefined;
+});
+
+/** Lets in-memory stream work that is already queued run to completion. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+function start(options: Partial<StateClientOptions> = {}) {
+  const server = new FakeServer();
+  const time = new FakeTime(t0);
+  client = new StateClient({
+    transport: server.transport,
+    now: time.now,
+    timers: time.oneShotTimers,
+    random: () => 0.5,
+    ...options,
+  });
+  return { server, time, client };
+}
+
+async function connected(c: StateClient, server: FakeServer) {
+  c.connect();
+  await server.until(() => server.streams.length > 0);
+  await new Promise<void>((resolve) => {
+    if (c.status === "connected") resolve();
+    else c.on("connected", resolve);
+  });
+}
+
+describe("sending", () => {
+  test("adjustments coalesce per bucket, decayed to the latest time, and go out every flushIntervalMs", async () => {
+    const { server, time, client } = start({ flushIntervalMs: 50 });
+    await connected(client, server);
+    client.sendDeltaUpdate(seed0, [{ rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
+    client.sendDeltaUpdate(seed0, [
+      { rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 + 1_000 },
+    ]);
+    client.sendDeltaUpdate(seed0, [
+      { rowId: 0, colId: 1, deltaProb: -0.5, lastUpdateTimeMs: t0 + 500 },
+    ]);
+    client.sendDeltaUpdate(seed0, [{ rowId: 1, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
+    await settle();
+    expect(server.deltaUpdates()).toEqual([]);
+    time.tick(50);
+    await server.until(() => server.deltaUpdates().length === 1);
+    const [update] = server.deltaUpdates();
+    expect(update?.seed).toBe(seed0);
+    const expected = 0.04 * Math.exp(-0.01) + 0.04 - 0.5 * Math.exp(-0.005);
+    expect(
+      update?.deltas.map((d) => [
+        Number(d.rowId),
+        Number(d.colId),
+        d.deltaProb,
+        Number(d.lastUpdateTimeMs),
+      ]),
+    ).toEqual([
+      [0, 1, expected, t0 + 1_000],
+      [1, 1, 0.04, t0],
+    ]);
+    expect(client.stats()).toMatchObject({
+      deltasQueued: 4,
+      deltasSent: 2,
+      messagesSent: 1,
+      pendingBuckets: 0,
+    });
+  });
+
+  test("a coalesced sum beyond ±1 goes out as ±1, which the server accepts", async () => {
+    const { server, time, client } = start();
+    await connected(client, server);
+    for (let i = 0; i < 30; i++) {
+      client.sendDeltaUpdate(seed0, [
+        { rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 },
+      ]);
+    }
+    time.tick(50);
+    await server.until(() => server.deltaUpdates().length === 1);
+    expect(server.deltaUpdates()[0]?.deltas[0]?.deltaProb).toBe(1);
+  });
+
+  test("a flush that reaches maxDeltasPerMessage goes out at once, split into messages of that size", async () => {
+    const { server, time, client } = start({ maxDeltasPerMessage: 3, flushIntervalMs: 10_000 });
+    await connected(client, server);
+    client.sendDeltaUpdate(
+      seed0,
+      Array.from({ length: 7 }, (_, i) => ({
+        rowId: 0,
+        colId: i,
+        deltaProb: 0.04,
+        lastUpdateTimeMs: t0,
+      })),
+    );
+    time.tick(0);
+    await server.until(() => server.deltaUpdates().length === 3);
+    expect(server.deltaUpdates().map((u) => u.deltas.length)).toEqual([3, 3, 1]);
+  });
+
+  test("invalid adjustments and adjustments past the pending bound are dropped and counted, never thrown", async () => {
+    const { client } = start({ maxPendingBuckets: 2 });
+    const ok = { rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 };
+    expect(() =>
+      client.sendDeltaUpdate(seed0, [
+        ok,
+        { ...ok, deltaProb: Number.NaN },
+        { ...ok, deltaProb: 1.5 },
+        { ...ok, rowId: -1 },
+        { ...ok, colId: 0.5 },
+        { ...ok, lastUpdateTimeMs: Number.POSITIVE_INFINITY },
+        { ...ok, colId: 2 },
+        { ...ok, colId: 3 },
+        ok,
+      ]),
+    ).not.toThrow();
+    expect(() => client.sendDeltaUpdate(-1n, [ok])).not.toThrow();
+    expect(client.stats()).toMatchObject({
+      deltasQueued: 3,
+      pendingBuckets: 2,
+      deltasDropped: { invalid: 6, overflow: 1, retries_exhausted: 0, closed: 0 },
+    });
+  });
+
+  test("the namespace goes in the fair-state-namespace header", async () => {
+    const { server, client } = start({ namespace: "checkout" });
+    await connected(client, server);
+    expect(server.streams[0]?.namespace).toBe("checkout");
+  });
+});
+
+describe("receiving", () => {
+  test("broadcasts and full-state replies reach onStateUpdate and listeners as plain numbers", async () => {
+    const seen: [bigint, readonly BucketValue[], boolean][] = [];
+    const { server, client } = start({ onStateUpdate: (...args) => seen.push(args) });
+    const statuses: string[] = [];
+    client.subscribe({ onStatusChange: (s) => statuses.push(s) });
+    await connected(client, server);
+    const broadcast = new Promise<void>((resolve) =>
+      client.subscribe({ onStateUpdate: (_seed, _buckets, fullState) => fullState || resolve() }),
+    );
+    server.streams[0]?.send({
+      seed: seed0,
+      buckets: [
+        {
+          $typeName: "fair.state.v1.Bucket",
+          rowId: 2n,
+          colId: 9n,
+          prob: 0.5,
+          lastUpdateTimeMs: BigInt(t0),
+        },
+      ],
+    });
+    await broadcast;
+    expect(seen).toEqual([
+      [seed0, [], true], // the reply to the StateRequest sent on connecting
+      [seed0, [{ rowId: 2, colId: 9, prob: 0.5, lastUpdateTimeMs: t0 }], false],
+    ]);
+    expect(statuses).toEqual(["connected"]);
+  });
+
+  test("requestFullState resolves with every part of a split reply, on the part marked last", async () => {
+    const { server, client } = start();
+    await connected(client, server);
+    server.answerStateRequests = false;
+    const reply = client.requestFullState(seed0);
+    await server.until(() => (server.streams[0]?.received.length ?? 0) >= 2);
+    const bucket = (col: number) => ({
+      $typeName: "fair.state.v1.Bucket" as const,
+      rowId: 0n,
+      colId: BigInt(col),
+      prob: 0.1,
+      lastUpdateTimeMs: BigInt(t0),
+    });
+    server.streams[0]?.send({ seed: seed0, buckets: [bucket(1)], fullState: true });
+    server.streams[0]?.send({ seed: seed0, buckets: [bucket(2)] }); // a broadcast in between
+    server.streams[0]?.send({
+      seed: seed0,
+      buckets: [bucket(3)],
+      fullState: true,
+      fullStateLast: true,
+    });
+    expect((await reply).map((b) => b.colId)).toEqual([1, 3]);
+  });
+
+  test("requestFullState rejects with timeout, aborted or closed", async () => {
+    const { server, time, client } = start({ requestTimeoutMs: 1_000 });
+    await connected(client, server);
+    server.answerStateRequests = false;
+    const timedOut = client.requestFullState(seed0);
+    time.tick(1_000);
+    await expect(timedOut).rejects.toMatchObject({ code: "timeout" });
+    const abort = new AbortController();
+    const aborted = client.requestFullState(seed0, { signal: abort.signal });
+    abort.abort();
+    await expect(aborted).rejects.toMatchObject({ code: "aborted" });
+    const closed = client.requestFullState(seed0);
+    await client.close();
+    await expect(closed).rejects.toMatchObject({ code: "closed" });
+    await expect(client.requestFullState(seed0)).rejects.toBeInstanceOf(StateClientError);
+  });
+});
+
+describe("connection", () => {
+  test("on connecting it asks for the current window when it holds no seed, so the server answers at once", async () => {
+    const { server, client } = start();
+    await connected(client, server);
+    const first = server.streams[0]?.received[0];
+    expect(first?.request).toMatchObject({ case: "stateRequest", value: { seed: seed0 } });
+  });
+
+  test("after a lost stream it backs off with jitter, reconnects, re-requests held seeds and sends what waited", async () => {
+    const { server, time, client } = start({
+      initialBackoffMs: 100,
+      random: () => 0.5,
+      flushIntervalMs: 10,
+    });
+    await connected(client, server);
+    const held = client.requestFullState(seed0 + BigInt(windowMs));
+    await held;
+    const events: string[] = [];
+    client.on("disconnected", (e) => events.push(`disconnected: ${e?.code}`));
+    client.on("connected", () => events.push("connected"));
+    server.streams[0]?.fail(new ConnectError("going away", Code.Unavailable));
+    await new Promise<void>((resolve) => client.on("disconnected", () => resolve()));
+    client.sendDeltaUpdate(seed0, [{ rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
+    time.tick(49); // the flush comes due while disconnected: the adjustment waits
+    await settle();
+    expect(client.status).toBe("disconnected");
+    expect(server.streams).toHaveLength(1);
+    expect(client.stats().pendingBuckets).toBe(1);
+    time.tick(1); // the backoff, 0.5 (jitter) × 100 ms, is over
+    await server.until(() => server.deltaUpdates(1).length === 1);
+    const requested = server.streams[1]?.received.flatMap((r) =>
+      r.request.case === "stateRequest" ? [r.request.value.seed] : [],
+    );
+    expect(requested).toEqual([seed0 + BigInt(windowMs)]);
+    expect(events).toEqual(["disconnected: stream_error", "connected"]);
+    expect(client.stats()).toMatchObject({ reconnects: 1, status: "connected" });
+  });
+
+  test("adjustments that wait through maxSendAttempts failed attempts are dropped and counted", async () => {
+    const { server, time, client } = start({
+      maxSendAttempts: 2,
+      initialBackoffMs: 10,
+      maxBackoffMs: 10,
+    });
+    server.refuse = new ConnectError("no", Code.Unavailable);
+    client.sendDeltaUpdate(seed0, [{ rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
+    let failures = 0;
+    client.on("disconnected", () => failures++);
+    client.connect();
+    await new Promise<void>((r) => client.on("disconnected", () => failures === 1 && r()));
+    expect(client.stats().pendingBuckets).toBe(1);
+    time.tick(10);
+    await new Promise<void>((r) => client.on("disconnected", () => failures === 2 && r()));
+    expect(client.stats()).toMatchObject({
+      pendingBuckets: 0,
+      deltasDropped: { retries_exhausted: 1 },
+    });
+  });
+
+  test("a server whose window or decay rate differs is reported; with refuse the client closes", async () => {
+    const warn = start();
+    warn.server.headers = { [WINDOW_MS_HEADER]: "60000", [DECAY_RATE_HEADER]: "0.02" };
+    const errors: StateClientError[] = [];
+    warn.client.on("error", (e) => errors.push(e));
+    await connected(warn.client, warn.server);
+    expect(errors[0]?.code).toBe("config_mismatch");
+    expect(errors[0]?.message).toContain("seed window is 60000 ms");
+    expect(errors[0]?.message).toContain("decay rate is 0.02/s");
+    expect(warn.client.status).toBe("connected");
+    await warn.client.close();
+
+    const refuse = start({ onConfigMismatch: "refuse" });
+    refuse.server.headers = { [WINDOW_MS_HEADER]: "60000" };
+    refuse.client.connect();
+    await new Promise<void>((r) =>
+      refuse.client.subscribe({ onStatusChange: (s) => s === "closed" && r() }),
+    );
+    expect(refuse.client.stats().lastError?.code).toBe("config_mismatch");
+  });
+
+  test("close() sends what is pending, ends the stream, is idempotent and leaves no timer", async () => {
+    const { server, time, client } = start();
+    await connected(client, server);
+    client.sendDeltaUpdate(seed0, [{ rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
+    await Promise.all([client.close(), client.close()]);
+    expect(server.deltaUpdates()).toHaveLength(1);
+    expect(server.streams[0]?.ended).toBe(true);
+    expect(client.status).toBe("closed");
+    expect(time.activeTimers).toBe(0);
+    client.sendDeltaUpdate(seed0, [{ rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
+    expect(client.stats().deltasDropped.closed).toBe(1);
+  });
+});
+
+describe("options", () => {
+  test.each([
+    [{ baseUrl: "localhost:50051" }, "baseUrl"],
+    [{ baseUrl: "http://x:1", flushIntervalMs: 0 }, "flushIntervalMs"],
+    [{ baseUrl: "http://x:1", decayRate: -1 }, "decayRate"],
+    [{ baseUrl: "http://x:1", maxBackoffMs: 1, initialBackoffMs: 10 }, "maxBackoffMs"],
+    [{ baseUrl: "http://x:1", onConfigMismatch: "ignore" as "warn" }, "onConfigMismatch"],
+  ])("%o is refused, naming %s", (options, field) => {
+    expect(() => new StateClient(options)).toThrow(
+      expect.objectContaining({
+        code: "invalid_option",
+        message: expect.stringMatching(new RegExp(`^${field}: `)),
+      }),
+    );
+  });
+});

@@ -1,0 +1,445 @@
+import { create } from "@bufbuild/protobuf";
+import { type Client, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import {
+  DECAY_RATE_HEADER,
+  NAMESPACE_HEADER,
+  StateService,
+  type SyncRequest,
+  SyncRequestSchema,
+  type SyncResponse,
+  WINDOW_MS_HEADER,
+} from "@fair/state-proto";
+import { Backoff } from "./backoff.js";
+import { StateClientError } from "./errors.js";
+import { FullStateRequests } from "./full-state-requests.js";
+import { KeepaliveSession } from "./keepalive-session.js";
+import { resolveOptions, type StateClientOptions } from "./options.js";
+import { Outbox } from "./outbox.js";
+import { MAX_COL_ID, MAX_ROW_ID, PendingDeltas } from "./pending-deltas.js";
+import type {
+  BucketDelta,
+  BucketValue,
+  FullStateRequestOptions,
+  LinkStatus,
+  StateLink,
+  StateLinkListener,
+} from "./state-link.js";
+import { StateClientCounters, type StateClientStats } from "./stats.js";
+
+/** The client's events and what their listeners receive. */
+export interface StateClientEvents {
+  /** A stream is open and the server answered. */
+  connected: () => void;
+  /** The stream was lost (or refused); the client reconnects after a backoff unless closed. */
+  disconnected: (error: StateClientError | undefined) => void;
+  /** Something went wrong that the caller may want to log: a stream error, a config mismatch, a listener that threw. */
+  error: (error: StateClientError) => void;
+}
+
+/**
+ * A FAIR instance's link to the State Service: one long-lived gRPC `Sync`
+ * stream over HTTP/2 that carries this instance's bucket adjustments out and
+ * the fleet's aggregated buckets back. Nothing on the caller's path blocks
+ * or throws: adjustments coalesce per bucket and go out every
+ * `flushIntervalMs`; while the server is unreachable they wait (bounded),
+ * the client reconnects with backoff, and on reconnecting it re-requests the
+ * seeds it holds.
+ *
+ * @example
+ * ```ts
+ * const client = new StateClient({
+ *   baseUrl: "http://fair-state-server:50051",
+ *   onStateUpdate: (seed, buckets) => tracker.overwrite(seed, buckets),
+ * });
+ * client.connect();
+ * client.sendDeltaUpdate(seed, [{ rowId: 0, colId: 42, deltaProb: 0.04, lastUpdateTimeMs: Date.now() }]);
+ * await client.close();
+ * ```
+ */
+export class StateClient implements StateLink {
+  readonly #options: StateClientOptions;
+  readonly #client: Client<typeof StateService>;
+  readonly #sessions: KeepaliveSession | undefined;
+  readonly #pending: PendingDeltas;
+  readonly #requests: FullStateRequests;
+  readonly #backoff: Backoff;
+  readonly #counters = new StateClientCounters();
+  readonly #listeners = new Set<StateLinkListener>();
+  readonly #events: { [E in keyof StateClientEvents]: Set<StateClientEvents[E]> } = {
+    connected: new Set(),
+    disconnected: new Set(),
+    error: new Set(),
+  };
+  /** Seeds asked for with requestFullState, asked for again after every reconnect. */
+  readonly #heldSeeds = new Set<bigint>();
+  #status: LinkStatus = "connecting";
+  #running: Promise<void> | undefined;
+  #closed = false;
+  #outbox: Outbox | undefined;
+  #streamAbort: AbortController | undefined;
+  #answered = false;
+  #flushTimer: unknown;
+  #sleep: { timer: unknown; wake: () => void } | undefined;
+
+  /** @throws StateClientError `invalid_option` naming the first bad option. */
+  constructor(options: Partial<StateClientOptions>) {
+    this.#options = resolveOptions(options);
+    const { baseUrl, transport, keepaliveIntervalMs, keepaliveTimeoutMs } = this.#options;
+    if (transport === undefined) {
+      // Our own connection, so keepalive PINGs notice a dead server within
+      // seconds and close() can release the socket.
+      const sessions = new KeepaliveSession(baseUrl, keepaliveIntervalMs, keepaliveTimeoutMs);
+      this.#sessions = sessions;
+      this.#client = createClient(
+        StateService,
+        createGrpcTransport({ baseUrl, sessionManager: sessions }),
+      );
+    } else {
+      this.#client = createClient(StateService, transport);
+    }
+    this.#pending = new PendingDeltas(this.#options.decayRate, this.#options.maxPendingBuckets);
+    this.#requests = new FullStateRequests(this.#options.timers);
+    this.#backoff = new Backoff(
+      this.#options.initialBackoffMs,
+      this.#options.maxBackoffMs,
+      this.#options.random,
+    );
+  }
+
+  /** `connecting`, `connected`, `disconnected` (retrying) or `closed`. */
+  get status(): LinkStatus {
+    return this.#status;
+  }
+
+  /** Opens the stream and keeps it open, reconnecting as needed, until {@link StateClient.close}. Idempotent. */
+  connect(): void {
+    if (this.#closed || this.#running) return;
+    this.#running = this.#run();
+  }
+
+  /**
+   * Queues adjustments for `seed`. Never blocks and never throws: invalid
+   * deltas, deltas past the pending bound and deltas after `close()` are
+   * dropped and counted in {@link StateClient.stats}.
+   */
+  sendDeltaUpdate(seed: bigint, deltas: readonly BucketDelta[]): void {
+    const counters = this.#counters;
+    if (this.#closed) return counters.drop("closed", deltas.length);
+    if (typeof seed !== "bigint" || seed < 0n) return counters.drop("invalid", deltas.length);
+    for (const delta of deltas) {
+      const { rowId, colId, deltaProb, lastUpdateTimeMs } = delta;
+      if (
+        !(Number.isInteger(rowId) && rowId >= 0 && rowId < MAX_ROW_ID) ||
+        !(Number.isInteger(colId) && colId >= 0 && colId < MAX_COL_ID) ||
+        !(deltaProb >= -1 && deltaProb <= 1) ||
+        !(Number.isSafeInteger(lastUpdateTimeMs) && lastUpdateTimeMs >= 0)
+      ) {
+        counters.drop("invalid", 1);
+      } else if (this.#pending.add(seed, rowId, colId, deltaProb, lastUpdateTimeMs)) {
+        counters.deltasQueued++;
+      } else {
+        counters.drop("overflow", 1);
+      }
+    }
+    this.#scheduleFlush();
+  }
+
+  /**
+   * Every non-default bucket of `seed`, as the server holds it. The seed is
+   * asked for again after every reconnect, and the reply is also delivered
+   * to `onStateUpdate` and listeners.
+   *
+   * @throws StateClientError `timeout`, `aborted` or `closed`.
+   */
+  requestFullState(
+    seed: bigint,
+    options: FullStateRequestOptions = {},
+  ): Promise<readonly BucketValue[]> {
+    if (this.#closed) {
+      return Promise.reject(
+        new StateClientError("closed", `full state for seed ${seed}: the client is closed`),
+      );
+    }
+    this.#heldSeeds.add(seed);
+    const { promise, first } = this.#requests.wait(
+      seed,
+      options.timeoutMs ?? this.#options.requestTimeoutMs,
+      options.signal,
+    );
+    if (first && this.#status === "connected") this.#outbox?.push(stateRequest(seed));
+    return promise;
+  }
+
+  /** Adds a listener for updates and status changes; returns the function that removes it. */
+  subscribe(listener: StateLinkListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Adds an event listener; returns the function that removes it. */
+  on<E extends keyof StateClientEvents>(event: E, listener: StateClientEvents[E]): () => void {
+    this.#events[event].add(listener);
+    return () => this.#events[event].delete(listener);
+  }
+
+  /** Status and counters, for metrics and logs. */
+  stats(): StateClientStats {
+    return this.#counters.snapshot(this.#status, this.#pending.size);
+  }
+
+  /**
+   * Sends what is pending if connected, ends the stream (waiting up to
+   * `requestTimeoutMs` for the server to finish it), rejects waiting
+   * full-state requests, and releases every timer and socket. Adjustments
+   * still unsent are dropped and counted. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return this.#running;
+    this.#closed = true;
+    this.#cancelFlush();
+    if (this.#status === "connected") this.#flush();
+    this.#outbox?.end();
+    this.#requests.rejectAll(new StateClientError("closed", "the client was closed"));
+    this.#sleep?.wake();
+    const ended = this.#running ?? Promise.resolve();
+    const timer = this.#options.timers.setTimeout(
+      () => this.#streamAbort?.abort(),
+      this.#options.requestTimeoutMs,
+    );
+    await ended;
+    this.#options.timers.clearTimeout(timer);
+    this.#counters.drop("closed", this.#pending.clear());
+    this.#sessions?.close();
+    this.#setStatus("closed");
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closed) {
+      this.#answered = false;
+      let failure: StateClientError | undefined;
+      try {
+        await this.#stream();
+      } catch (error) {
+        failure = new StateClientError(
+          "stream_error",
+          `stream to ${this.#options.baseUrl || "the server"} failed: ${ConnectError.from(error).message}`,
+          error,
+        );
+      }
+      this.#requests.onDisconnect();
+      for (const message of this.#outbox?.remaining() ?? []) this.#requeue(message);
+      this.#outbox = undefined;
+      if (this.#closed) break;
+      if (!this.#answered) {
+        this.#counters.drop(
+          "retries_exhausted",
+          this.#pending.recordFailedAttempt(this.#options.maxSendAttempts),
+        );
+      }
+      failure ??= new StateClientError("stream_error", "the server ended the stream");
+      this.#counters.lastError = failure;
+      this.#setStatus("disconnected");
+      this.#emit("disconnected", failure);
+      this.#emit("error", failure);
+      await this.#wait(this.#backoff.next());
+      if (!this.#closed) this.#counters.reconnects++;
+    }
+  }
+
+  /** One stream, from open to end. Resolves when the server ends it; rejects on error. */
+  async #stream(): Promise<void> {
+    if (this.#status !== "connecting") this.#setStatus("connecting");
+    const abort = new AbortController();
+    this.#streamAbort = abort;
+    const outbox = new Outbox((message) => this.#counters.onSent(message));
+    this.#outbox = outbox;
+    // Ask again for every seed we hold or are waiting on; with none, ask for
+    // the current window so the server answers (and sends its headers) now.
+    const seeds = new Set([...this.#liveHeldSeeds(), ...this.#requests.seeds()]);
+    if (seeds.size === 0) seeds.add(this.#currentSeed());
+    for (const seed of seeds) outbox.push(stateRequest(seed));
+    const headers =
+      this.#options.namespace === "" ? {} : { [NAMESPACE_HEADER]: this.#options.namespace };
+    let header: Headers | undefined;
+    const responses = this.#client.sync(outbox.messages(), {
+      headers,
+      signal: abort.signal,
+      onHeader: (h) => {
+        header = h;
+      },
+    });
+    for await (const response of responses) {
+      // Connected means the server answered: headers alone come with
+      // trailers-only refusals too, and must not reset the backoff.
+      if (!this.#answered) this.#onAnswered(header);
+      this.#onResponse(response);
+    }
+  }
+
+  #onAnswered(header: Headers | undefined): void {
+    this.#answered = true;
+    this.#backoff.reset();
+    this.#setStatus("connected");
+    this.#emit("connected");
+    if (header) this.#checkServerConfig(header);
+    if (this.#pending.size > 0) this.#flush();
+  }
+
+  #checkServerConfig(header: Headers): void {
+    const problems: string[] = [];
+    const windowMs = header.get(WINDOW_MS_HEADER);
+    if (windowMs !== null && Number(windowMs) !== this.#options.windowMs) {
+      problems.push(
+        `the server's seed window is ${windowMs} ms, the client's windowMs is ${this.#options.windowMs}`,
+      );
+    }
+    const decayRate = header.get(DECAY_RATE_HEADER);
+    if (decayRate !== null && Number(decayRate) !== this.#options.decayRate) {
+      problems.push(
+        `the server's decay rate is ${decayRate}/s, the client's decayRate is ${this.#options.decayRate}`,
+      );
+    }
+    if (problems.length === 0) return;
+    const refuse = this.#options.onConfigMismatch === "refuse";
+    const error = new StateClientError(
+      "config_mismatch",
+      `${problems.join("; ")}: trackers and server must agree (set the tracker's rotation period and Lambda to the server's)${refuse ? '; closing, as onConfigMismatch is "refuse"' : ""}`,
+    );
+    this.#counters.lastError = error;
+    this.#emit("error", error);
+    if (refuse) {
+      this.#pending.clear();
+      void this.close();
+    }
+  }
+
+  #onResponse(response: SyncResponse): void {
+    const buckets: BucketValue[] = response.buckets.map((b) => ({
+      rowId: Number(b.rowId),
+      colId: Number(b.colId),
+      prob: b.prob,
+      lastUpdateTimeMs: Number(b.lastUpdateTimeMs),
+    }));
+    this.#counters.updatesReceived += buckets.length;
+    if (response.fullState) this.#requests.onPart(response.seed, buckets, response.fullStateLast);
+    this.#deliver((listener) =>
+      listener.onStateUpdate?.(response.seed, buckets, response.fullState),
+    );
+    const onStateUpdate = this.#options.onStateUpdate;
+    if (onStateUpdate) this.#guard(() => onStateUpdate(response.seed, buckets, response.fullState));
+  }
+
+  #scheduleFlush(): void {
+    if (this.#pending.size >= this.#options.maxDeltasPerMessage) {
+      // Large enough to send now; still off the caller's path.
+      this.#cancelFlush();
+      this.#flushTimer = this.#options.timers.setTimeout(() => this.#flushNow(), 0);
+    } else if (this.#flushTimer === undefined && this.#pending.size > 0) {
+      this.#flushTimer = this.#options.timers.setTimeout(
+        () => this.#flushNow(),
+        this.#options.flushIntervalMs,
+      );
+    }
+  }
+
+  #flushNow(): void {
+    this.#flushTimer = undefined;
+    this.#flush();
+  }
+
+  #cancelFlush(): void {
+    if (this.#flushTimer !== undefined) this.#options.timers.clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+  }
+
+  /** Hands what is pending to the stream; while not connected it stays pending. */
+  #flush(): void {
+    const outbox = this.#outbox;
+    if (this.#status !== "connected" || outbox === undefined) return;
+    const { messages } = this.#pending.drain(this.#options.maxDeltasPerMessage);
+    for (const value of messages)
+      outbox.push(create(SyncRequestSchema, { request: { case: "deltaUpdate", value } }));
+  }
+
+  /** A message the transport never took goes back where it came from. */
+  #requeue(message: SyncRequest): void {
+    if (message.request.case !== "deltaUpdate") return;
+    const { seed, deltas } = message.request.value;
+    for (const d of deltas) {
+      if (
+        !this.#pending.add(
+          seed,
+          Number(d.rowId),
+          Number(d.colId),
+          d.deltaProb,
+          Number(d.lastUpdateTimeMs),
+        )
+      ) {
+        this.#counters.drop("overflow", 1);
+      }
+    }
+  }
+
+  #liveHeldSeeds(): Set<bigint> {
+    // A tracker holds the current and next windows; older seeds are evicted by the server soon anyway.
+    const oldest = this.#currentSeed() - 2n * BigInt(this.#options.windowMs);
+    for (const seed of this.#heldSeeds) if (seed < oldest) this.#heldSeeds.delete(seed);
+    return this.#heldSeeds;
+  }
+
+  #currentSeed(): bigint {
+    const { windowMs, now } = this.#options;
+    return BigInt(Math.floor(now() / windowMs) * windowMs);
+  }
+
+  #wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#options.timers.clearTimeout(timer);
+        this.#sleep = undefined;
+        resolve();
+      };
+      const timer = this.#options.timers.setTimeout(wake, ms);
+      this.#sleep = { timer, wake };
+    });
+  }
+
+  #setStatus(status: LinkStatus): void {
+    if (status === this.#status) return;
+    this.#status = status;
+    this.#deliver((listener) => listener.onStatusChange?.(status));
+  }
+
+  #deliver(call: (listener: StateLinkListener) => void): void {
+    for (const listener of this.#listeners) this.#guard(() => call(listener));
+  }
+
+  #emit<E extends keyof StateClientEvents>(
+    event: E,
+    ...args: Parameters<StateClientEvents[E]>
+  ): void {
+    for (const listener of this.#events[event]) {
+      (listener as (...a: Parameters<StateClientEvents[E]>) => void)(...args);
+    }
+  }
+
+  /** A listener that throws must not break the stream: report it and go on. */
+  #guard(call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      const wrapped = new StateClientError(
+        "stream_error",
+        `a state listener threw: ${String(error)}`,
+        error,
+      );
+      this.#counters.lastError = wrapped;
+      this.#emit("error", wrapped);
+    }
+  }
+}
+
+function stateRequest(seed: bigint): SyncRequest {
+  return create(SyncRequestSchema, { request: { case: "stateRequest", value: { seed } } });
+}
