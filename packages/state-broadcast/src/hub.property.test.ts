@@ -1,8 +1,9 @@
 // For any interleaving of publishes, partial drains and flushes, once every
 // subscriber has drained, each has seen the last published value of every key.
+
+import { FakeTime } from "@fair/testing";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { FakeTime } from "@fair/testing";
 import { drain, latestByKey } from "../test/helpers.js";
 import { type BucketState, Hub } from "./index.js";
 

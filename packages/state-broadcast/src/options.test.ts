@@ -1,5 +1,5 @@
-import { describe, expect, test } from "vitest";
 import { FakeTime } from "@fair/testing";
+import { describe, expect, test } from "vitest";
 import { bucket, drain } from "../test/helpers.js";
 import { BroadcastError, DEFAULT_HUB_OPTIONS, Hub, type HubOptions } from "./index.js";
 

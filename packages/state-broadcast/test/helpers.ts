@@ -1,3 +1,4 @@
+import { FakeTime } from "@fair/testing";
 import {
   type Batch,
   type BucketState,
@@ -5,7 +6,6 @@ import {
   type HubOptions,
   type Subscription,
 } from "../src/index.js";
-import { FakeTime } from "@fair/testing";
 
 /** A window start, as the tracker derives it. */
 export const SEED = 1_764_136_800_000n;

@@ -125,8 +125,10 @@ export class StateClient implements StateLink {
    */
   sendDeltaUpdate(seed: bigint, deltas: readonly BucketDelta[]): void {
     const counters = this.#counters;
-    if (this.#closed) return counters.drop("closed", deltas.length);
-    if (typeof seed !== "bigint" || seed < 0n) return counters.drop("invalid", deltas.length);
+    if (this.#closed || typeof seed !== "bigint" || seed < 0n) {
+      counters.drop(this.#closed ? "closed" : "invalid", deltas.length);
+      return;
+    }
     for (const delta of deltas) {
       const { rowId, colId, deltaProb, lastUpdateTimeMs } = delta;
       if (
