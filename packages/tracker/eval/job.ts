@@ -1,0 +1,113 @@
+// One evaluation run as plain data, so it can cross to a worker thread and back.
+import { type Mode, type Routing, runDistributed } from "./distributed-run.js";
+import { maxMinEntitlements, serviceCapacity } from "./fairness.js";
+import type { RunMetrics } from "./run-metrics.js";
+import { type Scenario, scenarioNamed, scenarioSeed } from "./scenarios.js";
+import { defaultVariant, runSingle } from "./single-run.js";
+import { generateWorkload, requestCounts, type Workload } from "./workload.js";
+
+/** What to run. `single` is the Go harness (§1): `centralized` there is Go's one local tracker. */
+export interface Job {
+  readonly part: "single" | "distributed";
+  readonly scenario: string;
+  readonly mode: Mode;
+  readonly instances: number;
+  readonly routing: Routing;
+  readonly delayMs: number;
+  readonly batchMs: number;
+  readonly trial: number;
+  readonly lambda: number;
+  readonly rotationMs: number | null;
+}
+
+/** A finished run: the job and what it measured (the JSON line of `--json`). */
+export interface RunRecord extends Job, RunMetrics {
+  readonly deltasPerSec: number;
+  readonly updatesPerSec: number;
+  readonly meanRatio: number | null;
+  readonly worstRatio: number | null;
+  readonly elapsedMs: number;
+}
+
+interface Prepared {
+  readonly scenario: Scenario;
+  readonly workload: Workload;
+  readonly entitlements: Float64Array;
+}
+
+/** Workloads are fixed per scenario: generate each once per thread. */
+export class WorkloadCache {
+  readonly #prepared = new Map<string, Prepared>();
+
+  get(name: string): Prepared {
+    let prepared = this.#prepared.get(name);
+    if (prepared === undefined) {
+      const scenario = scenarioNamed(name);
+      const workload = generateWorkload(scenario, scenarioSeed(scenario));
+      const capacity = serviceCapacity(scenario, workload.atNs.length);
+      prepared = {
+        scenario,
+        workload,
+        entitlements: maxMinEntitlements(requestCounts(workload), capacity),
+      };
+      this.#prepared.set(name, prepared);
+    }
+    return prepared;
+  }
+}
+
+/** Runs `job` and returns its record. */
+export function executeJob(job: Job, cache: WorkloadCache): RunRecord {
+  const started = performance.now();
+  const { scenario, workload, entitlements } = cache.get(job.scenario);
+  if (job.part === "single") {
+    const fair = job.mode !== "nofair";
+    const result = runSingle(scenario, workload, entitlements, fair, scenarioSeed(scenario), {
+      ...defaultVariant,
+      lambda: job.lambda,
+    });
+    return {
+      ...job,
+      entitlementJain: result.entitlementJain,
+      rawJain: result.rawJain,
+      utilization: result.utilization,
+      successes: result.totalSuccesses,
+      failures: result.failures,
+      throttled: result.throttled,
+      goodShare: Number.NaN,
+      badShare: null,
+      goodThrottleRate: Number.NaN,
+      postGoodThrottleRate: null,
+      ttt50Ms: null,
+      tttNever: 0,
+      failuresBeforeTtt: null,
+      divergence: null,
+      absDivergence: null,
+      deltasPerSec: 0,
+      updatesPerSec: 0,
+      meanRatio: result.meanRatio,
+      worstRatio: result.worstRatio,
+      elapsedMs: performance.now() - started,
+    };
+  }
+  const { decisions: _decisions, ...metrics } = runDistributed({
+    scenario,
+    workload,
+    entitlements,
+    mode: job.mode,
+    instances: job.instances,
+    routing: job.routing,
+    delayMs: job.delayMs,
+    batchMs: job.batchMs,
+    trial: job.trial,
+    lambda: job.lambda,
+    ...(job.rotationMs === null ? {} : { rotationMs: job.rotationMs }),
+  });
+  return {
+    ...job,
+    ...metrics,
+    meanRatio: null,
+    worstRatio: null,
+    elapsedMs: performance.now() - started,
+  };
+}

@@ -1,0 +1,248 @@
+import type { BucketDelta, BucketValue, LinkStatus, StateLink } from "@fair/state-client";
+import { type BaseHashes, baseHashes, bucketColumn } from "./bucket-index.js";
+import type { ClientIdEncoder } from "./client-id.js";
+import type { FairnessTrackerConfig } from "./config.js";
+import type { Engine, StructureIds, SyncStats } from "./engine.js";
+import { FairnessTrackerError } from "./errors.js";
+import type { DistributedOptions, FairnessTrackerOptions } from "./options.js";
+import { decision, type Outcome, type RegisterRequestResult } from "./results.js";
+import { WindowReplica } from "./window-replica.js";
+import { windowMurmurSeed } from "./window-seed.js";
+
+type Counters = { -readonly [K in keyof SyncStats]: number };
+
+/**
+ * Distributed mode (DESIGN §3, EVAL §2.5–2.6). During window `w` (of `rotationFrequencyMs`,
+ * aligned to the wall clock) main is the replica of seed `S_w` and the secondary that of
+ * `S_{w+1}`. Decisions read main and change nothing. An outcome is applied to both replicas
+ * at once and sent to the link as raw adjustments (`+Pi` / `−Pd`) for both seeds; decay is the
+ * server's business. Whatever the link delivers overwrites local buckets. On a window change
+ * the secondary becomes main and the new secondary's full state is requested; at start, and
+ * whenever the link reconnects after a disconnect, both are.
+ */
+export class WindowEngine implements Engine {
+  readonly #config: FairnessTrackerConfig;
+  readonly #options: FairnessTrackerOptions;
+  readonly #trackerId: string;
+  readonly #link: StateLink | undefined;
+  readonly #decayPerMs: number;
+  #window: number;
+  #main: WindowReplica;
+  #secondary: WindowReplica;
+  #unsubscribe: (() => void) | undefined;
+  #linkStatus: LinkStatus | undefined;
+  readonly #counters: Counters = {
+    deltasSent: 0,
+    updatesSent: 0,
+    sendErrors: 0,
+    fullStateRequests: 0,
+    fullStateFailures: 0,
+    bucketsApplied: 0,
+    bucketsIgnored: 0,
+  };
+  readonly #mainHashes: BaseHashes = { hash1: 0, hash2: 0 };
+  readonly #secondaryHashes: BaseHashes = { hash1: 0, hash2: 0 };
+
+  constructor(
+    config: FairnessTrackerConfig,
+    options: FairnessTrackerOptions,
+    distributed: DistributedOptions,
+  ) {
+    if (!Number.isInteger(config.rotationFrequencyMs)) {
+      // Seeds are window starts in whole ms; the State Service refuses any other.
+      throw new FairnessTrackerError(
+        "invalid_config",
+        `in distributed mode RotationFrequency must be a whole number of ms, found ${config.rotationFrequencyMs}`,
+      );
+    }
+    this.#config = config;
+    this.#options = options;
+    this.#trackerId = distributed.trackerId;
+    this.#link = distributed.link;
+    // The State Service decays with λ/1000 per ms; the same expression keeps replicas bit-equal to it.
+    this.#decayPerMs = config.lambda / 1000;
+    this.#window = this.#windowOf(Math.floor(options.now()));
+    this.#main = this.#replica(this.#window);
+    this.#secondary = this.#replica(this.#window + 1);
+    const link = this.#link;
+    if (link !== undefined) {
+      this.#linkStatus = link.status;
+      this.#unsubscribe = link.subscribe({
+        onStateUpdate: (seed, buckets) => this.#receive(seed, buckets),
+        onStatusChange: (status) => this.#statusChanged(status),
+      });
+      this.#requestFullState(this.#main);
+      this.#requestFullState(this.#secondary);
+    }
+  }
+
+  get structureIds(): StructureIds {
+    return { main: this.#main.seedMs, secondary: this.#secondary.seedMs };
+  }
+
+  registerRequest(id: ClientIdEncoder, nowMs: number): RegisterRequestResult {
+    this.#advance(nowMs);
+    const { l, m, includeStats, finalProbabilityFunction } = this.#config;
+    const main = this.#main;
+    const h = this.#mainHashes;
+    baseHashes(id, main.murmurSeed, h);
+    const { hash1, hash2 } = h;
+    const probabilities: number[] = [];
+    const indexes: number[] | undefined = includeStats ? [] : undefined;
+    for (let level = 0; level < l; level++) {
+      const column = bucketColumn(hash1, hash2, level, m);
+      probabilities.push(main.read(level * m + column, nowMs, this.#decayPerMs));
+      indexes?.push(column);
+    }
+    const finalProbability = finalProbabilityFunction(probabilities);
+    const shouldThrottle = this.#options.random() <= finalProbability;
+    const stats =
+      indexes === undefined
+        ? undefined
+        : { finalProbability, bucketIndexes: indexes, bucketProbabilities: probabilities };
+    return decision(shouldThrottle, stats);
+  }
+
+  reportOutcome(id: ClientIdEncoder, outcome: Outcome, nowMs: number): void {
+    this.#advance(nowMs);
+    const adjustment = outcome === "success" ? -this.#config.pd : this.#config.pi;
+    const main = this.#main;
+    const secondary = this.#secondary;
+    // Hash for both windows before anything reaches the link, which may call back.
+    baseHashes(id, main.murmurSeed, this.#mainHashes);
+    baseHashes(id, secondary.murmurSeed, this.#secondaryHashes);
+    const mainDeltas = this.#apply(main, this.#mainHashes, adjustment, nowMs);
+    const secondaryDeltas = this.#apply(secondary, this.#secondaryHashes, adjustment, nowMs);
+    if (this.#unsubscribe === undefined) return;
+    this.#send(main.seed, mainDeltas);
+    this.#send(secondary.seed, secondaryDeltas);
+  }
+
+  rotate(): void {
+    throw new FairnessTrackerError(
+      "invalid_state",
+      "a distributed tracker rotates with its clock's windows; rotate() is for local mode",
+    );
+  }
+
+  close(): void {
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    unsubscribe?.();
+  }
+
+  syncStats(): SyncStats {
+    return { ...this.#counters };
+  }
+
+  /** Applies one outcome to `replica` and returns the deltas that tell the server. */
+  #apply(replica: WindowReplica, h: BaseHashes, a: number, nowMs: number): BucketDelta[] {
+    const { l, m } = this.#config;
+    const deltas: BucketDelta[] = [];
+    for (let level = 0; level < l; level++) {
+      const column = bucketColumn(h.hash1, h.hash2, level, m);
+      replica.apply(level * m + column, a, nowMs, this.#decayPerMs);
+      deltas.push({ rowId: level, colId: column, deltaProb: a, lastUpdateTimeMs: nowMs });
+    }
+    return deltas;
+  }
+
+  #send(seed: bigint, deltas: BucketDelta[]): void {
+    const counters = this.#counters;
+    try {
+      this.#link?.sendDeltaUpdate(seed, deltas);
+      counters.updatesSent++;
+      counters.deltasSent += deltas.length;
+    } catch {
+      // The caller is on its request path; local state has the outcome either way.
+      counters.sendErrors++;
+    }
+  }
+
+  /** Moves to the window holding `nowMs`; a clock that steps back keeps the current one. */
+  #advance(nowMs: number): void {
+    const window = this.#windowOf(nowMs);
+    if (window <= this.#window) return;
+    if (window === this.#window + 1) {
+      // S_{w+1} has had every outcome for a whole window: as warm as Go's promoted secondary.
+      this.#main = this.#secondary;
+      this.#secondary = this.#replica(window + 1);
+    } else {
+      // Idle for more than a window: nothing held is current, start as at cold start.
+      this.#main = this.#replica(window);
+      this.#secondary = this.#replica(window + 1);
+      this.#requestFullState(this.#main);
+    }
+    this.#window = window;
+    this.#requestFullState(this.#secondary);
+  }
+
+  #windowOf(nowMs: number): number {
+    return Math.floor(nowMs / this.#config.rotationFrequencyMs);
+  }
+
+  #replica(window: number): WindowReplica {
+    const seedMs = window * this.#config.rotationFrequencyMs;
+    const murmurSeed = windowMurmurSeed(seedMs, this.#trackerId);
+    return new WindowReplica(seedMs, murmurSeed, this.#config.l * this.#config.m);
+  }
+
+  #receive(seed: bigint, buckets: readonly BucketValue[]): void {
+    const replica =
+      seed === this.#main.seed
+        ? this.#main
+        : seed === this.#secondary.seed
+          ? this.#secondary
+          : undefined;
+    const counters = this.#counters;
+    if (replica === undefined) {
+      counters.bucketsIgnored += buckets.length;
+      return;
+    }
+    const { l, m } = this.#config;
+    for (const { rowId, colId, prob, lastUpdateTimeMs } of buckets) {
+      const usable =
+        Number.isInteger(rowId) &&
+        Number.isInteger(colId) &&
+        rowId >= 0 &&
+        rowId < l &&
+        colId >= 0 &&
+        colId < m &&
+        prob >= 0 &&
+        prob <= 1 &&
+        Number.isFinite(lastUpdateTimeMs);
+      if (usable) {
+        replica.overwrite(rowId * m + colId, prob, lastUpdateTimeMs);
+        counters.bucketsApplied++;
+      } else {
+        counters.bucketsIgnored++;
+      }
+    }
+  }
+
+  #statusChanged(status: LinkStatus): void {
+    const previous = this.#linkStatus;
+    this.#linkStatus = status;
+    // After a reconnect the server may hold what this instance missed while cut off. The first
+    // connection needs nothing: the requests made at start are waiting in the link.
+    if (status === "connected" && previous === "disconnected" && this.#unsubscribe !== undefined) {
+      this.#requestFullState(this.#main);
+      this.#requestFullState(this.#secondary);
+    }
+  }
+
+  #requestFullState(replica: WindowReplica): void {
+    const link = this.#link;
+    if (link === undefined || this.#unsubscribe === undefined) return;
+    const counters = this.#counters;
+    counters.fullStateRequests++;
+    try {
+      // The reply also reaches the listener, which applies it; the promise only reports failure.
+      Promise.resolve(link.requestFullState(replica.seed)).then(undefined, () => {
+        counters.fullStateFailures++;
+      });
+    } catch {
+      counters.fullStateFailures++;
+    }
+  }
+}

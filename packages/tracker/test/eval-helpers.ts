@@ -1,0 +1,43 @@
+import {
+  type Mode,
+  type Routing,
+  type RunResult,
+  runDistributed,
+} from "../eval/distributed-run.js";
+import { WorkloadCache } from "../eval/job.js";
+
+const cache = new WorkloadCache();
+
+/** One distributed run of `scenario` with round-robin routing unless told otherwise. */
+export function run(
+  scenario: string,
+  mode: Mode,
+  instances: number,
+  {
+    delayMs = 0,
+    batchMs = 0,
+    trial = 0,
+    routing = "rr" as Routing,
+    rotationMs,
+  }: {
+    delayMs?: number;
+    batchMs?: number;
+    trial?: number;
+    routing?: Routing;
+    rotationMs?: number;
+  } = {},
+): RunResult {
+  const { scenario: sc, workload, entitlements } = cache.get(scenario);
+  return runDistributed({
+    scenario: sc,
+    workload,
+    entitlements,
+    mode,
+    instances,
+    routing,
+    delayMs,
+    batchMs,
+    trial,
+    ...(rotationMs === undefined ? {} : { rotationMs }),
+  });
+}
