@@ -8,13 +8,20 @@ import { root } from "./proto.mjs";
 const allowed = {
   "@fair/state-proto": [],
   "@fair/state-store": ["@fair/state-proto"],
+  "@fair/state-store-redis": ["@fair/state-proto", "@fair/state-store"],
   "@fair/state-broadcast": [],
-  "@fair/state-server": ["@fair/state-proto", "@fair/state-store", "@fair/state-broadcast"],
+  "@fair/state-server": [
+    "@fair/state-proto",
+    "@fair/state-store",
+    "@fair/state-store-redis",
+    "@fair/state-broadcast",
+  ],
   "@fair/state-server-app": ["@fair/state-server", "@fair/state-proto"],
   "@fair/state-client": ["@fair/state-proto"],
   "@fair/tracker": ["@fair/state-client"],
   "@fair/testing": [],
   "@fair/integration": [],
+  "@fair/state-bench": ["@fair/state-proto"],
 };
 
 const problems = [];

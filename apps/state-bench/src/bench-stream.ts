@@ -1,0 +1,127 @@
+import type { ClientHttp2Session, ClientHttp2Stream } from "node:http2";
+import { FrameReader } from "./grpc-frames.js";
+import { walkSyncResponse } from "./sync-response-walker.js";
+
+/** Called for every bucket a stream receives in a broadcast. */
+export type BroadcastVisitor = (
+  stream: BenchStream,
+  rowId: number,
+  colId: number,
+  prob: number,
+  timeMs: number,
+) => void;
+
+/**
+ * One `Sync` stream as the bench drives it: pre-framed requests out, a
+ * cheap walk over every response in. It keeps the latest value of each
+ * bucket it was sent (its view of the shared state), so the run can end
+ * with a convergence check against a full-state reply.
+ */
+export class BenchStream {
+  /** prob and timestamp per bucket key (`row · 2^24 + col`), from broadcasts. */
+  readonly view = new Map<number, { prob: number; timeMs: number }>();
+  bucketsReceived = 0;
+  messagesReceived = 0;
+  /** The gRPC status the stream ended with, once it has. */
+  status: string | undefined;
+  lastBroadcastAt = 0;
+  readonly #stream: ClientHttp2Stream;
+  readonly #reader = new FrameReader();
+  #fullState:
+    | { buckets: Map<number, { prob: number; timeMs: number }>; done: () => void }
+    | undefined;
+  readonly #ended: Promise<void>;
+
+  constructor(
+    session: ClientHttp2Session,
+    namespace: string,
+    private readonly onBroadcast: BroadcastVisitor | undefined,
+  ) {
+    this.#stream = session.request({
+      ":method": "POST",
+      ":path": "/fair.state.v1.StateService/Sync",
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+      "fair-state-namespace": namespace,
+    });
+    this.#stream.on("data", (chunk: Buffer) => this.#onData(chunk));
+    this.#ended = new Promise((resolve) => {
+      this.#stream.on("trailers", (trailers) => {
+        this.status = String(trailers["grpc-status"] ?? "?");
+      });
+      this.#stream.on("close", () => {
+        this.status ??= this.#stream.rstCode ? `reset ${this.#stream.rstCode}` : "closed";
+        resolve();
+      });
+      this.#stream.on("error", () => {});
+    });
+  }
+
+  /** Writes a pre-framed request; false means the stream's buffer is full (wait for {@link BenchStream.drained}). */
+  write(framed: Buffer): boolean {
+    return this.#stream.write(framed);
+  }
+
+  drained(): Promise<void> {
+    return new Promise((resolve) => this.#stream.once("drain", resolve));
+  }
+
+  /** Sends a framed StateRequest and resolves with the reply's buckets. */
+  fullState(framedRequest: Buffer): Promise<Map<number, { prob: number; timeMs: number }>> {
+    return new Promise((resolve) => {
+      const buckets = new Map<number, { prob: number; timeMs: number }>();
+      this.#fullState = {
+        buckets,
+        done: () => {
+          this.#fullState = undefined;
+          resolve(buckets);
+        },
+      };
+      this.write(framedRequest);
+    });
+  }
+
+  /** Half-closes and waits for the server to end the stream. */
+  async end(): Promise<void> {
+    this.#stream.end();
+    await this.#ended;
+  }
+
+  close(): void {
+    this.#stream.close();
+  }
+
+  #onData(chunk: Buffer): void {
+    for (const message of this.#reader.push(chunk)) {
+      this.messagesReceived++;
+      // The flags follow the buckets on the wire, so while a full-state reply
+      // is awaited the buckets are held until the message says what it was.
+      const awaiting = this.#fullState;
+      const held: [number, number, number, number][] | undefined = awaiting ? [] : undefined;
+      const walked = walkSyncResponse(message, (rowId, colId, prob, timeMs) => {
+        if (held) held.push([rowId, colId, prob, timeMs]);
+        else this.#broadcast(rowId, colId, prob, timeMs);
+      });
+      if (awaiting && held && walked.fullState) {
+        for (const [rowId, colId, prob, timeMs] of held)
+          awaiting.buckets.set(key(rowId, colId), { prob, timeMs });
+        if (walked.fullStateLast) awaiting.done();
+      } else if (held) {
+        for (const [rowId, colId, prob, timeMs] of held)
+          this.#broadcast(rowId, colId, prob, timeMs);
+      }
+    }
+  }
+
+  #broadcast(rowId: number, colId: number, prob: number, timeMs: number): void {
+    this.bucketsReceived++;
+    this.lastBroadcastAt = performance.now();
+    this.view.set(key(rowId, colId), { prob, timeMs });
+    this.onBroadcast?.(this, rowId, colId, prob, timeMs);
+  }
+}
+
+/** A bucket's map key; the bench keeps columns below 2^24. */
+export function key(rowId: number, colId: number): number {
+  return rowId * 2 ** 24 + colId;
+}
