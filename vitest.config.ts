@@ -1,4 +1,5 @@
 import { existsSync, readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 // Workspace packages resolve to their TypeScript sources through the
@@ -16,6 +17,14 @@ const projectDirs = ["packages", "apps"].flatMap((group) =>
     .map((entry) => `${group}/${entry.name}`),
 );
 
+// Projects whose tests talk to Redis: they get its URL from one check per run.
+const redisProjects = new Set([
+  "packages/state-store-redis",
+  "packages/state-server",
+  "apps/state-server",
+]);
+const redisSetup = fileURLToPath(new URL("scripts/redis-setup.ts", import.meta.url));
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
@@ -31,6 +40,7 @@ export default defineConfig({
         name: dir.startsWith("apps/") ? `${dir.slice(5)}-app` : dir.slice(9),
         root: dir,
         include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+        ...(redisProjects.has(dir) ? { globalSetup: [redisSetup] } : {}),
       },
     })),
   },

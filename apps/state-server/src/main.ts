@@ -42,7 +42,13 @@ async function main(): Promise<void> {
 
   const running = await serveStateServer({ config, logger });
   logger.info(
-    { grpcAddress: running.grpcAddress, metricsAddress: running.metricsAddress, config, origins },
+    {
+      grpcAddress: running.grpcAddress,
+      metricsAddress: running.metricsAddress,
+      replicaId: "replicaId" in running.server.store ? running.server.store.replicaId : undefined,
+      config: { ...config, redisUrl: withoutPassword(config.redisUrl) },
+      origins,
+    },
     "fair-state-server started",
   );
 
@@ -55,6 +61,17 @@ async function main(): Promise<void> {
   process.once("SIGTERM", again).once("SIGINT", again);
   await running.shutdown();
   process.off("SIGTERM", again).off("SIGINT", again);
+}
+
+/** The Redis URL as logged: a password in it is replaced, the rest kept for debugging. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "redacted";
+    return parsed.toString();
+  } catch {
+    return "[unparsable]";
+  }
 }
 
 main().catch((error: unknown) => {

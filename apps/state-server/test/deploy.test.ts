@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "@fair/state-server";
-import { Deployment } from "kubernetes-models/apps/v1";
+import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { ConfigMap, Service } from "kubernetes-models/v1";
 import { afterAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
@@ -172,5 +172,97 @@ describe("k8s manifests", () => {
       "deployment.yaml",
       "service.yaml",
     ]);
+  });
+});
+
+describe("k8s/redis: several replicas on Redis", () => {
+  const load = (file: string) =>
+    parseAllDocuments(readFileSync(join(repo, "k8s", file), "utf8")).map(
+      (d) => d.toJS() as Record<string, unknown>,
+    );
+  const [kustomization] = load("redis/kustomization.yaml") as [
+    { resources: string[]; patches: { path: string }[] },
+  ];
+  const [statefulSetDoc] = load("redis/redis-statefulset.yaml");
+  const [redisServiceDoc] = load("redis/redis-service.yaml");
+  const [patchDoc] = load("redis/deployment-patch.yaml");
+  const [baseDoc] = load("deployment.yaml");
+  const [configMapDoc] = load("configmap.yaml");
+
+  /**
+   * The patch applied as kustomize's strategic merge would for these
+   * fields: maps merge, containers and env merge by name. No kustomize here.
+   */
+  function merge(base: unknown, patch: unknown): unknown {
+    if (Array.isArray(base) && Array.isArray(patch)) {
+      const out = [...base] as Record<string, unknown>[];
+      for (const item of patch as Record<string, unknown>[]) {
+        const at = out.findIndex((b) => b["name"] !== undefined && b["name"] === item["name"]);
+        if (at >= 0) out[at] = merge(out[at], item) as Record<string, unknown>;
+        else out.push(item);
+      }
+      return out;
+    }
+    if (base && patch && typeof base === "object" && typeof patch === "object") {
+      const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+      for (const [key, value] of Object.entries(patch)) out[key] = merge(out[key], value);
+      return out;
+    }
+    return patch;
+  }
+  const deployment = new Deployment(merge(baseDoc, patchDoc) as Record<string, unknown>);
+
+  test("the overlay builds on the base and lists the Redis manifests and the patch", () => {
+    expect(kustomization.resources.sort()).toEqual([
+      "../",
+      "redis-service.yaml",
+      "redis-statefulset.yaml",
+    ]);
+    expect(kustomization.patches.map((p) => p.path)).toEqual(["deployment-patch.yaml"]);
+  });
+
+  test("the patched Deployment, the StatefulSet and the Service validate against the Kubernetes schemas", () => {
+    expect(() => deployment.validate()).not.toThrow();
+    expect(() => new StatefulSet(statefulSetDoc).validate()).not.toThrow();
+    expect(() => new Service(redisServiceDoc).validate()).not.toThrow();
+  });
+
+  test("several replicas, updated one at a time without losing capacity", () => {
+    expect(deployment.spec?.replicas).toBeGreaterThanOrEqual(2);
+    expect(deployment.spec?.strategy).toEqual({
+      type: "RollingUpdate",
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+  });
+
+  test("the server's configuration (file plus environment) selects Redis at the Service's address", () => {
+    const env = Object.fromEntries(
+      (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [
+        e.name,
+        e.value ?? "",
+      ]),
+    );
+    const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
+    const { config } = loadConfig({ argv: [], env, readFile: () => file });
+    expect(config.store).toBe("redis");
+    const service = new Service(redisServiceDoc);
+    const target = new URL(config.redisUrl);
+    expect(target.hostname).toBe(service.metadata?.name);
+    expect(Number(target.port)).toBe(service.spec?.ports?.[0]?.port);
+  });
+
+  test("the Redis Service selects the StatefulSet's pods and names its port; Redis never evicts live keys", () => {
+    const statefulSet = new StatefulSet(statefulSetDoc);
+    const service = new Service(redisServiceDoc);
+    const labels = statefulSet.spec?.template.metadata?.labels ?? {};
+    for (const [key, value] of Object.entries(service.spec?.selector ?? {})) {
+      expect(labels[key]).toBe(value);
+    }
+    const container = statefulSet.spec?.template.spec?.containers[0];
+    expect(container?.ports?.map((p) => p.name)).toContain(service.spec?.ports?.[0]?.targetPort);
+    expect(statefulSet.spec?.serviceName).toBe(service.metadata?.name);
+    const args = container?.args ?? [];
+    expect(args[args.indexOf("--maxmemory-policy") + 1]).toBe("noeviction");
+    expect(container?.image).toMatch(/^redis:7\./);
   });
 });

@@ -57,7 +57,7 @@ while (performance.now() < deadline) {
 const seconds = (performance.now() - started) / 1000;
 const sent = clients.reduce((n, c) => n + c.stats().deltasSent, 0);
 await Promise.all(clients.map((c) => c.close()));
-const store = running.server.store.stats();
+const store = await running.server.store.stats();
 const hub = running.server.hub.stats();
 await running.shutdown(1_000);
 

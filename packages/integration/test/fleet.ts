@@ -8,7 +8,7 @@ import {
   type StateServerConfig,
   serveStateServer,
 } from "@fair/state-server";
-import { FakeTime } from "@fair/testing";
+import { Conditions, FakeTime } from "@fair/testing";
 
 export const windowMs = 300_000;
 /** A window start: 2025-11-26T06:00:00Z. */
@@ -28,7 +28,7 @@ export class Fleet {
   readonly time = new FakeTime(t0);
   readonly instances: Instance[] = [];
   server: RunningStateServer | undefined;
-  #waiters = new Set<() => void>();
+  readonly #conditions = new Conditions();
 
   async startServer(
     address = "127.0.0.1:0",
@@ -81,21 +81,15 @@ export class Fleet {
 
   /** The server's full state of `seed`, in (row, col) order. */
   serverState(seed: bigint): BucketValue[] {
-    return sortBuckets(this.server?.server.store.getSeed(seed) ?? []);
+    const held = this.server?.server.store.getSeed(seed) ?? [];
+    // The fleet runs the in-memory store, which answers synchronously.
+    if (held instanceof Promise) throw new Error("serverState needs the in-memory store");
+    return sortBuckets(held);
   }
 
   /** Resolves when `condition` holds, checked on every update and status change. */
   until(condition: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        if (condition()) {
-          this.#waiters.delete(check);
-          resolve();
-        }
-      };
-      this.#waiters.add(check);
-      check();
-    });
+    return this.#conditions.until(condition);
   }
 
   /** Moves fake time on by `ms` (flushes, backoffs), one flush interval at a time. */
@@ -110,7 +104,7 @@ export class Fleet {
   }
 
   #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
+    this.#conditions.notify();
   }
 }
 

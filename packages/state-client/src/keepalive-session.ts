@@ -4,6 +4,7 @@ import {
   type ClientSessionRequestOptions,
   connect,
   type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
 } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 
@@ -34,6 +35,7 @@ export class KeepaliveSession {
     baseUrl: string,
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
+    private readonly tls: SecureClientSessionOptions | undefined,
   ) {
     this.authority = new URL(baseUrl).origin;
   }
@@ -76,7 +78,7 @@ export class KeepaliveSession {
 
   #connect(): Promise<ClientHttp2Session> {
     return new Promise((resolve, reject) => {
-      const session = connect(this.authority);
+      const session = connect(this.authority, this.tls ?? {});
       // Never removed: a session's late errors must not become uncaught exceptions.
       session.on("error", reject);
       session.once("connect", () => {

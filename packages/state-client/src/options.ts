@@ -46,7 +46,21 @@ export interface StateClientOptions {
   keepaliveIntervalMs: number;
   /** How long a PING may go unanswered before the connection is dropped, in ms. Default 5 000. */
   keepaliveTimeoutMs: number;
-  /** A Connect transport to use instead of one built from `baseUrl` (TLS, custom headers, in-memory tests). Default: none. */
+  /**
+   * TLS for an `https://` `baseUrl`: the CA that signed the server's
+   * certificate (default: the system's), and for mTLS the client's own
+   * certificate and key (PEM). Default: none.
+   */
+  tls:
+    | {
+        readonly ca?: string | Buffer;
+        readonly cert?: string | Buffer;
+        readonly key?: string | Buffer;
+      }
+    | undefined;
+  /** A bearer token sent as `authorization: Bearer <token>` on every stream. Default: none. */
+  authToken: string | undefined;
+  /** A Connect transport to use instead of one built from `baseUrl` (custom transports, in-memory tests). Default: none. */
   transport: Transport | undefined;
   /** The clock, Unix ms. Default `Date.now`. */
   now: () => number;
@@ -84,6 +98,8 @@ export const defaultStateClientOptions: Readonly<StateClientOptions> = Object.fr
   requestTimeoutMs: 10_000,
   keepaliveIntervalMs: 5_000,
   keepaliveTimeoutMs: 5_000,
+  tls: undefined,
+  authToken: undefined,
   transport: undefined,
   now: Date.now,
   timers: defaultTimers,
@@ -135,5 +151,18 @@ export function resolveOptions(options: Partial<StateClientOptions>): StateClien
     );
   }
   if (typeof resolved.namespace !== "string") throw bad("namespace", "expected a string");
+  if (
+    resolved.tls !== undefined &&
+    !resolved.baseUrl.startsWith("https://") &&
+    resolved.transport === undefined
+  ) {
+    throw bad(
+      "tls",
+      `given for ${JSON.stringify(resolved.baseUrl)}; TLS needs an https:// baseUrl`,
+    );
+  }
+  if (resolved.authToken !== undefined && !/^[\x21-\x7e]+$/.test(resolved.authToken)) {
+    throw bad("authToken", "expected printable characters without spaces");
+  }
   return resolved;
 }

@@ -32,6 +32,7 @@ const t0 = Number(seed0) + 1_000;
 interface FakeStream {
   readonly received: SyncRequest[];
   readonly namespace: string | null;
+  readonly authorization: string | null;
   send(response: MessageInitShape<typeof SyncResponseSchema>): void;
   fail(error: ConnectError): void;
   readonly ended: boolean;
@@ -64,6 +65,7 @@ class FakeServer {
     const stream: FakeStream = {
       received: [],
       namespace: context.requestHeader.get(NAMESPACE_HEADER),
+      authorization: context.requestHeader.get("authorization"),
       send: (r) => {
         queue.push(r);
         wake?.();
@@ -246,10 +248,11 @@ describe("sending", () => {
     });
   });
 
-  test("the namespace goes in the fair-state-namespace header", async () => {
-    const { server, client } = start({ namespace: "checkout" });
+  test("the namespace goes in the fair-state-namespace header, the token in authorization", async () => {
+    const { server, client } = start({ namespace: "checkout", authToken: "t0k3n-for-checkout" });
     await connected(client, server);
     expect(server.streams[0]?.namespace).toBe("checkout");
+    expect(server.streams[0]?.authorization).toBe("Bearer t0k3n-for-checkout");
   });
 });
 
@@ -281,6 +284,14 @@ describe("receiving", () => {
       [seed0, [{ rowId: 2, colId: 9, prob: 0.5, lastUpdateTimeMs: t0 }], false],
     ]);
     expect(statuses).toEqual(["connected"]);
+  });
+
+  test("a full-state request made while the stream is still opening is sent on that stream", async () => {
+    const { server, client } = start();
+    client.connect();
+    const reply = client.requestFullState(seed0 + 300_000n);
+    await expect(reply).resolves.toEqual([]);
+    expect(server.streams).toHaveLength(1);
   });
 
   test("requestFullState resolves with every part of a split reply, on the part marked last", async () => {
@@ -426,6 +437,8 @@ describe("options", () => {
     [{ baseUrl: "http://x:1", decayRate: -1 }, "decayRate"],
     [{ baseUrl: "http://x:1", maxBackoffMs: 1, initialBackoffMs: 10 }, "maxBackoffMs"],
     [{ baseUrl: "http://x:1", onConfigMismatch: "ignore" as "warn" }, "onConfigMismatch"],
+    [{ baseUrl: "http://x:1", tls: { ca: "pem" } }, "tls"],
+    [{ baseUrl: "http://x:1", authToken: "has space" }, "authToken"],
   ])("%o is refused, naming %s", (options, field) => {
     expect(() => new StateClient(options)).toThrow(
       expect.objectContaining({

@@ -85,11 +85,16 @@ export class StateClient implements StateLink {
   /** @throws StateClientError `invalid_option` naming the first bad option. */
   constructor(options: Partial<StateClientOptions>) {
     this.#options = resolveOptions(options);
-    const { baseUrl, transport, keepaliveIntervalMs, keepaliveTimeoutMs } = this.#options;
+    const { baseUrl, transport, keepaliveIntervalMs, keepaliveTimeoutMs, tls } = this.#options;
     if (transport === undefined) {
       // Our own connection, so keepalive PINGs notice a dead server within
       // seconds and close() can release the socket.
-      const sessions = new KeepaliveSession(baseUrl, keepaliveIntervalMs, keepaliveTimeoutMs);
+      const sessions = new KeepaliveSession(
+        baseUrl,
+        keepaliveIntervalMs,
+        keepaliveTimeoutMs,
+        tls && { ...tls },
+      );
       this.#sessions = sessions;
       this.#client = createClient(
         StateService,
@@ -169,7 +174,9 @@ export class StateClient implements StateLink {
       options.timeoutMs ?? this.#options.requestTimeoutMs,
       options.signal,
     );
-    if (first && this.#status === "connected") this.#outbox?.push(stateRequest(seed));
+    // A stream that is open (or opening) takes it now; one that fails before
+    // answering is replaced, and the next stream asks for every waiting seed.
+    if (first) this.#outbox?.push(stateRequest(seed));
     return promise;
   }
 
@@ -261,8 +268,10 @@ export class StateClient implements StateLink {
     const seeds = new Set([...this.#liveHeldSeeds(), ...this.#requests.seeds()]);
     if (seeds.size === 0) seeds.add(this.#currentSeed());
     for (const seed of seeds) outbox.push(stateRequest(seed));
-    const headers =
-      this.#options.namespace === "" ? {} : { [NAMESPACE_HEADER]: this.#options.namespace };
+    const { namespace, authToken } = this.#options;
+    const headers: Record<string, string> = {};
+    if (namespace !== "") headers[NAMESPACE_HEADER] = namespace;
+    if (authToken !== undefined) headers["authorization"] = `Bearer ${authToken}`;
     let header: Headers | undefined;
     const responses = this.#client.sync(outbox.messages(), {
       headers,

@@ -32,11 +32,16 @@ export type LinkStatus = "connecting" | "connected" | "disconnected" | "closed";
 export interface StateLinkListener {
   /**
    * Aggregated buckets of one seed arrived: a broadcast (`fullState` false)
-   * or a part of the reply to a full-state request (`fullState` true).
+   * or a part of the reply to a full-state request (`fullState` true),
+   * including the requests the link repeats itself after a reconnect.
    * Overwrite local buckets with them; the server is authoritative.
    */
   onStateUpdate?(seed: bigint, buckets: readonly BucketValue[], fullState: boolean): void;
-  /** The link's status changed. */
+  /**
+   * The link's status changed. For logs and metrics: a listener need not
+   * ask for full state on `connected`, the link already has (see
+   * {@link StateLink}).
+   */
   onStatusChange?(status: LinkStatus): void;
 }
 
@@ -52,6 +57,16 @@ export interface FullStateRequestOptions {
  * A FAIR instance's link to the shared state: the small surface the tracker
  * depends on. `StateClient` implements it over gRPC; simulations and tests
  * implement it in process.
+ *
+ * **Full state after a reconnect is the link's job.** A link that can lose
+ * its connection remembers every seed it was asked for with
+ * {@link StateLink.requestFullState} (it may forget seeds too old to be
+ * live), asks for them again each time it reconnects, and delivers the
+ * replies to listeners as `fullState` updates. Its user therefore asks only
+ * for seeds it has not asked for yet (for a tracker: at cold start and at a
+ * window change), never again because of a reconnect: that would only
+ * duplicate the reply. A link that never disconnects (an in-process one)
+ * has nothing to repeat.
  */
 export interface StateLink {
   /**
@@ -61,7 +76,10 @@ export interface StateLink {
   sendDeltaUpdate(seed: bigint, deltas: readonly BucketDelta[]): void;
   /**
    * Every non-default bucket of `seed` as the server holds it (an empty list
-   * for an unknown seed). The buckets are also delivered to listeners.
+   * for an unknown seed). The buckets are also delivered to listeners. The
+   * link remembers `seed` and asks for it again after every reconnect,
+   * delivering that reply to listeners too. The returned promise settles
+   * once: with the first complete reply, or with the link's error.
    */
   requestFullState(
     seed: bigint,

@@ -117,6 +117,33 @@ export const configKeys = {
     default: "10s",
     help: "On SIGTERM/SIGINT, how long open streams may take to finish before they are cut.",
   },
+  store: {
+    schema: z.enum(["memory", "redis"]),
+    default: "memory",
+    help: 'Where the shared state lives: "memory" (one process) or "redis" (several replicas on one Redis 7+ or Valkey).',
+  },
+  redisUrl: {
+    schema: z.string().refine((value) => /^rediss?:\/\/[^\s]+$/.test(value), {
+      message: 'expected a URL like "redis://host:6379" or "rediss://user:password@host:6380/0"',
+    }),
+    default: "redis://127.0.0.1:6379",
+    help: "The Redis (or Valkey) server when store is redis: redis://[user:password@]host[:port][/db], rediss:// for TLS.",
+  },
+  redisKeyPrefix: {
+    schema: z
+      .string()
+      .min(1)
+      .refine((value) => !/[\s{}]/.test(value), {
+        message: "must not contain whitespace or braces",
+      }),
+    default: "fair:",
+    help: "Prefix of every Redis key and of the change channel; replicas that share a view use the same one.",
+  },
+  redisCommandTimeout: {
+    schema: duration({ min: 1 }),
+    default: "2s",
+    help: "How long a Redis command may take before the update or full-state request that needed it fails with UNAVAILABLE.",
+  },
   logLevel: {
     schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
     default: "info",

@@ -25,7 +25,7 @@ export type { MetricSources, StateServerMetrics, SyncMetrics } from "./metrics.j
 export { createMetrics } from "./metrics.js";
 export type { RunningStateServer, ServeOptions, ServerLogger } from "./serve.js";
 export { serveStateServer } from "./serve.js";
-export type { StateServer, StateServerOptions } from "./state-server.js";
+export type { ServerStore, StateServer, StateServerOptions } from "./state-server.js";
 export { createStateServer } from "./state-server.js";
 export type { SyncServiceOptions } from "./sync-service.js";
 export { registerSyncService } from "./sync-service.js";

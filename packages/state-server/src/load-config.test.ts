@@ -34,10 +34,49 @@ describe("defaults", () => {
       maxDeltasPerMessage: 100_000,
       compression: "none",
       shutdownGracePeriod: 10_000,
+      store: "memory",
+      redisUrl: "redis://127.0.0.1:6379",
+      redisKeyPrefix: "fair:",
+      redisCommandTimeout: 2_000,
       logLevel: "info",
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);
+  });
+
+  test("the Redis store is chosen, and pointed at a server, by environment alone", () => {
+    const { config } = loadConfig({
+      argv: [],
+      env: {
+        FAIR_STATE_STORE: "redis",
+        FAIR_STATE_REDIS_URL: "rediss://user:secret@redis.internal:6380/2",
+        FAIR_STATE_REDIS_KEY_PREFIX: "fair-prod:",
+        FAIR_STATE_REDIS_COMMAND_TIMEOUT: "500ms",
+      },
+    });
+    expect(config).toMatchObject({
+      store: "redis",
+      redisUrl: "rediss://user:secret@redis.internal:6380/2",
+      redisKeyPrefix: "fair-prod:",
+      redisCommandTimeout: 500,
+    });
+  });
+
+  test("a store other than memory or redis, a URL that is not redis://, or a prefix with braces is refused", () => {
+    let caught: unknown;
+    try {
+      loadConfig({
+        argv: ["--store", "etcd", "--redis-url", "http://x", "--redis-key-prefix", "{a}"],
+        env: {},
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as Error).message.split("\n")).toEqual([
+      expect.stringMatching(/^flag --store: store: /),
+      expect.stringMatching(/^flag --redis-url: redisUrl: expected a URL like/),
+      expect.stringMatching(/^flag --redis-key-prefix: redisKeyPrefix: must not contain/),
+    ]);
   });
 
   test("maxClockSkew defaults to 10% of the configured window", () => {

@@ -1,12 +1,16 @@
 import type { HubStats } from "@fair/state-broadcast";
-import type { StoreStats } from "@fair/state-store";
+import type { MaybePromise, StoreStats } from "@fair/state-store";
+import type { RedisStats } from "@fair/state-store-redis";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** Where scrape-time figures come from: the store's and the hub's own counters. */
 export interface MetricSources {
-  readonly storeStats: () => StoreStats;
+  /** The store's sizes and counters; a Redis store answers asynchronously. */
+  readonly storeStats: () => MaybePromise<StoreStats>;
   readonly hubStats: () => HubStats;
   readonly serving: () => boolean;
+  /** The Redis store's own counters; absent for the in-memory store (the metrics stay 0). */
+  readonly redisStats?: (() => RedisStats) | undefined;
 }
 
 /** The counters the Sync handler moves as it works. */
@@ -21,11 +25,55 @@ export interface SyncMetrics {
   readonly fullStateRequests: Counter;
   readonly fullStateBucketsSent: Counter;
   readonly aggregationLatency: Histogram;
+  /** Requests a stream could not complete because the store was unavailable (`apply`, `get_seed`). */
+  readonly storeUnavailable: Counter<"operation">;
 }
 
 /** Every metric of one server, on its own registry (so several servers can share a process). */
 export interface StateServerMetrics extends SyncMetrics {
   readonly registry: Registry;
+  /** Duration of each Redis operation, by operation. */
+  readonly redisLatency: Histogram<"operation">;
+  /** Failed Redis operations, by operation. */
+  readonly redisErrors: Counter<"operation">;
+}
+
+const emptyStats: StoreStats = {
+  namespaces: 0,
+  seeds: 0,
+  buckets: 0,
+  appliedDeltas: 0,
+  droppedDeltas: { too_old: 0, too_far_future: 0 },
+  clampedTimestamps: 0,
+  evictedSeeds: 0,
+  evictedBuckets: 0,
+};
+
+/**
+ * The store's stats for one scrape: every metric that reads them shares one
+ * read (one round of Redis commands per scrape, not one per metric), and a
+ * read that fails (Redis down) shows the last figures read rather than
+ * failing the scrape.
+ */
+function sharedStoreStats(read: () => MaybePromise<StoreStats>): () => Promise<StoreStats> {
+  let pending: Promise<StoreStats> | undefined;
+  let last = emptyStats;
+  return () => {
+    pending ??= (async () => {
+      try {
+        last = await read();
+      } catch {
+        // Keep the last figures; the Redis error metrics tell the story.
+      } finally {
+        // Cleared once every collector of this scrape has had its turn.
+        setImmediate(() => {
+          pending = undefined;
+        });
+      }
+      return last;
+    })();
+    return pending;
+  };
 }
 
 /**
@@ -38,6 +86,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const storeStats = sharedStoreStats(sources.storeStats);
 
   const rejectedDeltas = { count: 0 };
   const mirror = (name: string, help: string, read: () => number) =>
@@ -50,6 +99,17 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
         this.inc(read());
       },
     });
+  const storeMirror = (name: string, help: string, read: (stats: StoreStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      async collect() {
+        const value = read(await storeStats());
+        this.reset();
+        this.inc(value);
+      },
+    });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
@@ -59,44 +119,55 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
         this.set(read());
       },
     });
+  const storeGauge = (name: string, help: string, read: (stats: StoreStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        this.set(read(await storeStats()));
+      },
+    });
+  const redisMirror = (name: string, help: string, read: (stats: RedisStats) => number) =>
+    mirror(name, help, () => (sources.redisStats ? read(sources.redisStats()) : 0));
 
   new Counter({
     name: "fair_state_deltas_dropped_total",
     help: "Deltas not applied, by reason: too_old (seed behind the eviction horizon), too_far_future (seed too far ahead), rejected (in a message refused as invalid).",
     labelNames: ["reason"],
     registers,
-    collect() {
-      const { droppedDeltas } = sources.storeStats();
+    async collect() {
+      const { droppedDeltas } = await storeStats();
       this.reset();
       this.labels("too_old").inc(droppedDeltas.too_old);
       this.labels("too_far_future").inc(droppedDeltas.too_far_future);
       this.labels("rejected").inc(rejectedDeltas.count);
     },
   });
-  mirror(
+  storeMirror(
     "fair_state_deltas_applied_total",
     "Deltas applied to the store.",
-    () => sources.storeStats().appliedDeltas,
+    (stats) => stats.appliedDeltas,
   );
-  mirror(
+  storeMirror(
     "fair_state_timestamps_clamped_total",
     "Applied deltas whose timestamp was ahead of the server clock by more than maxClockSkew, and clamped.",
-    () => sources.storeStats().clampedTimestamps,
+    (stats) => stats.clampedTimestamps,
   );
-  mirror(
+  storeMirror(
     "fair_state_seeds_evicted_total",
     "Seeds removed by eviction.",
-    () => sources.storeStats().evictedSeeds,
+    (stats) => stats.evictedSeeds,
   );
-  gauge(
+  storeGauge(
     "fair_state_store_buckets",
-    "Non-default buckets held by the store.",
-    () => sources.storeStats().buckets,
+    "Non-default buckets held by the store (on Redis: by every replica).",
+    (stats) => stats.buckets,
   );
-  gauge(
+  storeGauge(
     "fair_state_store_seeds",
-    "Seeds held by the store, over all namespaces.",
-    () => sources.storeStats().seeds,
+    "Seeds held by the store, over all namespaces (on Redis: by every replica).",
+    (stats) => stats.seeds,
   );
   mirror(
     "fair_state_buckets_broadcast_total",
@@ -115,13 +186,72 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   );
   gauge(
     "fair_state_serving",
-    "1 while the server is SERVING, 0 from the moment shutdown begins.",
+    "1 while the server is SERVING; 0 from the moment shutdown begins, and while the Redis store is unavailable.",
     () => (sources.serving() ? 1 : 0),
+  );
+  redisMirror(
+    "fair_state_relay_messages_received_total",
+    "Change messages received from other replicas (store: redis).",
+    (stats) => stats.messagesReceived,
+  );
+  redisMirror(
+    "fair_state_relay_buckets_total",
+    "Buckets relayed to this replica's streams from other replicas' changes and from re-reads (store: redis).",
+    (stats) => stats.bucketsRelayed,
+  );
+  redisMirror(
+    "fair_state_relay_gaps_total",
+    "Row versions that jumped, meaning change messages were lost; each row was re-read (store: redis).",
+    (stats) => stats.gaps,
+  );
+  redisMirror(
+    "fair_state_relay_rows_reread_total",
+    "Rows read back from Redis after a gap or a resubscription (store: redis).",
+    (stats) => stats.rowsReread,
+  );
+  redisMirror(
+    "fair_state_relay_resyncs_total",
+    "Resyncs after (re)subscribing to the change channel: every live row read back (store: redis).",
+    (stats) => stats.resyncs,
+  );
+  redisMirror(
+    "fair_state_relay_bad_messages_total",
+    "Change messages that did not parse (another format, e.g. during a rolling update) and were ignored (store: redis).",
+    (stats) => stats.badMessages,
+  );
+  redisMirror(
+    "fair_state_redis_disconnects_total",
+    "Times the Redis store stopped being ready (a connection dropped) (store: redis).",
+    (stats) => stats.disconnects,
+  );
+  redisMirror(
+    "fair_state_redis_restarts_total",
+    "Times Redis came back with a new run id, its data lost (store: redis).",
+    (stats) => stats.redisRestarts,
   );
 
   return {
     registry,
     rejectedDeltas,
+    storeUnavailable: new Counter({
+      name: "fair_state_store_unavailable_total",
+      help: "Requests a stream could not complete because the store was unavailable, by operation (apply, get_seed); each ended its stream with UNAVAILABLE.",
+      labelNames: ["operation"],
+      registers,
+    }),
+    redisLatency: new Histogram({
+      name: "fair_state_redis_operation_duration_seconds",
+      help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), get_seed, evict, stats, reread, subscribe (store: redis).",
+      labelNames: ["operation"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+      registers,
+    }),
+    redisErrors: new Counter({
+      name: "fair_state_redis_errors_total",
+      help: "Failed Redis operations, by operation (store: redis).",
+      labelNames: ["operation"],
+      registers,
+    }),
     connectedClients: new Gauge({
       name: "fair_state_connected_clients",
       help: "Open Sync streams.",

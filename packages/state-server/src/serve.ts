@@ -3,6 +3,7 @@ import type { Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { RedisStore } from "@fair/state-store-redis";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
 import { createStateServer, type StateServer, type StateServerOptions } from "./state-server.js";
@@ -66,6 +67,14 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   });
   const metrics = createMetricsListener(server.metrics.registry, () => server.health.serving);
 
+  const { store } = server;
+  const unwatch =
+    store instanceof RedisStore
+      ? store.onReadyChange((ready) => {
+          if (ready) logger.info({ replicaId: store.replicaId }, "redis ready: SERVING");
+          else logger.warn({ replicaId: store.replicaId }, "redis unavailable: NOT_SERVING");
+        })
+      : () => {};
   server.start();
   let grpcAddress: string;
   let metricsAddress: string;
@@ -73,9 +82,10 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
     grpcAddress = await listen(grpc, config.grpcListenAddress);
     metricsAddress = await listen(metrics, config.metricsListenAddress);
   } catch (error) {
-    server.stop();
+    unwatch();
     grpc.close();
     metrics.close();
+    await server.stop();
     throw error;
   }
 
@@ -83,7 +93,9 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   const shutdown = (gracePeriodMs = config.shutdownGracePeriod) => {
     closing ??= (async () => {
       logger.info({ gracePeriodMs, streams: server.hub.stats().subscribers }, "shutting down");
-      server.stop();
+      unwatch();
+      // NOT_SERVING and every stream ended at once; the store lets go below.
+      const storeStopped = server.stop();
       const closed = Promise.all([once(grpc, "close"), once(metrics, "close")]);
       grpc.close();
       metrics.close();
@@ -101,6 +113,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
       } finally {
         clearTimeout(timer);
       }
+      await storeStopped;
       logger.info({}, "stopped");
     })();
     return closing;

@@ -3,10 +3,18 @@ import { compressionGzip } from "@connectrpc/connect-node";
 import { Hub } from "@fair/state-broadcast";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "@fair/state-proto";
 import { InMemoryStore, type StoreTimers } from "@fair/state-store";
+import { RedisStore } from "@fair/state-store-redis";
 import type { StateServerConfig } from "./config-schema.js";
 import { HealthStatus } from "./health.js";
 import { createMetrics, type StateServerMetrics } from "./metrics.js";
 import { registerSyncService } from "./sync-service.js";
+
+/**
+ * The stores a server runs on: one process's memory, or Redis shared by
+ * several replicas. `config.store` picks one; tests and embedders may hand
+ * one in.
+ */
+export type ServerStore = InMemoryStore | RedisStore;
 
 /** What a state server is made of besides its configuration; all injectable for tests. */
 export interface StateServerOptions {
@@ -15,6 +23,11 @@ export interface StateServerOptions {
   readonly now?: () => number;
   /** Timers for eviction, broadcast flushes and stall sweeps. Default the global ones (unref'd). */
   readonly timers?: StoreTimers;
+  /**
+   * The store to serve instead of the one `config.store` describes. The
+   * server starts and stops it. Default: made from the configuration.
+   */
+  readonly store?: ServerStore;
 }
 
 /**
@@ -24,7 +37,7 @@ export interface StateServerOptions {
  */
 export interface StateServer {
   readonly config: StateServerConfig;
-  readonly store: InMemoryStore;
+  readonly store: ServerStore;
   readonly hub: Hub;
   readonly health: HealthStatus;
   readonly metrics: StateServerMetrics;
@@ -37,14 +50,19 @@ export interface StateServer {
     readonly writeMaxBytes: number;
     readonly shutdownSignal: AbortSignal;
   };
-  /** Starts eviction and the hub, then reports SERVING. */
+  /**
+   * Starts the hub, then the store (eviction; on Redis, connecting), and
+   * reports SERVING — on Redis, once the store is ready, and NOT_SERVING
+   * whenever it is not.
+   */
   start(): void;
   /**
    * Reports NOT_SERVING, then stops the hub (every Sync stream ends with
    * UNAVAILABLE so its client reconnects), aborts health watches and stops
-   * eviction. Idempotent.
+   * the store. Idempotent; resolves once the store has let go of its
+   * connections.
    */
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 /** Wires store, hub, health and metrics from a configuration. */
@@ -52,25 +70,41 @@ export function createStateServer(options: StateServerOptions): StateServer {
   const { config } = options;
   const clock = options.now === undefined ? {} : { now: options.now };
   const timers = options.timers === undefined ? {} : { timers: options.timers };
-  const store = new InMemoryStore({
-    windowMs: config.seedWindowDuration,
-    seedEvictionTtlMs: config.seedEvictionTtl,
-    decayRatePerSecond: config.decayRate,
-    maxRows: config.maxRows,
-    maxCols: config.maxCols,
-    maxClockSkewMs: config.maxClockSkew,
-    ...clock,
-    ...timers,
-  });
+  const store = options.store ?? createStore(config, { ...clock, ...timers });
   const hub = new Hub({ broadcastIntervalMs: config.broadcastInterval, ...clock, ...timers });
   const health = new HealthStatus();
   const metrics = createMetrics({
     storeStats: () => store.stats(),
     hubStats: () => hub.stats(),
     serving: () => health.serving,
+    redisStats: store instanceof RedisStore ? () => store.redisStats() : undefined,
   });
   const shutdown = new AbortController();
+  let started = false;
   let stopped = false;
+  let stopping: Promise<void> | undefined;
+  const detach: (() => void)[] = [];
+  const storeReady = () => !(store instanceof RedisStore) || store.ready;
+  const report = () => {
+    health.set(
+      started && !stopped && storeReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING,
+    );
+  };
+
+  if (store instanceof RedisStore) {
+    // Every change reaches the hub from the store, this replica's own and the
+    // other replicas' alike, in order per bucket; streams do not publish.
+    detach.push(
+      store.onChange((namespace, seed, buckets) => {
+        if (hub.state === "running") hub.publish(namespace, seed, buckets);
+      }),
+      store.onReadyChange(report),
+      store.onOperation((operation, durationMs, ok) => {
+        metrics.redisLatency.labels(operation).observe(durationMs / 1000);
+        if (!ok) metrics.redisErrors.labels(operation).inc();
+      }),
+    );
+  }
 
   return {
     config,
@@ -83,6 +117,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
         store,
         hub,
         metrics,
+        publishApplied: !(store instanceof RedisStore),
         windowMs: config.seedWindowDuration,
         decayRate: config.decayRate,
         maxDeltasPerMessage: config.maxDeltasPerMessage,
@@ -97,18 +132,44 @@ export function createStateServer(options: StateServerOptions): StateServer {
       shutdownSignal: shutdown.signal,
     },
     start() {
-      if (stopped) return;
-      store.start();
+      if (started || stopped) return;
+      started = true;
       hub.start();
-      health.set(ServingStatus.SERVING);
+      store.start();
+      report();
     },
     stop() {
-      if (stopped) return;
-      stopped = true;
-      health.set(ServingStatus.NOT_SERVING);
-      hub.stop();
-      shutdown.abort();
-      store.stop();
+      stopping ??= (async () => {
+        stopped = true;
+        health.set(ServingStatus.NOT_SERVING);
+        hub.stop();
+        shutdown.abort();
+        for (const undo of detach.splice(0)) undo();
+        await store.stop();
+      })();
+      return stopping;
     },
   };
+}
+
+function createStore(
+  config: StateServerConfig,
+  injected: { now?: () => number; timers?: StoreTimers },
+): ServerStore {
+  const rules = {
+    windowMs: config.seedWindowDuration,
+    seedEvictionTtlMs: config.seedEvictionTtl,
+    decayRatePerSecond: config.decayRate,
+    maxRows: config.maxRows,
+    maxCols: config.maxCols,
+    maxClockSkewMs: config.maxClockSkew,
+    ...injected,
+  };
+  if (config.store === "memory") return new InMemoryStore(rules);
+  return new RedisStore({
+    ...rules,
+    url: config.redisUrl,
+    keyPrefix: config.redisKeyPrefix,
+    commandTimeoutMs: config.redisCommandTimeout,
+  });
 }

@@ -19,6 +19,13 @@ export interface SyncServiceOptions {
   readonly store: Store;
   readonly hub: Hub;
   readonly metrics: SyncMetrics;
+  /**
+   * Whether a stream publishes the buckets its update changed to the hub.
+   * Default true. False for a store that hands every change to the hub
+   * itself (the Redis store, which orders its own changes with the other
+   * replicas').
+   */
+  readonly publishApplied?: boolean;
   /** Sent in `fair-state-window-ms`, so clients can check they agree. */
   readonly windowMs: number;
   /** Sent in `fair-state-decay-rate`, so clients can check they agree. */
@@ -67,6 +74,7 @@ async function* sync(
         store: options.store.namespace(namespace),
         hub: options.hub,
         metrics,
+        publishApplied: options.publishApplied ?? true,
         maxDeltasPerMessage: options.maxDeltasPerMessage,
         bucketsPerPart: perPart,
       },

@@ -12,6 +12,8 @@ export interface SyncStreamDeps {
   readonly store: StoreNamespace;
   readonly hub: Hub;
   readonly metrics: SyncMetrics;
+  /** Whether to publish applied buckets to the hub (false when the store does). */
+  readonly publishApplied: boolean;
   readonly maxDeltasPerMessage: number;
   readonly bucketsPerPart: number;
 }
@@ -83,7 +85,16 @@ export class SyncStream {
   async *#fullState(seed: bigint): AsyncGenerator<SyncResponse> {
     const older: Batch[] = [];
     for (let batch = this.#takeReady(); batch; batch = this.#takeReady()) older.push(batch);
-    const buckets = await this.#deps.store.getSeed(seed);
+    let buckets: Awaited<ReturnType<StoreNamespace["getSeed"]>>;
+    try {
+      buckets = await this.#deps.store.getSeed(seed);
+    } catch (error) {
+      // A remote store that cannot answer: UNAVAILABLE, so the client asks again.
+      const status = storeErrorToStatus(error, "state_request");
+      if (status.code === Code.Unavailable)
+        this.#deps.metrics.storeUnavailable.labels("get_seed").inc();
+      throw status;
+    }
     for (const batch of older) yield broadcastResponse(batch);
     for (const part of fullStateResponses(seed, buckets, this.#deps.bucketsPerPart)) {
       this.#deps.metrics.fullStateBucketsSent.inc(part.buckets.length);
@@ -162,12 +173,18 @@ export class SyncStream {
       result = await this.#deps.store.applyUpdate(update);
     } catch (error) {
       const status = error instanceof ConnectError ? error : storeErrorToStatus(error);
-      metrics.deltaUpdatesRejected.labels(codeLabel(status.code)).inc();
-      metrics.rejectedDeltas.count += count;
+      if (status.code === Code.Unavailable) {
+        // Valid, but the store could not take it: not the client's fault, and
+        // not a rejection. The stream ends so the client retries it.
+        metrics.storeUnavailable.labels("apply").inc();
+      } else {
+        metrics.deltaUpdatesRejected.labels(codeLabel(status.code)).inc();
+        metrics.rejectedDeltas.count += count;
+      }
       this.#failure = status;
       return;
     }
-    if (result.buckets.length > 0) {
+    if (this.#deps.publishApplied && result.buckets.length > 0) {
       this.#deps.hub.publish(this.#deps.namespace, update.seed, result.buckets);
     }
     metrics.aggregationLatency.observe((performance.now() - received) / 1000);

@@ -3,14 +3,28 @@ import type { CloseReason } from "@fair/state-broadcast";
 import { StoreError } from "@fair/state-store";
 
 /**
- * The gRPC status for a refused `DeltaUpdate`: the store names the field
- * (`deltas[3].delta_prob`); the client sees it prefixed with the request
- * path it sent (`delta_update.deltas[3].delta_prob`).
+ * The gRPC status for a store's refusal of a request: the store names the
+ * field (`deltas[3].delta_prob`); the client sees it prefixed with the
+ * request path it sent (`delta_update.deltas[3].delta_prob`). A store that
+ * is unavailable (Redis down or slow) gives `UNAVAILABLE`, which clients
+ * retry after reconnecting.
  */
-export function storeErrorToStatus(error: unknown): ConnectError {
+export function storeErrorToStatus(
+  error: unknown,
+  request: "delta_update" | "state_request" = "delta_update",
+): ConnectError {
+  if (error instanceof StoreError && error.code === "unavailable") {
+    return new ConnectError(
+      `the shared store is unavailable (${error.message}); retry`,
+      Code.Unavailable,
+      undefined,
+      undefined,
+      error,
+    );
+  }
   if (error instanceof StoreError) {
     return new ConnectError(
-      `delta_update.${error.message}`,
+      `${request}.${error.message}`,
       Code.InvalidArgument,
       undefined,
       undefined,
@@ -19,7 +33,9 @@ export function storeErrorToStatus(error: unknown): ConnectError {
   }
   // Anything else is our bug, not the client's: say so without details.
   return new ConnectError(
-    "internal error applying delta_update",
+    request === "delta_update"
+      ? "internal error applying delta_update"
+      : "internal error answering state_request",
     Code.Internal,
     undefined,
     undefined,

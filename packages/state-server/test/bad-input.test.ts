@@ -121,7 +121,7 @@ async function expectRejected(
   writer.send(deltaUpdate(seed0, [[5, 5, 0.5, t0]]));
   await observer.until(() => observer.responses.length === 1, "the writer's broadcast");
   expect(observer.view(seed0)).toEqual([{ rowId: 5, colId: 5, prob: 0.5, lastUpdateTimeMs: t0 }]);
-  expect(server.running.server.store.getSeed(seed0)).toEqual([
+  expect(await server.running.server.store.getSeed(seed0)).toEqual([
     { rowId: 5, colId: 5, prob: 0.5, lastUpdateTimeMs: t0 },
   ]);
   expect(observer.error).toBeUndefined();

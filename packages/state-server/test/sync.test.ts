@@ -191,7 +191,7 @@ describe("seeds", () => {
     a.send(deltaUpdate(current, [[0, 2, 0.1, later]]));
     await a.until(() => a.responses.some((r) => r.seed === current));
     expect(a.fullStateReplies(seed0)).toMatchObject([{ buckets: [] }]);
-    expect(server.running.server.store.stats()).toMatchObject({
+    expect(await server.running.server.store.stats()).toMatchObject({
       seeds: 1,
       evictedSeeds: 1,
       droppedDeltas: { too_old: 1, too_far_future: 0 },
@@ -205,7 +205,7 @@ describe("seeds", () => {
     a.send(deltaUpdate(seed0 + 2n * BigInt(windowMs), [[0, 1, 0.5, t0]]));
     await a.until(() => a.responses.length === 1);
     expect(a.responses[0]?.seed).toBe(seed0 + 2n * BigInt(windowMs));
-    expect(server.running.server.store.stats().droppedDeltas.too_far_future).toBe(1);
+    expect((await server.running.server.store.stats()).droppedDeltas.too_far_future).toBe(1);
   });
 
   test("a timestamp too far ahead of the server clock is clamped to now plus the allowed skew", async () => {
@@ -214,7 +214,7 @@ describe("seeds", () => {
     a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0 + 3_600_000]]));
     await a.until(() => a.responses.length === 1);
     expect(a.view(seed0)[0]?.lastUpdateTimeMs).toBe(t0 + server.config.maxClockSkew);
-    expect(server.running.server.store.stats().clampedTimestamps).toBe(1);
+    expect((await server.running.server.store.stats()).clampedTimestamps).toBe(1);
   });
 });
 

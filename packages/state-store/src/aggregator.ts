@@ -1,6 +1,7 @@
 import type { DeltaUpdate } from "@fair/state-proto";
 import { StoreError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
+import { readClock, SeedRange } from "./seed-range.js";
 import { SeedTable } from "./seed-table.js";
 import { decodeSnapshot, encodeSnapshot, type SeedEntry } from "./snapshot.js";
 import type {
@@ -23,13 +24,7 @@ export class Aggregator {
   readonly options: ResolvedOptions;
   #namespaces = new Map<string, Map<bigint, SeedTable>>();
   readonly #batch = new Batch();
-  // Seeds below this were evicted; deltas for them are too old from then on.
-  #evictedBefore = 0n;
-  // Horizon and future limit as of #clockMs: bigint arithmetic once per
-  // clock tick, not once per delta.
-  #clockMs = Number.NaN;
-  #horizon = 0n;
-  #futureLimit = 0n;
+  readonly #range: SeedRange;
   #applied = 0;
   #tooOld = 0;
   #tooFarFuture = 0;
@@ -39,6 +34,7 @@ export class Aggregator {
 
   constructor(options: ResolvedOptions) {
     this.options = options;
+    this.#range = new SeedRange(options);
   }
 
   applyUpdate(namespace: string, update: DeltaUpdate): UpdateResult {
@@ -46,7 +42,7 @@ export class Aggregator {
     validateUpdate(update, this.options, batch);
     const count = batch.length;
     const now = this.#now();
-    const status = this.#classify(update.seed, now);
+    const status = this.#range.classify(update.seed, now);
     if (status !== "applied") {
       this.#drop(status, count);
       return { status, buckets: [], clampedTimestamps: 0 };
@@ -55,7 +51,7 @@ export class Aggregator {
     const table = this.#table(namespace, update.seed);
     const { keys, deltas, times } = batch;
     const { decayPerMs, maxCols } = this.options;
-    const latest = Math.floor(now) + this.options.maxClockSkewMs;
+    const latest = this.#range.latestTimestamp(now);
     let clamped = 0;
     table.beginBatch();
     for (let i = 0; i < count; i++) {
@@ -83,12 +79,12 @@ export class Aggregator {
   ): DeltaResult {
     const key = validateDelta(seed, rowId, colId, deltaProb, timestampMs, this.options);
     const now = this.#now();
-    const status = this.#classify(seed, now);
+    const status = this.#range.classify(seed, now);
     if (status !== "applied") {
       this.#drop(status, 1);
       return { status, bucket: undefined, timestampClamped: false };
     }
-    const latest = Math.floor(now) + this.options.maxClockSkewMs;
+    const latest = this.#range.latestTimestamp(now);
     const timestampClamped = timestampMs > latest;
     const ts = timestampClamped ? latest : timestampMs;
     const table = this.#table(namespace, seed);
@@ -117,10 +113,7 @@ export class Aggregator {
     if (typeof seed !== "bigint") {
       throw new StoreError("invalid_argument", "seed", `must be a bigint, got ${typeof seed}`);
     }
-    if (seed > this.#evictedBefore) {
-      this.#evictedBefore = seed;
-      this.#clockMs = Number.NaN;
-    }
+    this.#range.evictBefore(seed);
     let seeds = 0;
     let buckets = 0;
     for (const [namespace, tables] of this.#namespaces) {
@@ -175,7 +168,7 @@ export class Aggregator {
     for (const { namespace, seed, table } of entries) {
       // Expired seeds would only wait for the next eviction; far-future ones
       // could not have been written by a store on this clock.
-      if (table.size === 0 || this.#classify(seed, now) !== "applied") continue;
+      if (table.size === 0 || this.#range.classify(seed, now) !== "applied") continue;
       let tables = namespaces.get(namespace);
       if (tables === undefined) {
         tables = new Map();
@@ -196,26 +189,7 @@ export class Aggregator {
   }
 
   #now(): number {
-    const now = this.options.now();
-    if (typeof now !== "number" || !Number.isFinite(now)) {
-      throw new StoreError("invalid_options", "now", `returned ${String(now)}, not Unix ms`);
-    }
-    return now;
-  }
-
-  #classify(seed: bigint, now: number): ApplyStatus {
-    if (now !== this.#clockMs) {
-      const { windowBig, ttlBig, futureSpanBig } = this.options;
-      const nowBig = BigInt(Math.floor(now));
-      const horizon = nowBig - ttlBig;
-      this.#horizon = horizon > this.#evictedBefore ? horizon : this.#evictedBefore;
-      const intoWindow = ((nowBig % windowBig) + windowBig) % windowBig;
-      this.#futureLimit = nowBig - intoWindow + futureSpanBig;
-      this.#clockMs = now;
-    }
-    if (seed < this.#horizon) return "too_old";
-    if (seed > this.#futureLimit) return "too_far_future";
-    return "applied";
+    return readClock(this.options);
   }
 
   #drop(reason: Exclude<ApplyStatus, "applied">, count: number): void {

@@ -10,15 +10,21 @@
  * - `snapshot_version`: a snapshot in a format this version cannot read.
  * - `snapshot_malformed`: a snapshot that does not decode or contradicts
  *   itself or the store's options.
+ * - `unavailable`: a remote store (Redis) could not be reached or did not
+ *   answer in time. The input was valid; retrying later may succeed. An
+ *   update refused this way may or may not have been applied (the request
+ *   may have reached the store before the connection failed).
  *
- * A server maps the first two to gRPC `INVALID_ARGUMENT`.
+ * A server maps the first two to gRPC `INVALID_ARGUMENT`, `unavailable` to
+ * `UNAVAILABLE`.
  */
 export type StoreErrorCode =
   | "invalid_argument"
   | "out_of_range"
   | "invalid_options"
   | "snapshot_version"
-  | "snapshot_malformed";
+  | "snapshot_malformed"
+  | "unavailable";
 
 /**
  * The one error type of `@fair/state-store`. Every refusal names the field

@@ -20,8 +20,13 @@ export type { StoreErrorCode } from "./errors.js";
 export { StoreError } from "./errors.js";
 export type { InMemoryNamespace } from "./memory-store.js";
 export { InMemoryStore } from "./memory-store.js";
-export type { InMemoryStoreOptions, StoreTimers } from "./options.js";
-export { defaultStoreOptions } from "./options.js";
+export type {
+  InMemoryStoreOptions,
+  ResolvedOptions as ResolvedStoreOptions,
+  StoreTimers,
+} from "./options.js";
+export { defaultStoreOptions, resolveOptions as resolveStoreOptions } from "./options.js";
+export { readClock as readStoreClock, SeedRange } from "./seed-range.js";
 export { snapshotFormatVersion } from "./snapshot.js";
 export type {
   ApplyStatus,
@@ -36,4 +41,10 @@ export type {
   StoreStats,
   UpdateResult,
 } from "./store.js";
+export {
+  Batch as DeltaBatch,
+  checkSeed,
+  validateDelta,
+  validateUpdate,
+} from "./validate.js";
 export { windowSeed } from "./window-seed.js";

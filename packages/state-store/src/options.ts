@@ -95,7 +95,11 @@ export const defaultStoreOptions: Readonly<InMemoryStoreOptions> = Object.freeze
   timers: defaultTimers,
 });
 
-/** Options after defaults, checked, with the bigint forms the hot path needs. */
+/**
+ * Options after defaults, checked, with the bigint forms the hot path needs.
+ * Exported (as `ResolvedStoreOptions`) for other `Store` implementations,
+ * which share the in-memory store's rules and validation.
+ */
 export interface ResolvedOptions extends Readonly<InMemoryStoreOptions> {
   readonly windowBig: bigint;
   readonly ttlBig: bigint;
@@ -104,7 +108,10 @@ export interface ResolvedOptions extends Readonly<InMemoryStoreOptions> {
   readonly decayPerMs: number;
 }
 
-/** Fills in defaults and refuses unusable options with a `StoreError`. */
+/**
+ * Fills in defaults and refuses unusable options with a `StoreError`
+ * (exported as `resolveStoreOptions`).
+ */
 export function resolveOptions(partial: Partial<InMemoryStoreOptions>): ResolvedOptions {
   const windowMs = partial.windowMs ?? defaultStoreOptions.windowMs;
   requireInteger("windowMs", windowMs, 1, Number.MAX_SAFE_INTEGER);

@@ -7,7 +7,8 @@ const maxUint64 = 2n ** 64n - 1n;
 /**
  * A validated batch as numbers: bucket keys (`row × maxCols + col`), deltas
  * and timestamps, in the update's order. Reused from update to update so the
- * hot path does not allocate per delta.
+ * hot path does not allocate per delta (exported as `DeltaBatch`, so other
+ * stores validate exactly as the in-memory one does).
  */
 export class Batch {
   keys = new Float64Array(256);

@@ -71,6 +71,15 @@ export class FakeTime {
     return next === undefined ? undefined : next - this.#nowMs;
   }
 
+  /**
+   * Sets the clock to `ms` and fires nothing, even timers it passes; it may
+   * go backwards, as a clock that steps back does. Timers keep their due
+   * times, so the next `tick()` fires any that are already due.
+   */
+  set(ms: number): void {
+    this.#nowMs = ms;
+  }
+
   /** Moves time forward by `ms`, firing each timer as it falls due. */
   tick(ms: number): void {
     const endMs = this.#nowMs + ms;

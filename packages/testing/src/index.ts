@@ -2,5 +2,6 @@
  * Test fixtures shared by the workspace's packages. Private: never
  * published, only ever a devDependency.
  */
+export { Conditions } from "./conditions.js";
 export type { OneShotTimers, Timers } from "./fake-time.js";
 export { FakeTime } from "./fake-time.js";

@@ -1,22 +1,19 @@
 // One evaluation run as plain data, so it can cross to a worker thread and back.
-import { type Mode, type Routing, runDistributed } from "./distributed-run.js";
+import { type RunSpec, runDistributed } from "./distributed-run.js";
 import { maxMinEntitlements, serviceCapacity } from "./fairness.js";
 import type { RunMetrics } from "./run-metrics.js";
-import { type Scenario, scenarioNamed, scenarioSeed } from "./scenarios.js";
+import { scenarioNamed, scenarioSeed } from "./scenarios.js";
 import { defaultVariant, runSingle } from "./single-run.js";
-import { generateWorkload, requestCounts, type Workload } from "./workload.js";
+import { generateWorkload, requestCounts } from "./workload.js";
 
 /** What to run. `single` is the Go harness (§1): `centralized` there is Go's one local tracker. */
-export interface Job {
+export interface Job
+  extends Pick<RunSpec, "mode" | "instances" | "routing" | "delayMs" | "batchMs" | "trial"> {
   readonly part: "single" | "distributed";
+  /** The scenario's name (`scenarioNamed`). */
   readonly scenario: string;
-  readonly mode: Mode;
-  readonly instances: number;
-  readonly routing: Routing;
-  readonly delayMs: number;
-  readonly batchMs: number;
-  readonly trial: number;
   readonly lambda: number;
+  /** `null`: the scenario's duration + 1 min, so no rotation. */
   readonly rotationMs: number | null;
 }
 
@@ -29,11 +26,7 @@ export interface RunRecord extends Job, RunMetrics {
   readonly elapsedMs: number;
 }
 
-interface Prepared {
-  readonly scenario: Scenario;
-  readonly workload: Workload;
-  readonly entitlements: Float64Array;
-}
+type Prepared = Pick<RunSpec, "scenario" | "workload" | "entitlements">;
 
 /** Workloads are fixed per scenario: generate each once per thread. */
 export class WorkloadCache {

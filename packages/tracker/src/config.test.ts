@@ -1,7 +1,8 @@
 // FAIR-SPEC §3, §11 and §13.6: validation, in Go's order and wording, plus the port's
 // stricter checks (each a documented deviation).
+
+import { FakeTime } from "@fair/testing";
 import { describe, expect, test } from "vitest";
-import { FakeTime } from "../test/fake-time.js";
 import {
   defaultFairnessTrackerConfig,
   FairnessTracker,

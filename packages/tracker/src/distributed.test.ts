@@ -3,8 +3,8 @@
 import { describe, expect, test } from "vitest";
 import { distributedTracker, t0, windowMs } from "../test/distributed-helpers.js";
 import { FakeLink } from "../test/fake-link.js";
-import { countingRandom } from "../test/fake-time.js";
 import { bucketsOf, localTracker, report, statsOf } from "../test/helpers.js";
+import { countingRandom } from "../test/sources.js";
 import { FairnessTrackerError, windowMurmurSeed } from "./index.js";
 
 const s0 = BigInt(t0);
@@ -179,15 +179,15 @@ describe("what the link delivers", () => {
 
 describe("losing the link", () => {
   test("a rejected or throwing full-state request is swallowed and counted", async () => {
-    const { tracker, link } = distributedTracker();
+    const { tracker, time, link } = distributedTracker();
     for (const request of link.requests) request.reject(new Error("unavailable"));
     await Promise.resolve();
     await Promise.resolve();
     expect(tracker.syncStats()).toMatchObject({ fullStateRequests: 2, fullStateFailures: 2 });
     link.requestError = new Error("broken");
-    link.setStatus("disconnected");
-    link.setStatus("connected");
-    expect(tracker.syncStats()).toMatchObject({ fullStateRequests: 4, fullStateFailures: 4 });
+    time.tick(windowMs);
+    expect(tracker.registerRequest("a").shouldThrottle).toBe(false);
+    expect(tracker.syncStats()).toMatchObject({ fullStateRequests: 3, fullStateFailures: 3 });
   });
 
   test("a throwing send is swallowed and counted; decisions go on from local state", () => {
@@ -199,16 +199,19 @@ describe("losing the link", () => {
     expect(tracker.syncStats()).toMatchObject({ sendErrors: 60, updatesSent: 0 });
   });
 
-  test("on reconnect the tracker asks again for both windows; the first connection asks nothing more", () => {
+  test("a reconnect asks the link for nothing more; the full state the link fetches again is applied", () => {
     const link = new FakeLink();
     link.status = "connecting";
-    distributedTracker({}, { link });
+    const { tracker } = distributedTracker({}, { link });
     link.setStatus("connected");
-    expect(link.requestedSeeds).toEqual([s0, s1]);
     link.setStatus("disconnected");
     link.setStatus("connected");
-    link.setStatus("connected");
-    expect(link.requestedSeeds).toEqual([s0, s1, s0, s1]);
+    expect(link.requestedSeeds).toEqual([s0, s1]);
+    expect(tracker.syncStats().fullStateRequests).toBe(2);
+    // The StateLink contract: the link repeats its requests after a reconnect and delivers the replies.
+    const [colId] = statsOf(tracker.registerRequest("a")).bucketIndexes;
+    link.deliver(s0, [{ rowId: 0, colId: colId as number, prob: 0.7, lastUpdateTimeMs: t0 }], true);
+    expect(bucketsOf(tracker, "a")[0]).toBe(0.7);
   });
 
   test("without a link the tracker runs distributed semantics on its own state", () => {

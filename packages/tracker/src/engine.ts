@@ -21,7 +21,10 @@ export interface SyncStats {
   readonly updatesSent: number;
   /** `sendDeltaUpdate` calls that threw. The contract says a link never throws; the tracker counts it anyway. */
   readonly sendErrors: number;
-  /** `requestFullState` calls: two at start, one per window change, two per reconnect after a disconnect. */
+  /**
+   * `requestFullState` calls: two at start, one per window change (two after more than a window
+   * idle). None per reconnect: the link asks again for what it was asked for.
+   */
   readonly fullStateRequests: number;
   /** Full-state requests that threw or rejected; swallowed, because local state still works. */
   readonly fullStateFailures: number;
@@ -30,6 +33,17 @@ export interface SyncStats {
   /** Buckets from the link for a window the tracker does not hold, or outside its L × M. */
   readonly bucketsIgnored: number;
 }
+
+/** Every {@link SyncStats} counter at zero: local mode's stats, and where distributed mode starts. */
+export const noSyncStats: SyncStats = Object.freeze({
+  deltasSent: 0,
+  updatesSent: 0,
+  sendErrors: 0,
+  fullStateRequests: 0,
+  fullStateFailures: 0,
+  bucketsApplied: 0,
+  bucketsIgnored: 0,
+});
 
 /** What a tracker does, local or distributed; the tracker encodes the id and reads the clock. */
 export interface Engine {

@@ -1,8 +1,9 @@
 // FAIR-SPEC §12 integration: ten clients share a small token bucket through a tracker that
 // rotates every second. Go runs ten goroutines on the real clock; here the requests interleave
 // on fake time, which is what the goroutines amount to.
+
+import { FakeTime } from "@fair/testing";
 import { expect, test } from "vitest";
-import { FakeTime } from "../test/fake-time.js";
 import { defaultFairnessTrackerConfig, FairnessTracker } from "./index.js";
 
 test("12: 10 clients × 100 requests, 10 tokens refilled at 1/s, rotation every 1 s: 200s, 429s and throttles all happen", () => {

@@ -1,21 +1,11 @@
 import { type BaseHashes, baseHashes } from "./bucket-index.js";
 import type { ClientIdEncoder } from "./client-id.js";
 import type { FairnessTrackerConfig } from "./config.js";
-import type { Engine, StructureIds, SyncStats } from "./engine.js";
+import { type Engine, noSyncStats, type StructureIds, type SyncStats } from "./engine.js";
 import { FairnessTrackerError } from "./errors.js";
 import type { FairnessTrackerOptions } from "./options.js";
 import type { Outcome, RegisterRequestResult } from "./results.js";
 import { Structure } from "./structure.js";
-
-const noSync: SyncStats = Object.freeze({
-  deltasSent: 0,
-  updatesSent: 0,
-  sendErrors: 0,
-  fullStateRequests: 0,
-  fullStateFailures: 0,
-  bucketsApplied: 0,
-  bucketsIgnored: 0,
-});
 
 /**
  * Go's `FairnessTracker` (FAIR-SPEC §8): a main and a secondary structure, each with its own
@@ -85,7 +75,7 @@ export class LocalEngine implements Engine {
   }
 
   syncStats(): SyncStats {
-    return noSync;
+    return noSyncStats;
   }
 
   #tick(): void {

@@ -1,7 +1,8 @@
 // FAIR-SPEC §14, items 1–20 (mutants m41–m60): one test per item, each failing for the bug
 // the mutant planted. Equivalent mutants (m44, m49) assert the intended property anyway.
+
+import { FakeTime } from "@fair/testing";
 import { afterEach, expect, test, vi } from "vitest";
-import { FakeTime } from "../test/fake-time.js";
 import { bucketsOf, localTracker, report, statsOf } from "../test/helpers.js";
 import { adjustProbability } from "./decay.js";
 import {

@@ -27,7 +27,9 @@ export interface DistributedOptions {
   /**
    * The link to the State Service (`StateClient` from `@fair/state-client`, or an in-process
    * implementation). Without one the tracker runs distributed semantics on its own state
-   * only: what an instance does while the service is unreachable.
+   * only: what an instance does while the service is unreachable. The tracker asks for full
+   * state at start and at window changes only; a link that can disconnect asks again itself
+   * after it reconnects, as the `StateLink` contract requires.
    */
   readonly link?: StateLink;
 }

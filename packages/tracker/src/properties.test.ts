@@ -1,10 +1,12 @@
 // FAIR-SPEC §14 properties 41–46, which no mutant covers, checked over generated operation
 // sequences. Property 46's exact reproductions are in structure-trace.test.ts (§13.5) and
 // test/eval-golden.test.ts (§13.8).
+
+import { FakeTime } from "@fair/testing";
 import fc from "fast-check";
 import { expect, test } from "vitest";
-import { countingRandom, FakeTime, seedSequence } from "../test/fake-time.js";
 import { bucketsOf, localTracker, statsOf } from "../test/helpers.js";
+import { countingRandom, seedSequence } from "../test/sources.js";
 import {
   defaultFairnessTrackerConfig,
   defaultTrackerOptions,

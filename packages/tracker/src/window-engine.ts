@@ -1,8 +1,8 @@
-import type { BucketDelta, BucketValue, LinkStatus, StateLink } from "@fair/state-client";
+import type { BucketDelta, BucketValue, StateLink } from "@fair/state-client";
 import { type BaseHashes, baseHashes, bucketColumn } from "./bucket-index.js";
 import type { ClientIdEncoder } from "./client-id.js";
 import type { FairnessTrackerConfig } from "./config.js";
-import type { Engine, StructureIds, SyncStats } from "./engine.js";
+import { type Engine, noSyncStats, type StructureIds, type SyncStats } from "./engine.js";
 import { FairnessTrackerError } from "./errors.js";
 import type { DistributedOptions, FairnessTrackerOptions } from "./options.js";
 import { decision, type Outcome, type RegisterRequestResult } from "./results.js";
@@ -16,9 +16,10 @@ type Counters = { -readonly [K in keyof SyncStats]: number };
  * aligned to the wall clock) main is the replica of seed `S_w` and the secondary that of
  * `S_{w+1}`. Decisions read main and change nothing. An outcome is applied to both replicas
  * at once and sent to the link as raw adjustments (`+Pi` / `−Pd`) for both seeds; decay is the
- * server's business. Whatever the link delivers overwrites local buckets. On a window change
- * the secondary becomes main and the new secondary's full state is requested; at start, and
- * whenever the link reconnects after a disconnect, both are.
+ * server's business. Whatever the link delivers overwrites local buckets. Full state is
+ * requested for both windows at start and for the new secondary at a window change; after a
+ * reconnect the link asks again for what it was asked for (the `StateLink` contract), so the
+ * tracker does not.
  */
 export class WindowEngine implements Engine {
   readonly #config: FairnessTrackerConfig;
@@ -30,16 +31,7 @@ export class WindowEngine implements Engine {
   #main: WindowReplica;
   #secondary: WindowReplica;
   #unsubscribe: (() => void) | undefined;
-  #linkStatus: LinkStatus | undefined;
-  readonly #counters: Counters = {
-    deltasSent: 0,
-    updatesSent: 0,
-    sendErrors: 0,
-    fullStateRequests: 0,
-    fullStateFailures: 0,
-    bucketsApplied: 0,
-    bucketsIgnored: 0,
-  };
+  readonly #counters: Counters = { ...noSyncStats };
   readonly #mainHashes: BaseHashes = { hash1: 0, hash2: 0 };
   readonly #secondaryHashes: BaseHashes = { hash1: 0, hash2: 0 };
 
@@ -66,10 +58,8 @@ export class WindowEngine implements Engine {
     this.#secondary = this.#replica(this.#window + 1);
     const link = this.#link;
     if (link !== undefined) {
-      this.#linkStatus = link.status;
       this.#unsubscribe = link.subscribe({
         onStateUpdate: (seed, buckets) => this.#receive(seed, buckets),
-        onStatusChange: (status) => this.#statusChanged(status),
       });
       this.#requestFullState(this.#main);
       this.#requestFullState(this.#secondary);
@@ -217,17 +207,6 @@ export class WindowEngine implements Engine {
       } else {
         counters.bucketsIgnored++;
       }
-    }
-  }
-
-  #statusChanged(status: LinkStatus): void {
-    const previous = this.#linkStatus;
-    this.#linkStatus = status;
-    // After a reconnect the server may hold what this instance missed while cut off. The first
-    // connection needs nothing: the requests made at start are waiting in the link.
-    if (status === "connected" && previous === "disconnected" && this.#unsubscribe !== undefined) {
-      this.#requestFullState(this.#main);
-      this.#requestFullState(this.#secondary);
     }
   }
 

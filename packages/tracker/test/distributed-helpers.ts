@@ -1,10 +1,10 @@
+import { FakeTime } from "@fair/testing";
 import {
   defaultFairnessTrackerConfig,
   FairnessTracker,
   type FairnessTrackerConfig,
 } from "../src/index.js";
 import { FakeLink } from "./fake-link.js";
-import { FakeTime } from "./fake-time.js";
 
 /** 1 minute windows, so tests cross them cheaply. */
 export const windowMs = 60_000;

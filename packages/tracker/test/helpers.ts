@@ -1,3 +1,4 @@
+import { FakeTime } from "@fair/testing";
 import {
   defaultFairnessTrackerConfig,
   FairnessTracker,
@@ -6,7 +7,7 @@ import {
   type RegisterRequestResult,
   type ResultStats,
 } from "../src/index.js";
-import { FakeTime, seedSequence } from "./fake-time.js";
+import { seedSequence } from "./sources.js";
 
 /** How a test tracker is wired: fake time, fixed murmur seeds, a fixed or given draw. */
 export interface TestWiring {

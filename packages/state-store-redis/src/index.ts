@@ -1,0 +1,29 @@
+/**
+ * `@fair/state-store-redis`: the FAIR State Service's `Store` on Redis (or
+ * Valkey) 7+, so several stateless server replicas share one view. Same
+ * semantics as `InMemoryStore` (one conformance suite runs on both), plus a
+ * change feed that carries every replica's applied buckets to the others.
+ *
+ * @example
+ * ```ts
+ * import { RedisStore } from "@fair/state-store-redis";
+ *
+ * const store = new RedisStore({ url: "redis://127.0.0.1:6379" });
+ * store.onChange((namespace, seed, buckets) => hub.publish(namespace, seed, buckets));
+ * store.start();
+ * await store.whenReady();
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export type { RedisStoreOptions, ResolvedRedisOptions } from "./options.js";
+export { defaultRedisStoreOptions } from "./options.js";
+export type {
+  ChangeListener,
+  OperationListener,
+  RedisNamespace,
+  RedisOperation,
+  RedisStats,
+} from "./redis-store.js";
+export { RedisStore } from "./redis-store.js";

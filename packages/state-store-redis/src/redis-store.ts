@@ -1,0 +1,809 @@
+import type { DeltaUpdate } from "@fair/state-proto";
+import {
+  type BucketState,
+  checkSeed,
+  DeltaBatch,
+  type DeltaResult,
+  type DropReason,
+  type EvictResult,
+  readStoreClock,
+  SeedRange,
+  type Store,
+  StoreError,
+  type StoreNamespace,
+  type StoreStats,
+  type UpdateResult,
+  validateDelta,
+  validateUpdate,
+} from "@fair/state-store";
+import { Redis } from "ioredis";
+import { encodeNamespace, KeyLayout, padSeed } from "./keys.js";
+import { type ChangeMessage, messageHeader, parseMessage, parseRowHash } from "./message.js";
+import {
+  type RedisStoreOptions,
+  type ResolvedRedisOptions,
+  resolveRedisOptions,
+} from "./options.js";
+import { Relay, type RelayCounters, type RowRef } from "./relay.js";
+import { applyScript, evictScript, type LuaScript } from "./scripts.js";
+
+/** What the store asks Redis for, as a label for latency and error metrics. */
+export type RedisOperation = "apply" | "get_seed" | "evict" | "stats" | "reread" | "subscribe";
+
+const operations: readonly RedisOperation[] = [
+  "apply",
+  "get_seed",
+  "evict",
+  "stats",
+  "reread",
+  "subscribe",
+];
+
+/** Called with the changed buckets of one (namespace, seed): this replica's and the others'. */
+export type ChangeListener = (namespace: string, seed: bigint, buckets: BucketState[]) => void;
+
+/** Called with each Redis operation's duration in milliseconds and whether it succeeded. */
+export type OperationListener = (
+  operation: RedisOperation,
+  durationMs: number,
+  ok: boolean,
+) => void;
+
+/** Counters of the Redis side, plain numbers that only grow (for metrics). */
+export interface RedisStats extends Readonly<RelayCounters> {
+  /** Failed Redis operations, by operation. */
+  readonly errors: Readonly<Record<RedisOperation, number>>;
+  /** Times the store lost readiness (a connection dropped) after being ready. */
+  readonly disconnects: number;
+  /** Times Redis came back with another run id, its data lost: the relay started over. */
+  readonly redisRestarts: number;
+  /** Resyncs after (re)subscribing: every live row read back. */
+  readonly resyncs: number;
+}
+
+/**
+ * A namespace of a {@link RedisStore}: the {@link StoreNamespace} operations,
+ * always asynchronous.
+ */
+export interface RedisNamespace extends StoreNamespace {
+  applyUpdate(update: DeltaUpdate): Promise<UpdateResult>;
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): Promise<DeltaResult>;
+  getSeed(seed: bigint): Promise<BucketState[]>;
+}
+
+/** What a namespace view calls into; private to the store. */
+interface NamespaceOps {
+  apply(ns: NamespaceView, update: DeltaUpdate): Promise<UpdateResult>;
+  applyOne(
+    ns: NamespaceView,
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): Promise<DeltaResult>;
+  read(ns: NamespaceView, seed: bigint): Promise<BucketState[]>;
+}
+
+interface Connections {
+  readonly command: Redis;
+  readonly subscriber: Redis;
+}
+
+/**
+ * The {@link Store} on Redis (or Valkey) 7+, shared by several stateless
+ * server replicas: one hash per (namespace, seed, row), one Lua script per
+ * `DeltaUpdate` applied atomically with the in-memory store's exact
+ * arithmetic, `PEXPIRE` as eviction, and a change message published from the
+ * script that every replica relays to its own streams (see {@link
+ * RedisStore.onChange}).
+ *
+ * A class because it has a lifecycle: `start()` connects (and keeps
+ * reconnecting), `stop()` disconnects. While Redis cannot be reached,
+ * operations reject with a `StoreError` of code `unavailable` and
+ * {@link RedisStore.ready} is false.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisStore({ url: "redis://127.0.0.1:6379", keyPrefix: "fair:" });
+ * store.onChange((namespace, seed, buckets) => hub.publish(namespace, seed, buckets));
+ * store.start();
+ * await store.whenReady();
+ * const { buckets } = await store.namespace("checkout").applyUpdate(update);
+ * await store.stop();
+ * ```
+ */
+export class RedisStore implements Store, RedisNamespace {
+  readonly #options: ResolvedRedisOptions;
+  readonly #keys: KeyLayout;
+  readonly #range: SeedRange;
+  readonly #batch = new DeltaBatch();
+  readonly #relay: Relay;
+  readonly #changeListeners = new Set<ChangeListener>();
+  readonly #readyListeners = new Set<(ready: boolean) => void>();
+  readonly #operationListeners = new Set<OperationListener>();
+  readonly #namespaces = new Map<string, NamespaceView>();
+  readonly #ops: NamespaceOps = {
+    apply: (ns, update) => this.#apply(ns, update),
+    applyOne: (ns, seed, rowId, colId, deltaProb, timestampMs) =>
+      this.#applyOne(ns, seed, rowId, colId, deltaProb, timestampMs),
+    read: (ns, seed) => this.#read(ns, seed),
+  };
+  #connections: Connections | undefined;
+  #stopped = false;
+  #ready = false;
+  #subscribed = false;
+  #sharded = false;
+  #runId: string | undefined;
+  #subscribeAttempt = 0;
+  #sweep: unknown;
+  #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => void this.stop();
+  #applied = 0;
+  #tooOld = 0;
+  #tooFarFuture = 0;
+  #clamped = 0;
+  #evictedSeeds = 0;
+  #evictedBuckets = 0;
+  #disconnects = 0;
+  #redisRestarts = 0;
+  #resyncs = 0;
+  readonly #errors = Object.fromEntries(operations.map((op) => [op, 0])) as Record<
+    RedisOperation,
+    number
+  >;
+
+  /** Throws a `StoreError` (`invalid_options`) naming the first unusable option. */
+  constructor(options: Partial<RedisStoreOptions> = {}) {
+    this.#options = resolveRedisOptions(options);
+    this.#keys = new KeyLayout(this.#options.keyPrefix);
+    this.#range = new SeedRange(this.#options.rules);
+    this.#relay = new Relay({
+      replicaId: this.#options.replicaId,
+      deliver: (namespace, seed, buckets) => {
+        for (const listener of this.#changeListeners) listener(namespace, seed, buckets);
+      },
+      reread: (rows) => void this.#reread(rows),
+    });
+  }
+
+  /** The options in effect, defaults filled in (the URL as given). */
+  get options(): Readonly<ResolvedRedisOptions> {
+    return this.#options;
+  }
+
+  /** This replica's id in the messages it publishes. */
+  get replicaId(): string {
+    return this.#options.replicaId;
+  }
+
+  /**
+   * True while both connections are up and the change channel is
+   * subscribed: what a server reports as SERVING.
+   */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /**
+   * Connects to Redis and keeps reconnecting until `stop()`; starts the
+   * eviction sweep. Returns at once: watch {@link RedisStore.ready},
+   * {@link RedisStore.onReadyChange} or {@link RedisStore.whenReady}.
+   * Aborting `signal` stops the store, as `stop()` does.
+   */
+  start(signal?: AbortSignal): void {
+    if (this.#connections !== undefined || this.#stopped || signal?.aborted) return;
+    const { url, commandTimeoutMs, connectTimeoutMs, maxReconnectDelayMs } = this.#options;
+    const common = {
+      lazyConnect: true,
+      // Fail at once while disconnected, rather than queue: a stream's update
+      // must fail fast (UNAVAILABLE) so its client retries, and nothing waits
+      // behind an outage.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: commandTimeoutMs,
+      connectTimeout: connectTimeoutMs,
+      retryStrategy: (times: number) =>
+        Math.min(50 * 2 ** Math.min(times, 16), maxReconnectDelayMs),
+    };
+    const command = new Redis(url, {
+      ...common,
+      connectionName: `fair-state:${this.replicaId}`,
+      enableAutoPipelining: true,
+    });
+    const subscriber = new Redis(url, {
+      ...common,
+      connectionName: `fair-state:${this.replicaId}:sub`,
+      // Resubscribed by hand, so the resync can follow the subscription.
+      autoResubscribe: false,
+    });
+    this.#connections = { command, subscriber };
+    command.on("ready", this.#updateReady);
+    command.on("close", this.#updateReady);
+    // An "error" event without a listener would crash the process; the
+    // failures it reports surface as failed operations and readiness.
+    command.on("error", noop);
+    subscriber.on("error", noop);
+    subscriber.on("ready", this.#onSubscriberReady);
+    subscriber.on("close", this.#onSubscriberClose);
+    subscriber.on("message", this.#onMessage);
+    subscriber.on("smessage", this.#onMessage);
+    command.connect().catch(noop);
+    subscriber.connect().catch(noop);
+    const { timers, evictionIntervalMs } = this.#options.rules;
+    this.#sweep = timers.setInterval(() => void this.#evictExpired(), evictionIntervalMs);
+    if (signal !== undefined) {
+      this.#signal = signal;
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  /**
+   * Disconnects both connections and stops the sweep; idempotent. A stopped
+   * store stays stopped. Operations fail with `unavailable` from here on.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+    if (this.#sweep !== undefined) this.#options.rules.timers.clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    const connections = this.#connections;
+    this.#setReady(false);
+    if (connections === undefined) return;
+    const { command, subscriber } = connections;
+    // QUIT lets replies in flight arrive; disconnect() ends reconnect timers either way.
+    await Promise.allSettled([command.quit(), subscriber.quit()]);
+    command.disconnect();
+    subscriber.disconnect();
+    for (const connection of [command, subscriber]) connection.removeAllListeners();
+    command.on("error", noop);
+    subscriber.on("error", noop);
+  }
+
+  /** Resolves once the store is ready; rejects if `signal` aborts or the store stops first. */
+  whenReady(signal?: AbortSignal): Promise<void> {
+    if (this.#ready) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error) => {
+        this.#readyListeners.delete(onReady);
+        signal?.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = (ready: boolean) => {
+        if (ready) done();
+        else if (this.#stopped) done(unavailable("whenReady", "the store was stopped"));
+      };
+      const onAbort = () => done(unavailable("whenReady", "aborted"));
+      if (signal?.aborted || this.#stopped) {
+        onAbort();
+        return;
+      }
+      this.#readyListeners.add(onReady);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Listens to every change of the shared view this replica learns of, in
+   * order per bucket: its own applies and the other replicas'. A server
+   * hands them to its broadcast hub — and so must not publish an
+   * `applyUpdate` result itself. Returns the way to stop listening.
+   */
+  onChange(listener: ChangeListener): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  /** Listens to readiness changes. Returns the way to stop listening. */
+  onReadyChange(listener: (ready: boolean) => void): () => void {
+    this.#readyListeners.add(listener);
+    return () => this.#readyListeners.delete(listener);
+  }
+
+  /** Listens to every Redis operation's duration, for a latency histogram. */
+  onOperation(listener: OperationListener): () => void {
+    this.#operationListeners.add(listener);
+    return () => this.#operationListeners.delete(listener);
+  }
+
+  /** Redis-side counters: errors, relay, reconnects. */
+  redisStats(): RedisStats {
+    return {
+      ...this.#relay.counters,
+      errors: { ...this.#errors },
+      disconnects: this.#disconnects,
+      redisRestarts: this.#redisRestarts,
+      resyncs: this.#resyncs,
+    };
+  }
+
+  /** The key space `name` (the `fair-state-namespace` header); `""` is this store. */
+  namespace(name: string): RedisNamespace {
+    if (typeof name !== "string") {
+      throw new StoreError("invalid_argument", "namespace", `must be a string, got ${typeof name}`);
+    }
+    let view = this.#namespaces.get(name);
+    if (view === undefined) {
+      view = new NamespaceView(this.#ops, name, encodeNamespace(name));
+      // A view is a few fields; bound the cache rather than grow with every name ever seen.
+      if (this.#namespaces.size >= 1024) this.#namespaces.clear();
+      this.#namespaces.set(name, view);
+    }
+    return view;
+  }
+
+  applyUpdate(update: DeltaUpdate): Promise<UpdateResult> {
+    return this.namespace("").applyUpdate(update);
+  }
+
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): Promise<DeltaResult> {
+    return this.namespace("").applyDelta(seed, rowId, colId, deltaProb, timestampMs);
+  }
+
+  getSeed(seed: bigint): Promise<BucketState[]> {
+    return this.namespace("").getSeed(seed);
+  }
+
+  /**
+   * Removes every seed below `seed` in every namespace, for every replica:
+   * the floor it raises in Redis makes each replica's script drop late
+   * deltas for those seeds (`too_old`). Keys also expire on their own when
+   * their seed leaves the horizon; this sweeps the index and counts.
+   */
+  async evictBefore(seed: bigint): Promise<EvictResult> {
+    if (typeof seed !== "bigint") {
+      throw new StoreError("invalid_argument", "seed", `must be a bigint, got ${typeof seed}`);
+    }
+    this.#range.evictBefore(seed);
+    const reply = (await this.#run("evict", (redis) =>
+      this.#script(
+        redis,
+        evictScript,
+        [this.#keys.index, this.#keys.floor],
+        [this.#keys.prefix, padSeed(seed), String(Number(seed))],
+      ),
+    )) as [number, number];
+    const [seeds, buckets] = reply;
+    this.#evictedSeeds += seeds;
+    this.#evictedBuckets += buckets;
+    this.#relay.forget(seed);
+    return { seeds, buckets };
+  }
+
+  /**
+   * Sizes from Redis and this replica's counters. Seeds, buckets and
+   * namespaces are read from the seed index and each seed's count (kept
+   * exact by the apply script), so they cover every replica; a seed whose
+   * keys Redis expired a moment ago may still be counted until the next
+   * sweep. The counters (applied, dropped, clamped, evicted) are this
+   * replica's: sum them over replicas.
+   */
+  async stats(): Promise<StoreStats> {
+    const horizon = this.#range.horizon(readStoreClock(this.#options.rules));
+    const { seeds, buckets, namespaces } = await this.#run("stats", async (redis) => {
+      const members = await redis.zrangebyscore(this.#keys.index, Number(horizon) - 1, "+inf");
+      const live = members
+        .map((member) => {
+          const space = member.indexOf(" ");
+          return { seed: BigInt(member.slice(0, space)), ns: member.slice(space + 1) };
+        })
+        .filter((entry) => entry.seed >= horizon);
+      const pipeline = redis.pipeline();
+      for (const { seed, ns } of live)
+        pipeline.hget(this.#keys.meta(this.#keys.seedTag(ns, seed)), "n");
+      const counts = live.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      const held = new Set<string>();
+      let seedCount = 0;
+      let bucketCount = 0;
+      counts.forEach(([error, value], i) => {
+        if (error) throw error;
+        const n = Number(value ?? 0);
+        if (n > 0) {
+          seedCount++;
+          bucketCount += n;
+          held.add(live[i]?.ns ?? "");
+        }
+      });
+      return { seeds: seedCount, buckets: bucketCount, namespaces: held.size };
+    });
+    return {
+      namespaces,
+      seeds,
+      buckets,
+      appliedDeltas: this.#applied,
+      droppedDeltas: { too_old: this.#tooOld, too_far_future: this.#tooFarFuture },
+      clampedTimestamps: this.#clamped,
+      evictedSeeds: this.#evictedSeeds,
+      evictedBuckets: this.#evictedBuckets,
+    };
+  }
+
+  /** Applies a whole update in one script call. */
+  async #apply(ns: NamespaceView, update: DeltaUpdate): Promise<UpdateResult> {
+    const batch = this.#batch;
+    validateUpdate(update, this.#options.rules, batch);
+    const seed = update.seed;
+    const count = batch.length;
+    const now = readStoreClock(this.#options.rules);
+    const status = this.#range.classify(seed, now);
+    if (status !== "applied") {
+      this.#drop(status, count);
+      return { status, buckets: [], clampedTimestamps: 0 };
+    }
+    if (count === 0) return { status, buckets: [], clampedTimestamps: 0 };
+    // Everything the script needs is taken from the reused batch before the
+    // first await, so concurrent applies cannot see each other's batch.
+    const { maxCols } = this.#options.rules;
+    const latest = this.#range.latestTimestamp(now);
+    const rowSlots = new Map<number, number>();
+    const deltaArgs: string[] = new Array(count * 4);
+    let clamped = 0;
+    for (let i = 0; i < count; i++) {
+      const key = batch.keys[i] as number;
+      const row = Math.floor(key / maxCols);
+      let slot = rowSlots.get(row);
+      if (slot === undefined) {
+        slot = rowSlots.size + 1;
+        rowSlots.set(row, slot);
+      }
+      let ts = batch.times[i] as number;
+      if (ts > latest) {
+        ts = latest;
+        clamped++;
+      }
+      deltaArgs[i * 4] = String(slot);
+      deltaArgs[i * 4 + 1] = String(key - row * maxCols);
+      deltaArgs[i * 4 + 2] = String(batch.deltas[i]);
+      deltaArgs[i * 4 + 3] = String(ts);
+    }
+    const message = await this.#runApply(ns, seed, now, rowSlots, deltaArgs);
+    if (message === undefined) {
+      this.#drop("too_old", count);
+      return { status: "too_old", buckets: [], clampedTimestamps: 0 };
+    }
+    this.#applied += count;
+    this.#clamped += clamped;
+    if (message === null) return { status, buckets: [], clampedTimestamps: clamped };
+    this.#relay.own(message);
+    return {
+      status,
+      buckets: message.rows.flatMap((row) => row.buckets),
+      clampedTimestamps: clamped,
+    };
+  }
+
+  /** Applies one delta. */
+  async #applyOne(
+    ns: NamespaceView,
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): Promise<DeltaResult> {
+    validateDelta(seed, rowId, colId, deltaProb, timestampMs, this.#options.rules);
+    const now = readStoreClock(this.#options.rules);
+    const status = this.#range.classify(seed, now);
+    if (status !== "applied") {
+      this.#drop(status, 1);
+      return { status, bucket: undefined, timestampClamped: false };
+    }
+    const latest = this.#range.latestTimestamp(now);
+    const timestampClamped = timestampMs > latest;
+    const ts = timestampClamped ? latest : timestampMs;
+    const args = ["1", String(colId), String(deltaProb), String(ts)];
+    const message = await this.#runApply(ns, seed, now, new Map([[rowId, 1]]), args);
+    if (message === undefined) {
+      this.#drop("too_old", 1);
+      return { status: "too_old", bucket: undefined, timestampClamped: false };
+    }
+    this.#applied++;
+    if (timestampClamped) this.#clamped++;
+    if (message !== null) this.#relay.own(message);
+    // A delta that leaves a default bucket at 0 is applied all the same:
+    // {0, ts} is what the formula gives, and nothing is stored.
+    const bucket = message?.rows[0]?.buckets[0] ?? { rowId, colId, prob: 0, lastUpdateTimeMs: ts };
+    return { status, bucket, timestampClamped };
+  }
+
+  /** Every non-default bucket of one (namespace, seed): the row index, then every row, pipelined. */
+  async #read(ns: NamespaceView, seed: bigint): Promise<BucketState[]> {
+    checkSeed(seed, "seed", this.#options.rules);
+    const tag = this.#keys.seedTag(ns.encoded, seed);
+    return this.#run("get_seed", async (redis) => {
+      const meta = await redis.hgetall(this.#keys.meta(tag));
+      const rows = Object.keys(meta)
+        .filter((field) => field.startsWith("r"))
+        .map((field) => Number(field.slice(1)));
+      if (rows.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const row of rows) pipeline.hgetall(this.#keys.row(tag, row));
+      const replies = (await pipeline.exec()) ?? [];
+      const out: BucketState[] = [];
+      replies.forEach(([error, fields], i) => {
+        if (error) throw error;
+        const { buckets } = parseRowHash(rows[i] as number, fields as Record<string, string>);
+        for (const bucket of buckets) if (bucket.prob > 0) out.push(bucket);
+      });
+      return out;
+    });
+  }
+
+  /**
+   * Runs the apply script. Resolves with the change message, `null` when
+   * nothing changed, `undefined` when the seed was below the floor.
+   */
+  async #runApply(
+    ns: NamespaceView,
+    seed: bigint,
+    now: number,
+    rowSlots: Map<number, number>,
+    deltaArgs: string[],
+  ): Promise<ChangeMessage | null | undefined> {
+    const keys = this.#keys;
+    const tag = keys.seedTag(ns.encoded, seed);
+    const { rules } = this.#options;
+    // Every key of the seed expires the moment the seed leaves the horizon,
+    // counted on the server's clock (the injected one), not Redis's.
+    const ttlMs = seed + rules.ttlBig + 1n - BigInt(Math.floor(now));
+    const rowKeys: string[] = [];
+    const rowIds: string[] = [];
+    for (const [row] of rowSlots) {
+      rowKeys.push(keys.row(tag, row));
+      rowIds.push(String(row));
+    }
+    const reply = (await this.#run("apply", (redis) =>
+      this.#script(
+        redis,
+        applyScript,
+        [keys.meta(tag), keys.index, keys.floor, ...rowKeys],
+        [
+          padSeed(seed),
+          keys.indexMember(ns.encoded, seed),
+          String(Number(seed)),
+          String(ttlMs),
+          String(rules.decayPerMs),
+          keys.channel,
+          this.#sharded ? "S" : "P",
+          messageHeader(this.replicaId, ns.encoded, seed),
+          String(rowIds.length),
+          ...rowIds,
+          ...deltaArgs,
+        ],
+      ),
+    )) as [string, string?];
+    if (reply[0] === "too_old") return undefined;
+    if (!reply[1]) return null;
+    const message = parseMessage(reply[1]);
+    if (message === undefined) {
+      throw new StoreError(
+        "unavailable",
+        "redis",
+        "the apply script answered in an unknown format",
+      );
+    }
+    return { ...message, namespace: ns.name };
+  }
+
+  /** EVALSHA, and EVAL when Redis does not have the script (a restart, SCRIPT FLUSH). */
+  async #script(redis: Redis, script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return redis.eval(script.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** Runs one operation on the command connection: timed, counted, failures as `unavailable`. */
+  async #run<T>(operation: RedisOperation, fn: (redis: Redis) => Promise<T>): Promise<T> {
+    const redis = this.#connections?.command;
+    const started = performance.now();
+    let ok = false;
+    try {
+      if (redis === undefined || this.#stopped) {
+        throw new Error(this.#stopped ? "the store is stopped" : "the store is not started");
+      }
+      const result = await fn(redis);
+      ok = true;
+      return result;
+    } catch (error) {
+      if (error instanceof StoreError) throw error;
+      this.#errors[operation]++;
+      throw unavailable(operation, error instanceof Error ? error.message : String(error), error);
+    } finally {
+      const durationMs = performance.now() - started;
+      for (const listener of this.#operationListeners) listener(operation, durationMs, ok);
+    }
+  }
+
+  /** Reads rows back for the relay (gaps, resyncs), pipelined. */
+  async #reread(rows: readonly RowRef[]): Promise<void> {
+    try {
+      const replies = await this.#run("reread", async (redis) => {
+        const pipeline = redis.pipeline();
+        for (const { namespace, seed, row } of rows) {
+          pipeline.hgetall(
+            this.#keys.row(this.#keys.seedTag(encodeNamespace(namespace), seed), row),
+          );
+        }
+        return (await pipeline.exec()) ?? [];
+      });
+      replies.forEach(([error, fields], i) => {
+        const ref = rows[i] as RowRef;
+        if (error) {
+          this.#relay.rereadFailed(ref);
+          return;
+        }
+        const { version, buckets } = parseRowHash(ref.row, fields as Record<string, string>);
+        this.#relay.rereadDone(ref, version, buckets);
+      });
+    } catch {
+      for (const ref of rows) this.#relay.rereadFailed(ref);
+    }
+  }
+
+  /** Every live row, read back after (re)subscribing: messages may have been lost meanwhile. */
+  async #resync(): Promise<void> {
+    this.#resyncs++;
+    try {
+      const horizon = this.#range.horizon(readStoreClock(this.#options.rules));
+      const rows = await this.#run("reread", async (redis) => {
+        const members = await redis.zrangebyscore(this.#keys.index, Number(horizon) - 1, "+inf");
+        const seeds = members.map((member) => {
+          const space = member.indexOf(" ");
+          const encoded = member.slice(space + 1);
+          return { seed: BigInt(member.slice(0, space)), encoded };
+        });
+        const pipeline = redis.pipeline();
+        for (const { seed, encoded } of seeds) {
+          pipeline.hkeys(this.#keys.meta(this.#keys.seedTag(encoded, seed)));
+        }
+        const replies = seeds.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+        const refs: RowRef[] = [];
+        replies.forEach(([error, fields], i) => {
+          if (error) throw error;
+          const { seed, encoded } = seeds[i] as { seed: bigint; encoded: string };
+          const namespace = decodeURIComponent(encoded);
+          for (const field of fields as string[]) {
+            if (field.startsWith("r")) refs.push({ namespace, seed, row: Number(field.slice(1)) });
+          }
+        });
+        return refs;
+      });
+      this.#relay.resync(rows);
+    } catch {
+      // Counted by #run; the next reconnect resyncs again.
+    }
+  }
+
+  async #evictExpired(): Promise<void> {
+    const horizon =
+      BigInt(Math.floor(readStoreClock(this.#options.rules))) - this.#options.rules.ttlBig;
+    try {
+      await this.evictBefore(horizon);
+    } catch {
+      // Counted by #run; the keys expire on their own, and the next sweep tries again.
+    }
+  }
+
+  #drop(reason: DropReason, count: number): void {
+    if (reason === "too_old") this.#tooOld += count;
+    else this.#tooFarFuture += count;
+  }
+
+  readonly #onMessage = (_channel: string, text: string): void => {
+    this.#relay.received(parseMessage(text));
+  };
+
+  readonly #onSubscriberReady = (): void => {
+    void this.#subscribe(++this.#subscribeAttempt);
+  };
+
+  readonly #onSubscriberClose = (): void => {
+    this.#subscribeAttempt++;
+    this.#subscribed = false;
+    this.#updateReady();
+  };
+
+  /** After the subscriber (re)connects: notice a restarted Redis, subscribe, then resync. */
+  async #subscribe(attempt: number): Promise<void> {
+    const subscriber = this.#connections?.subscriber;
+    if (subscriber === undefined) return;
+    const started = performance.now();
+    let ok = false;
+    try {
+      const info = await subscriber.info("server");
+      const runId = /run_id:(\w+)/.exec(info)?.[1];
+      if (this.#runId !== undefined && runId !== this.#runId) {
+        // Redis came back without its data: versions start again from 1.
+        this.#redisRestarts++;
+        this.#relay.reset();
+      }
+      this.#runId = runId;
+      // SPUBLISH (Redis 7+, Valkey) where the server has it: the same on
+      // one server, and on a Cluster it stays on one shard.
+      const spublish = (await subscriber.call("COMMAND", "INFO", "SPUBLISH")) as unknown[];
+      const sharded = Array.isArray(spublish) && spublish[0] != null;
+      if (sharded) await subscriber.ssubscribe(this.#keys.channel);
+      else await subscriber.subscribe(this.#keys.channel);
+      ok = true;
+      if (attempt !== this.#subscribeAttempt || this.#stopped) return;
+      this.#sharded = sharded;
+      this.#subscribed = true;
+      this.#updateReady();
+      await this.#resync();
+    } catch {
+      if (!ok) this.#errors.subscribe++;
+      // Reconnect and try again from the top.
+      if (attempt === this.#subscribeAttempt && !this.#stopped) subscriber.disconnect(true);
+    } finally {
+      const durationMs = performance.now() - started;
+      for (const listener of this.#operationListeners) listener("subscribe", durationMs, ok);
+    }
+  }
+
+  readonly #updateReady = (): void => {
+    const command = this.#connections?.command;
+    this.#setReady(!this.#stopped && this.#subscribed && command?.status === "ready");
+  };
+
+  #setReady(ready: boolean): void {
+    if (ready === this.#ready) return;
+    this.#ready = ready;
+    if (!ready && !this.#stopped) this.#disconnects++;
+    for (const listener of [...this.#readyListeners]) listener(ready);
+  }
+}
+
+/** One namespace of a {@link RedisStore}: three fields, taken once per stream. */
+class NamespaceView implements RedisNamespace {
+  readonly #store: NamespaceOps;
+  readonly name: string;
+  readonly encoded: string;
+
+  constructor(store: NamespaceOps, name: string, encoded: string) {
+    this.#store = store;
+    this.name = name;
+    this.encoded = encoded;
+  }
+
+  async applyUpdate(update: DeltaUpdate): Promise<UpdateResult> {
+    return this.#store.apply(this, update);
+  }
+
+  async applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): Promise<DeltaResult> {
+    return this.#store.applyOne(this, seed, rowId, colId, deltaProb, timestampMs);
+  }
+
+  async getSeed(seed: bigint): Promise<BucketState[]> {
+    return this.#store.read(this, seed);
+  }
+}
+
+function unavailable(operation: string, problem: string, cause?: unknown): StoreError {
+  return new StoreError("unavailable", "redis", `${operation}: ${problem}`, cause);
+}
+
+function noop(): void {}

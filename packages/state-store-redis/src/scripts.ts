@@ -1,0 +1,221 @@
+import { createHash } from "node:crypto";
+
+/** A Lua script and its SHA-1, for `EVALSHA` with a fallback to `EVAL`. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(name: string, source: string): LuaScript {
+  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+// Applies one validated DeltaUpdate atomically, with the arithmetic of
+// @fair/state-store's SeedTable line for line (DESIGN §3): in order, decay
+// then add; late, decay the delta; clamp to [0, 1]; a bucket that falls to 0
+// is the default bucket again. Seed windows and timestamp clamping were
+// decided in TypeScript from the server's clock; only the eviction floor,
+// which other replicas may have raised, is checked here.
+//
+// A bucket that falls to 0 is kept as a tombstone "0 <ts>" until its seed
+// expires: getSeed and the counts skip it, but a replica that lost messages
+// and re-reads the row learns that the bucket is now 0.
+//
+// Numbers go out with %.15g, or %.17g when that is needed to read back the
+// same double, so the JavaScript side sees exactly what Lua computed.
+//
+// KEYS: 1 meta hash, 2 seed index, 3 floor, 4.. the row hashes, one per row
+// ARGV: 1 seed (20 digits), 2 index member, 3 index score, 4 TTL in ms,
+//       5 λ per ms, 6 channel ("" = none), 7 "S" to SPUBLISH, else PUBLISH,
+//       8 message header, 9 row count R, 10..9+R the row ids,
+//       then 4 per delta: row slot (1..R), column, delta, timestamp
+// Returns {"too_old"} or {"ok", message}; message is "" when nothing changed.
+export const applyScript = script(
+  "apply",
+  `
+local floor = redis.call('GET', KEYS[3])
+if floor and ARGV[1] < floor then return {'too_old'} end
+local decay = tonumber(ARGV[5])
+local rows = tonumber(ARGV[9])
+local first = 10 + rows
+
+local function num(x)
+  local s = string.format('%.15g', x)
+  if tonumber(s) ~= x then s = string.format('%.17g', x) end
+  return s
+end
+local function clamp01(x)
+  if x <= 0 then return 0 elseif x > 1 then return 1 end
+  return x
+end
+
+-- Every stored value the batch needs, one HMGET per row (in chunks, so a
+-- huge batch stays within Lua's unpack limit).
+local function chunked(command, key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local part = redis.call(command, key, unpack(list, i, math.min(i + 999, #list)))
+    if type(part) == 'table' then
+      for j = 1, #part do out[#out + 1] = part[j] end
+    end
+  end
+  return out
+end
+local wanted, seen = {}, {}
+for o = first, #ARGV, 4 do
+  local id = ARGV[o] .. ' ' .. ARGV[o + 1]
+  if not seen[id] then
+    seen[id] = true
+    local slot = tonumber(ARGV[o])
+    local cols = wanted[slot]
+    if not cols then
+      cols = {}
+      wanted[slot] = cols
+    end
+    cols[#cols + 1] = ARGV[o + 1]
+  end
+end
+local stored = {}
+for slot, cols in pairs(wanted) do
+  local values = chunked('HMGET', KEYS[3 + slot], cols)
+  for i, col in ipairs(cols) do stored[slot .. ' ' .. col] = values[i] end
+end
+
+local buckets, order = {}, {}
+for o = first, #ARGV, 4 do
+  local slot, col, a, ts = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  local id = slot .. ' ' .. col
+  local b = buckets[id]
+  if not b then
+    b = { slot = tonumber(slot), col = col, p = 0, t = 0, held = false, touched = false }
+    local value = stored[id]
+    if value then
+      local sep = string.find(value, ' ', 1, true)
+      local p = tonumber(string.sub(value, 1, sep - 1))
+      if p > 0 then
+        b.p, b.t, b.held = p, tonumber(string.sub(value, sep + 1)), true
+      end
+    end
+    buckets[id] = b
+  end
+  if not (b.held or b.touched) then
+    -- The default bucket {0, 0}: every ts is in order, so prob = clamp01(a).
+    if a > 0 then
+      b.p, b.t, b.touched = a, ts, true
+      order[#order + 1] = b
+    end
+  else
+    if b.p == 0 then
+      -- Fell to 0 earlier in this batch: default again.
+      b.p, b.t = math.max(0, a), ts
+    elseif ts >= b.t then
+      local decayed = b.p
+      if ts ~= b.t and decay ~= 0 then decayed = b.p * math.exp(-decay * (ts - b.t)) end
+      b.p, b.t = clamp01(decayed + a), ts
+    else
+      local late = a
+      if decay ~= 0 then late = a * math.exp(-decay * (b.t - ts)) end
+      b.p = clamp01(b.p + late)
+    end
+    if not b.touched then
+      b.touched = true
+      order[#order + 1] = b
+    end
+  end
+end
+if #order == 0 then return {'ok', ''} end
+
+local ttl = ARGV[4]
+local lines, writes, rowOrder, held = {}, {}, {}, 0
+for _, b in ipairs(order) do
+  local list = lines[b.slot]
+  if not list then
+    list = {}
+    lines[b.slot] = list
+    writes[b.slot] = {}
+    rowOrder[#rowOrder + 1] = b.slot
+  end
+  local p, t = num(b.p), num(b.t)
+  local write = writes[b.slot]
+  if b.p > 0 then
+    write[#write + 1] = b.col
+    write[#write + 1] = p .. ' ' .. t
+    if not b.held then held = held + 1 end
+  elseif b.held then
+    write[#write + 1] = b.col
+    write[#write + 1] = '0 ' .. t
+    held = held - 1
+  end
+  list[#list + 1] = b.col .. ' ' .. p .. ' ' .. t
+end
+
+local out = { ARGV[8] }
+for _, slot in ipairs(rowOrder) do
+  local key = KEYS[3 + slot]
+  local row = ARGV[9 + slot]
+  if #writes[slot] > 0 then chunked('HSET', key, writes[slot]) end
+  local version = redis.call('HINCRBY', key, 'v', 1)
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('HSET', KEYS[1], 'r' .. row, '1')
+  out[#out + 1] = 'R ' .. row .. ' ' .. version
+  for _, line in ipairs(lines[slot]) do out[#out + 1] = line end
+end
+if held ~= 0 then redis.call('HINCRBY', KEYS[1], 'n', held) end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+local message = table.concat(out, '\\n')
+if ARGV[6] ~= '' then
+  if ARGV[7] == 'S' then
+    redis.call('SPUBLISH', ARGV[6], message)
+  else
+    redis.call('PUBLISH', ARGV[6], message)
+  end
+end
+return {'ok', message}
+`,
+);
+
+// Evicts every (namespace, seed) below a seed: raises the floor (so late
+// deltas for those seeds are dropped by every replica), deletes their keys
+// and index entries, and counts the seeds and buckets that were held. Key
+// names are derived here from the index, so the script runs on a single
+// Redis, not across Cluster slots.
+//
+// KEYS: 1 seed index, 2 floor
+// ARGV: 1 key prefix, 2 seed (20 digits), 3 its index score
+// Returns {seeds, buckets}.
+export const evictScript = script(
+  "evict",
+  `
+local floor = redis.call('GET', KEYS[2])
+if (not floor) or floor < ARGV[2] then redis.call('SET', KEYS[2], ARGV[2]) end
+local seeds, buckets = 0, 0
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])) do
+  local sep = string.find(member, ' ', 1, true)
+  local seed = string.sub(member, 1, sep - 1)
+  if seed < ARGV[2] then
+    local digits = string.gsub(seed, '^0+(%d)', '%1')
+    local tag = ARGV[1] .. '{' .. string.sub(member, sep + 1) .. '|' .. digits .. '}'
+    local meta = tag .. ':m'
+    local fields = redis.call('HGETALL', meta)
+    local held = 0
+    for i = 1, #fields, 2 do
+      local field = fields[i]
+      if field == 'n' then
+        held = tonumber(fields[i + 1])
+      elseif string.sub(field, 1, 1) == 'r' then
+        redis.call('UNLINK', tag .. ':' .. field)
+      end
+    end
+    redis.call('UNLINK', meta)
+    redis.call('ZREM', KEYS[1], member)
+    if held > 0 then
+      seeds = seeds + 1
+      buckets = buckets + held
+    end
+  end
+end
+return {seeds, buckets}
+`,
+);
