@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type { Batch, BucketState } from "@fair/state-broadcast";
 import {
   type Bucket,
@@ -38,6 +39,37 @@ export function broadcastResponse(batch: Batch): SyncResponse {
       buckets: batch.buckets.map(toBucket),
     });
     broadcastMessages.set(batch, message);
+  }
+  return message;
+}
+
+const encodedMessages = new WeakMap<Batch, SyncResponse>();
+
+/**
+ * The broadcast for a hub batch, encoded once for every stream that
+ * receives it. Connect serializes each message it is given, per stream; a
+ * broadcast to N streams would be encoded N times, and that encoding was
+ * the server's largest CPU cost under fan-out (bench/README.md). So the
+ * batch is encoded once, and each stream yields an otherwise empty message
+ * whose only content is those bytes as protobuf "unknown fields", which
+ * protobuf-es writes out verbatim: the bytes on the wire are exactly the
+ * encoded broadcast. Only for the binary codecs: JSON writes no unknown
+ * fields, so JSON streams get {@link broadcastResponse}.
+ */
+export function encodedBroadcastResponse(batch: Batch): SyncResponse {
+  let message = encodedMessages.get(batch);
+  if (message === undefined) {
+    const bytes = toBinary(SyncResponseSchema, broadcastResponse(batch));
+    message = create(SyncResponseSchema);
+    if (bytes.length > 0) {
+      // protobuf-es stores an unknown field as its tag and the raw bytes after
+      // the tag; one "field" holding everything after the first tag reproduces
+      // the whole message.
+      const reader = new BinaryReader(bytes);
+      const [no, wireType] = reader.tag();
+      message.$unknown = [{ no, wireType, data: bytes.subarray(reader.pos) }];
+    }
+    encodedMessages.set(batch, message);
   }
   return message;
 }

@@ -10,7 +10,7 @@ import {
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
-import { bucketsPerPart } from "./responses.js";
+import { broadcastResponse, bucketsPerPart, encodedBroadcastResponse } from "./responses.js";
 import { SyncStream } from "./sync-stream.js";
 import { codeLabel } from "./to-status.js";
 
@@ -77,6 +77,10 @@ async function* sync(
         publishApplied: options.publishApplied ?? true,
         maxDeltasPerMessage: options.maxDeltasPerMessage,
         bucketsPerPart: perPart,
+        // gRPC, gRPC-Web and Connect all say "json" in the content type of a JSON stream.
+        broadcast: context.requestHeader.get("content-type")?.includes("json")
+          ? broadcastResponse
+          : encodedBroadcastResponse,
       },
       context.signal,
     );

@@ -3,7 +3,7 @@ import type { Batch, Hub, Subscription } from "@fair/state-broadcast";
 import type { DeltaUpdate, SyncRequest, SyncResponse } from "@fair/state-proto";
 import type { StoreNamespace, UpdateResult } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
-import { broadcastResponse, fullStateResponses } from "./responses.js";
+import { fullStateResponses } from "./responses.js";
 import { closeReasonToStatus, codeLabel, storeErrorToStatus } from "./to-status.js";
 
 /** What one stream needs from the server around it. */
@@ -16,6 +16,8 @@ export interface SyncStreamDeps {
   readonly publishApplied: boolean;
   readonly maxDeltasPerMessage: number;
   readonly bucketsPerPart: number;
+  /** How broadcasts are turned into messages: encoded once (binary codecs) or as objects (JSON). */
+  readonly broadcast: (batch: Batch) => SyncResponse;
 }
 
 /**
@@ -60,7 +62,7 @@ export class SyncStream {
         if (this.#readerDone) return;
         const batch = this.#takeReady();
         if (batch) {
-          yield broadcastResponse(batch);
+          yield this.#deps.broadcast(batch);
           continue;
         }
         const reason = this.#subscription.closeReason;
@@ -95,7 +97,7 @@ export class SyncStream {
         this.#deps.metrics.storeUnavailable.labels("get_seed").inc();
       throw status;
     }
-    for (const batch of older) yield broadcastResponse(batch);
+    for (const batch of older) yield this.#deps.broadcast(batch);
     for (const part of fullStateResponses(seed, buckets, this.#deps.bucketsPerPart)) {
       this.#deps.metrics.fullStateBucketsSent.inc(part.buckets.length);
       yield part;

@@ -1,7 +1,17 @@
 // The Sync service on a real HTTP/2 listener (127.0.0.1, port 0), driven by
 // Connect gRPC clients, with the server's clock and timers faked.
-import { DECAY_RATE_HEADER, WINDOW_MS_HEADER } from "@fair/state-proto";
-import { afterEach, describe, expect, test } from "vitest";
+
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  DECAY_RATE_HEADER,
+  StateService,
+  SyncRequestSchema,
+  type SyncResponse,
+  WINDOW_MS_HEADER,
+} from "@fair/state-proto";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import {
   deltaUpdate,
   plain,
@@ -115,6 +125,58 @@ describe("aggregation across clients", () => {
     expect(plain(a.responses[1] ?? fail())).toEqual([
       { rowId: 0, colId: 1, prob: 0.2, lastUpdateTimeMs: t0 },
     ]);
+  });
+});
+
+describe("codecs", () => {
+  test("binary (encoded once for all streams) and JSON streams receive the same broadcast", async () => {
+    server = await startServer();
+    const binary = server.connect();
+    const sessions = new Http2SessionManager(`http://${server.running.grpcAddress}`);
+    const json = createClient(
+      StateService,
+      createConnectTransport({
+        baseUrl: `http://${server.running.grpcAddress}`,
+        httpVersion: "2",
+        useBinaryFormat: false,
+        sessionManager: sessions,
+      }),
+    );
+    const abort = new AbortController();
+    const received: SyncResponse[] = [];
+    const outbox = (async function* () {
+      yield create(SyncRequestSchema, {
+        request: { case: "stateRequest", value: { seed: seed0 } },
+      });
+      await new Promise((resolve) => abort.signal.addEventListener("abort", resolve));
+    })();
+    const reading = (async () => {
+      for await (const response of json.sync(outbox, { signal: abort.signal }))
+        received.push(response);
+    })().catch(() => undefined);
+    try {
+      binary.send(stateRequest(seed0));
+      await binary.until(() => binary.responses.length === 1);
+      binary.send(
+        deltaUpdate(seed0, [
+          [0, 3, 0.25, t0],
+          [1, 4, 0.5, t0 + 1],
+        ]),
+      );
+      await binary.until(() => binary.responses.length === 2);
+      const expected = [
+        { rowId: 0, colId: 3, prob: 0.25, lastUpdateTimeMs: t0 },
+        { rowId: 1, colId: 4, prob: 0.5, lastUpdateTimeMs: t0 + 1 },
+      ];
+      expect(plain(binary.responses[1] ?? fail())).toEqual(expected);
+      await vi.waitUntil(() => received.length === 2, { timeout: 10_000 });
+      expect(plain(received[1] ?? fail())).toEqual(expected);
+      expect(received[1]?.seed).toBe(seed0);
+    } finally {
+      abort.abort();
+      await reading;
+      sessions.abort();
+    }
   });
 });
 
