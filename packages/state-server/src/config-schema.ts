@@ -47,6 +47,9 @@ const address = z
     'expected "host:port", ":port" or "[ipv6]:port" with a port from 0 to 65535',
   );
 
+/** A file path; absent means the feature is off. */
+const optionalPath = z.string().min(1, "expected a file path").optional();
+
 /**
  * Every configuration key: its schema, its default and what it means. The
  * one source for validation, `--help`, and the environment and flag names.
@@ -143,6 +146,36 @@ export const configKeys = {
     schema: duration({ min: 1 }),
     default: "2s",
     help: "How long a Redis command may take before the update or full-state request that needed it fails with UNAVAILABLE.",
+  },
+  tlsCertFile: {
+    schema: optionalPath,
+    default: undefined,
+    help: "PEM certificate for the gRPC listener; with tlsKeyFile turns TLS on. Reloaded on SIGHUP or when the file changes.",
+  },
+  tlsKeyFile: {
+    schema: optionalPath,
+    default: undefined,
+    help: "PEM private key for tlsCertFile.",
+  },
+  tlsClientCaFile: {
+    schema: optionalPath,
+    default: undefined,
+    help: "PEM CA bundle; when set, clients must present a certificate it signed (mTLS).",
+  },
+  authTokensFile: {
+    schema: optionalPath,
+    default: undefined,
+    help: 'Bearer tokens that may use Sync, one per line ("token" or "token ns1,ns2"); unset: no auth. Reloaded on SIGHUP or change.',
+  },
+  snapshotPath: {
+    schema: optionalPath,
+    default: undefined,
+    help: "File the in-memory store is written to at snapshotInterval and on shutdown, and loaded from at start-up.",
+  },
+  snapshotInterval: {
+    schema: duration({ min: 1000 }),
+    default: "30s",
+    help: "How often the snapshot is written (with snapshotPath); a crash loses at most this much.",
   },
   logLevel: {
     schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),

@@ -130,6 +130,29 @@ function checkConsistency(
       message: `must be at least seedWindowDuration (${config.seedWindowDuration} ms), or the current window would be evicted`,
     });
   }
+  if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) {
+    const key = config.tlsCertFile === undefined ? "tlsKeyFile" : "tlsCertFile";
+    issues.push({
+      source: sourceOf(key, origins),
+      key,
+      message: "TLS needs both tlsCertFile and tlsKeyFile",
+    });
+  }
+  if (config.tlsClientCaFile !== undefined && config.tlsCertFile === undefined) {
+    issues.push({
+      source: sourceOf("tlsClientCaFile", origins),
+      key: "tlsClientCaFile",
+      message: "mTLS needs TLS: set tlsCertFile and tlsKeyFile too",
+    });
+  }
+  if (config.snapshotPath !== undefined && config.store === "redis") {
+    issues.push({
+      source: sourceOf("snapshotPath", origins),
+      key: "snapshotPath",
+      message:
+        "snapshots are for the in-memory store; Redis keeps its own data (unset one of them)",
+    });
+  }
   if (config.maxClockSkew >= config.seedWindowDuration) {
     issues.push({
       source: sourceOf("maxClockSkew", origins),

@@ -36,6 +36,10 @@ export interface StateServerMetrics extends SyncMetrics {
   readonly redisLatency: Histogram<"operation">;
   /** Failed Redis operations, by operation. */
   readonly redisErrors: Counter<"operation">;
+  /** Sync streams refused for their token, by reason (missing, unknown, namespace). */
+  readonly authFailures: Counter<"reason">;
+  /** Snapshot writes, by result (ok, error). */
+  readonly snapshotWrites: Counter<"result">;
 }
 
 const emptyStats: StoreStats = {
@@ -244,6 +248,18 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), get_seed, evict, stats, reread, subscribe (store: redis).",
       labelNames: ["operation"],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+      registers,
+    }),
+    authFailures: new Counter({
+      name: "fair_state_auth_failures_total",
+      help: "Sync streams refused for their bearer token, by reason: missing, unknown (or revoked), namespace (not allowed for it).",
+      labelNames: ["reason"],
+      registers,
+    }),
+    snapshotWrites: new Counter({
+      name: "fair_state_snapshot_writes_total",
+      help: "Snapshots of the in-memory store written to snapshotPath, by result (ok, error).",
+      labelNames: ["result"],
       registers,
     }),
     redisErrors: new Counter({

@@ -1,12 +1,24 @@
 import { once } from "node:events";
+import { readFile } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
-import { createServer as createHttp2Server, type Http2Server, type Http2Session } from "node:http2";
+import {
+  createServer as createHttp2Server,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type Http2Session,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { InMemoryStore } from "@fair/state-store";
 import { RedisStore } from "@fair/state-store-redis";
+import { authInterceptor } from "./auth-interceptor.js";
+import { AuthTokens } from "./auth-tokens.js";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
+import { loadSnapshotFile, writeFileAtomically } from "./snapshot-file.js";
 import { createStateServer, type StateServer, type StateServerOptions } from "./state-server.js";
+import { readTlsFiles } from "./tls-files.js";
 
 /** The few logger methods the server uses; a pino logger fits. */
 export interface ServerLogger {
@@ -36,6 +48,14 @@ export interface RunningStateServer {
    * are cut. Resolves when both listeners are closed. Idempotent.
    */
   shutdown(gracePeriodMs?: number): Promise<void>;
+  /**
+   * Reads the TLS certificate, key and client CA and the token file again
+   * (SIGHUP does this in the app). New connections get the new certificate;
+   * open streams carry on; a token removed from the file is refused from the
+   * next stream on. A file that cannot be read leaves the old material in
+   * place and rejects with the reason.
+   */
+  reload(): Promise<void>;
 }
 
 const silent: ServerLogger = { info() {}, warn() {}, error() {} };
@@ -57,9 +77,44 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   const logger = options.logger ?? silent;
   const server = createStateServer(options);
   const { config } = server;
-  const grpc = createHttp2Server(
-    connectNodeAdapter({ routes: server.routes, ...server.handlerOptions }),
-  );
+  let tokens =
+    config.authTokensFile === undefined ? undefined : await readTokens(config.authTokensFile);
+  const adapter = connectNodeAdapter({
+    routes: server.routes,
+    ...server.handlerOptions,
+    interceptors: [
+      authInterceptor(
+        () => tokens,
+        (reason, namespace) => {
+          server.metrics.authFailures.labels(reason).inc();
+          logger.warn({ reason, namespace }, "Sync refused: bad token");
+        },
+      ),
+    ],
+  });
+  const tlsFiles =
+    config.tlsCertFile === undefined || config.tlsKeyFile === undefined
+      ? undefined
+      : {
+          certFile: config.tlsCertFile,
+          keyFile: config.tlsKeyFile,
+          clientCaFile: config.tlsClientCaFile,
+        };
+  const grpc: Http2Server | Http2SecureServer = tlsFiles
+    ? createSecureServer({ ...(await readTlsFiles(tlsFiles)), allowHTTP1: false }, adapter)
+    : createHttp2Server(adapter);
+  const reload = async () => {
+    const [nextTls, nextTokens] = await Promise.all([
+      tlsFiles && readTlsFiles(tlsFiles),
+      config.authTokensFile === undefined ? undefined : readTokens(config.authTokensFile),
+    ]);
+    if (nextTls) (grpc as Http2SecureServer).setSecureContext(nextTls);
+    tokens = nextTokens;
+    logger.info(
+      { tls: nextTls !== undefined, tokens: nextTokens?.size ?? 0 },
+      "reloaded TLS material and tokens",
+    );
+  };
   const sessions = new Set<Http2Session>();
   grpc.on("session", (session) => {
     sessions.add(session);
@@ -75,6 +130,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
           else logger.warn({ replicaId: store.replicaId }, "redis unavailable: NOT_SERVING");
         })
       : () => {};
+  const snapshots = await startSnapshots(server, logger);
   server.start();
   let grpcAddress: string;
   let metricsAddress: string;
@@ -83,6 +139,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
     metricsAddress = await listen(metrics, config.metricsListenAddress);
   } catch (error) {
     unwatch();
+    snapshots.stop();
     grpc.close();
     metrics.close();
     await server.stop();
@@ -114,12 +171,15 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
         clearTimeout(timer);
       }
       await storeStopped;
+      // Last, when no stream can change the store any more.
+      snapshots.stop();
+      await snapshots.write();
       logger.info({}, "stopped");
     })();
     return closing;
   };
 
-  return { server, grpcAddress, metricsAddress, shutdown };
+  return { server, grpcAddress, metricsAddress, shutdown, reload };
 }
 
 async function listen(target: Http2Server | HttpServer, address: string): Promise<string> {
@@ -133,4 +193,37 @@ async function listen(target: Http2Server | HttpServer, address: string): Promis
   }
   const bound = target.address() as AddressInfo;
   return formatAddress(bound.address, bound.port);
+}
+
+async function readTokens(path: string): Promise<AuthTokens> {
+  return AuthTokens.parse(await readFile(path, "utf8"), path);
+}
+
+/**
+ * With `snapshotPath` and the in-memory store: load the snapshot before
+ * serving, then write one every `snapshotInterval` and a last one at
+ * shutdown. A snapshot that cannot be read is set aside, never fatal.
+ */
+async function startSnapshots(server: StateServer, logger: ServerLogger) {
+  const { store, config, metrics } = server;
+  const path = config.snapshotPath;
+  if (path === undefined || !(store instanceof InMemoryStore)) {
+    return { stop() {}, write: async () => {} };
+  }
+  const loaded = await loadSnapshotFile(path, store, Date.now());
+  if (loaded.kind === "set_aside")
+    logger.error({ path, ...loaded }, "snapshot unreadable: set aside, starting empty");
+  else logger.info({ path, ...loaded }, "snapshot");
+  const write = async () => {
+    try {
+      await writeFileAtomically(path, store.snapshot());
+      metrics.snapshotWrites.labels("ok").inc();
+    } catch (error) {
+      metrics.snapshotWrites.labels("error").inc();
+      logger.error({ path, err: error }, "snapshot write failed");
+    }
+  };
+  const timer = setInterval(() => void write(), config.snapshotInterval);
+  timer.unref();
+  return { stop: () => clearInterval(timer), write };
 }

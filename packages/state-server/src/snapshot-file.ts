@@ -1,0 +1,72 @@
+import { open, readFile, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+
+/** What a store must offer to be snapshotted to a file. */
+export interface Snapshottable {
+  snapshot(): Uint8Array;
+  restore(bytes: Uint8Array): { seeds: number; buckets: number; skippedSeeds: number };
+}
+
+/** What became of the snapshot file at start-up. */
+export type SnapshotLoad =
+  | { readonly kind: "missing" }
+  | {
+      readonly kind: "loaded";
+      readonly seeds: number;
+      readonly buckets: number;
+      readonly skippedSeeds: number;
+    }
+  | { readonly kind: "set_aside"; readonly movedTo: string; readonly reason: string };
+
+/**
+ * Writes `bytes` to `path` so that a reader sees the old file or the new
+ * one, never half of either: a temporary file beside it, flushed to disk,
+ * then renamed over it (rename is atomic within a file system).
+ */
+export async function writeFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = join(dirname(path), `.${process.pid}.${Date.now()}.snapshot.tmp`);
+  const handle = await open(temporary, "w", 0o600);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Restores `store` from the snapshot at `path`, if there is one. A snapshot
+ * the store refuses (corrupt, truncated, another format version) is moved
+ * aside to `<path>.rejected-<time>` and reported, never fatal: a server that
+ * cannot read its snapshot starts empty rather than not at all.
+ */
+export async function loadSnapshotFile(
+  path: string,
+  store: Snapshottable,
+  nowMs: number,
+): Promise<SnapshotLoad> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
+    throw error;
+  }
+  try {
+    return { kind: "loaded", ...store.restore(bytes) };
+  } catch (error) {
+    const movedTo = `${path}.rejected-${nowMs}`;
+    await rename(path, movedTo);
+    return {
+      kind: "set_aside",
+      movedTo,
+      reason: error instanceof Error ? error.message : String(error),
+    };
+  }
+}
