@@ -53,6 +53,8 @@ export interface RunResult {
   streamsEndedEarly: number;
   converged: boolean;
   mismatchedBuckets: number;
+  /** The first stream's full-state request at the end: buckets and milliseconds (a cold start's cost). */
+  fullState: { buckets: number; ms: number } | undefined;
 }
 
 const STREAMS_PER_CONNECTION = 100;
@@ -153,9 +155,12 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
     const received = streams.reduce((n, s) => n + s.bucketsReceived, 0);
 
     let mismatched = 0;
+    let fullState: RunResult["fullState"];
     for (const stream of streams) {
       if (stream.status !== undefined) continue;
+      const asked = performance.now();
       const truth = await stream.fullState(stateRequestFrame(seed));
+      fullState ??= { buckets: truth.size, ms: round(performance.now() - asked) };
       for (const [k, value] of truth) {
         const seen = stream.view.get(k);
         if (seen === undefined || seen.prob !== value.prob || seen.timeMs !== value.timeMs)
@@ -201,6 +206,7 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
       streamsEndedEarly: ended,
       converged: mismatched === 0 && ended === 0,
       mismatchedBuckets: mismatched,
+      fullState,
     };
   } finally {
     for (const stream of streams) stream.close();

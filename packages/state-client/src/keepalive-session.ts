@@ -81,7 +81,23 @@ export class KeepaliveSession {
       const session = connect(this.authority, this.tls ?? {});
       // Never removed: a session's late errors must not become uncaught exceptions.
       session.on("error", reject);
+      // A session can also close, or hang, before it ever connects (a server
+      // going away mid-handshake): neither may leave this promise pending,
+      // or every later request would wait on it forever.
+      const closedEarly = () =>
+        reject(
+          new ConnectError("the connection closed before it was established", Code.Unavailable),
+        );
+      session.once("close", closedEarly);
+      const timeout = setTimeout(() => {
+        session.destroy(
+          new ConnectError(`no HTTP/2 connection within ${this.timeoutMs} ms`, Code.Unavailable),
+        );
+      }, this.timeoutMs);
+      timeout.unref();
       session.once("connect", () => {
+        clearTimeout(timeout);
+        session.off("close", closedEarly);
         if (this.#closed) {
           session.destroy();
           reject(new Error("the connection was closed"));

@@ -39,6 +39,7 @@ describe("defaults", () => {
       redisKeyPrefix: "fair:",
       redisCommandTimeout: 2_000,
       logLevel: "info",
+      snapshotInterval: 30_000,
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);
@@ -241,6 +242,27 @@ describe("bad values stop start-up with one issue per bad field, naming its sour
       }),
     );
     expect(list[0]?.message).toBe("expected a mapping of keys to values");
+  });
+
+  test("TLS needs a certificate and a key, mTLS needs TLS, snapshots need the in-memory store", () => {
+    const issues = issuesOf(() =>
+      loadConfig({
+        argv: [
+          "--tls-client-ca-file",
+          "ca.pem",
+          "--tls-key-file",
+          "k.pem",
+          "--snapshot-path",
+          "s.bin",
+        ],
+        env: { FAIR_STATE_STORE: "redis" },
+      }),
+    );
+    expect(issues.map((i) => `${i.source}: ${i.key}`)).toEqual([
+      "flag --tls-key-file: tlsKeyFile",
+      "flag --tls-client-ca-file: tlsClientCaFile",
+      "flag --snapshot-path: snapshotPath",
+    ]);
   });
 
   test("rules between keys name the source of the offending value", () => {

@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type { Batch, BucketState } from "@fair/state-broadcast";
 import {
@@ -7,6 +7,7 @@ import {
   type SyncResponse,
   SyncResponseSchema,
 } from "@fair/state-proto";
+import { encodeBroadcast } from "./broadcast-encoder.js";
 
 /**
  * An upper bound on one `Bucket`'s encoded size inside a `SyncResponse`:
@@ -59,7 +60,7 @@ const encodedMessages = new WeakMap<Batch, SyncResponse>();
 export function encodedBroadcastResponse(batch: Batch): SyncResponse {
   let message = encodedMessages.get(batch);
   if (message === undefined) {
-    const bytes = toBinary(SyncResponseSchema, broadcastResponse(batch));
+    const bytes = encodeBroadcast(batch.seed, batch.buckets);
     message = create(SyncResponseSchema);
     if (bytes.length > 0) {
       // protobuf-es stores an unknown field as its tag and the raw bytes after

@@ -130,7 +130,8 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
           else logger.warn({ replicaId: store.replicaId }, "redis unavailable: NOT_SERVING");
         })
       : () => {};
-  const snapshots = await startSnapshots(server, logger);
+  const snapshots =
+    server.config.snapshotPath === undefined ? noSnapshots : await startSnapshots(server, logger);
   server.start();
   let grpcAddress: string;
   let metricsAddress: string;
@@ -195,6 +196,8 @@ async function listen(target: Http2Server | HttpServer, address: string): Promis
   return formatAddress(bound.address, bound.port);
 }
 
+const noSnapshots = { stop() {}, write: async () => {} };
+
 async function readTokens(path: string): Promise<AuthTokens> {
   return AuthTokens.parse(await readFile(path, "utf8"), path);
 }
@@ -207,9 +210,7 @@ async function readTokens(path: string): Promise<AuthTokens> {
 async function startSnapshots(server: StateServer, logger: ServerLogger) {
   const { store, config, metrics } = server;
   const path = config.snapshotPath;
-  if (path === undefined || !(store instanceof InMemoryStore)) {
-    return { stop() {}, write: async () => {} };
-  }
+  if (path === undefined || !(store instanceof InMemoryStore)) return noSnapshots;
   const loaded = await loadSnapshotFile(path, store, Date.now());
   if (loaded.kind === "set_aside")
     logger.error({ path, ...loaded }, "snapshot unreadable: set aside, starting empty");
