@@ -107,7 +107,12 @@ function table(r: RunResult): string {
         ? `${r.propagationMs.p50} / ${r.propagationMs.p99} / ${r.propagationMs.max} ms (${r.propagationMs.probes} probes)`
         : "—",
     ],
-    ["full state at the end (first stream)", r.fullState ? `${r.fullState.buckets.toLocaleString("en")} buckets in ${r.fullState.ms} ms` : "—"],
+    [
+      "full state at the end (first stream)",
+      r.fullState
+        ? `${r.fullState.buckets.toLocaleString("en")} buckets in ${r.fullState.ms} ms`
+        : "—",
+    ],
     ["server CPU", n(r.serverCpuPercent, " %")],
     ["server peak RSS", n(r.serverPeakRssMiB, " MiB")],
     ["deltas dropped (server)", n(r.droppedDeltas)],
