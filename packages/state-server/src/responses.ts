@@ -44,6 +44,7 @@ export function broadcastResponse(batch: Batch): SyncResponse {
   return message;
 }
 
+const encodedBytes = new WeakMap<Batch, Uint8Array>();
 const encodedMessages = new WeakMap<Batch, SyncResponse>();
 
 /**
@@ -60,17 +61,44 @@ const encodedMessages = new WeakMap<Batch, SyncResponse>();
 export function encodedBroadcastResponse(batch: Batch): SyncResponse {
   let message = encodedMessages.get(batch);
   if (message === undefined) {
-    const bytes = encodeBroadcast(batch.seed, batch.buckets);
-    message = create(SyncResponseSchema);
-    if (bytes.length > 0) {
-      // protobuf-es stores an unknown field as its tag and the raw bytes after
-      // the tag; one "field" holding everything after the first tag reproduces
-      // the whole message.
-      const reader = new BinaryReader(bytes);
-      const [no, wireType] = reader.tag();
-      message.$unknown = [{ no, wireType, data: bytes.subarray(reader.pos) }];
-    }
+    message = carrying(bytesOf(batch));
     encodedMessages.set(batch, message);
+  }
+  return message;
+}
+
+/**
+ * Several broadcasts of one seed as one message. Encoded protobuf messages
+ * concatenate into one message whose repeated fields hold all their
+ * elements (the seed, a scalar, is the same in each), so a stream that has
+ * fallen a few batches behind catches up with one write instead of many.
+ * A bucket that appears twice is applied in order: the later value wins.
+ */
+export function encodedBroadcastsResponse(batches: readonly Batch[]): SyncResponse {
+  const [first] = batches;
+  if (batches.length === 1 && first) return encodedBroadcastResponse(first);
+  return carrying(Buffer.concat(batches.map(bytesOf)));
+}
+
+function bytesOf(batch: Batch): Uint8Array {
+  let bytes = encodedBytes.get(batch);
+  if (bytes === undefined) {
+    bytes = encodeBroadcast(batch.seed, batch.buckets);
+    encodedBytes.set(batch, bytes);
+  }
+  return bytes;
+}
+
+/** A message that protobuf-es writes as exactly `bytes`. */
+function carrying(bytes: Uint8Array): SyncResponse {
+  const message = create(SyncResponseSchema);
+  if (bytes.length > 0) {
+    // protobuf-es stores an unknown field as its tag and the raw bytes after
+    // the tag; one "field" holding everything after the first tag reproduces
+    // the whole message.
+    const reader = new BinaryReader(bytes);
+    const [no, wireType] = reader.tag();
+    message.$unknown = [{ no, wireType, data: bytes.subarray(reader.pos) }];
   }
   return message;
 }

@@ -10,7 +10,12 @@ import {
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
-import { broadcastResponse, bucketsPerPart, encodedBroadcastResponse } from "./responses.js";
+import {
+  broadcastResponse,
+  bucketsPerPart,
+  encodedBroadcastResponse,
+  encodedBroadcastsResponse,
+} from "./responses.js";
 import { SyncStream } from "./sync-stream.js";
 import { codeLabel } from "./to-status.js";
 
@@ -78,9 +83,9 @@ async function* sync(
         maxDeltasPerMessage: options.maxDeltasPerMessage,
         bucketsPerPart: perPart,
         // gRPC, gRPC-Web and Connect all say "json" in the content type of a JSON stream.
-        broadcast: context.requestHeader.get("content-type")?.includes("json")
-          ? broadcastResponse
-          : encodedBroadcastResponse,
+        ...(context.requestHeader.get("content-type")?.includes("json")
+          ? { broadcast: broadcastResponse, coalesce: undefined }
+          : { broadcast: encodedBroadcastResponse, coalesce: encodedBroadcastsResponse }),
       },
       context.signal,
     );

@@ -6,6 +6,9 @@ import type { SyncMetrics } from "./metrics.js";
 import { fullStateResponses } from "./responses.js";
 import { closeReasonToStatus, codeLabel, storeErrorToStatus } from "./to-status.js";
 
+/** Most buckets one coalesced broadcast carries: about 100 KiB on the wire. */
+const COALESCE_MAX_BUCKETS = 4096;
+
 /** What one stream needs from the server around it. */
 export interface SyncStreamDeps {
   readonly namespace: string;
@@ -18,6 +21,11 @@ export interface SyncStreamDeps {
   readonly bucketsPerPart: number;
   /** How broadcasts are turned into messages: encoded once (binary codecs) or as objects (JSON). */
   readonly broadcast: (batch: Batch) => SyncResponse;
+  /**
+   * Binary codecs only: several ready broadcasts of one seed as one message
+   * (see `encodedBroadcastsResponse`). Undefined: one message per batch.
+   */
+  readonly coalesce: ((batches: readonly Batch[]) => SyncResponse) | undefined;
 }
 
 /**
@@ -37,6 +45,8 @@ export class SyncStream {
   /** An outstanding `subscription.next()`, and its result once settled. */
   #next: Promise<IteratorResult<Batch, undefined>> | undefined;
   #nextResult: IteratorResult<Batch, undefined> | undefined;
+  /** A batch taken while coalescing that belongs to another seed: sent next. */
+  #carry: Batch | undefined;
 
   constructor(deps: SyncStreamDeps, signal: AbortSignal) {
     this.#deps = deps;
@@ -62,7 +72,7 @@ export class SyncStream {
         if (this.#readerDone) return;
         const batch = this.#takeReady();
         if (batch) {
-          yield this.#deps.broadcast(batch);
+          yield this.#coalesced(batch);
           continue;
         }
         const reason = this.#subscription.closeReason;
@@ -104,8 +114,36 @@ export class SyncStream {
     }
   }
 
+  /**
+   * `batch` and the batches of the same seed that are ready right behind it,
+   * as one message, up to {@link COALESCE_MAX_BUCKETS} buckets; the first
+   * batch of another seed waits for the next turn.
+   */
+  #coalesced(batch: Batch): SyncResponse {
+    const coalesce = this.#deps.coalesce;
+    if (coalesce === undefined) return this.#deps.broadcast(batch);
+    const batches = [batch];
+    let buckets = batch.buckets.length;
+    while (buckets < COALESCE_MAX_BUCKETS) {
+      const next = this.#takeReady();
+      if (next === undefined) break;
+      if (next.seed !== batch.seed) {
+        this.#carry = next;
+        break;
+      }
+      batches.push(next);
+      buckets += next.buckets.length;
+    }
+    return coalesce(batches);
+  }
+
   /** A batch the hub has ready for this stream, without waiting. */
   #takeReady(): Batch | undefined {
+    const carried = this.#carry;
+    if (carried) {
+      this.#carry = undefined;
+      return carried;
+    }
     if (this.#next) {
       const result = this.#nextResult;
       if (result === undefined) return undefined;
