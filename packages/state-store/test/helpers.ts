@@ -1,37 +1,20 @@
-// Shared fixtures for the package's tests: a window-aligned seed, a clock
-// that moves only when told, timers that fire only when told, and a short
-// way to write a DeltaUpdate.
-import { create } from "@bufbuild/protobuf";
-import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
-import type { BucketState, InMemoryStoreOptions, StoreTimers } from "../src/index.js";
+// Fixtures for the in-memory store's own tests: the conformance suite's
+// seed, clock and update builder, plus timers that fire only when told and
+// a store wired to both.
+
+import { ManualClock, windowMs } from "../src/conformance/fixtures.js";
+import type { InMemoryStoreOptions, StoreTimers } from "../src/index.js";
 import { InMemoryStore } from "../src/index.js";
 
-export const windowMs = 300_000;
-/** A window start: 2025-11-26T06:00:00Z. */
-export const seed0 = 1_764_136_800_000n;
-/** One second into `seed0`'s window. */
-export const t0 = Number(seed0) + 1_000;
-
-/** `[rowId, colId, deltaProb, lastUpdateTimeMs]` */
-export type DeltaTuple = readonly [number, number, number, number];
-
-export function update(seed: bigint, deltas: readonly DeltaTuple[]): DeltaUpdate {
-  return create(DeltaUpdateSchema, {
-    seed,
-    deltas: deltas.map(([row, col, deltaProb, ts]) => ({
-      rowId: BigInt(row),
-      colId: BigInt(col),
-      deltaProb,
-      lastUpdateTimeMs: BigInt(ts),
-    })),
-  });
-}
-
-/** A clock standing at `t0` until moved. */
-export class ManualClock {
-  nowMs = t0;
-  readonly now = (): number => this.nowMs;
-}
+export {
+  type DeltaTuple,
+  ManualClock,
+  seed0,
+  sorted,
+  t0,
+  update,
+  windowMs,
+} from "../src/conformance/fixtures.js";
 
 /** Timers that record what is scheduled and fire only on `fire()`. */
 export class FakeTimers implements StoreTimers {
@@ -60,9 +43,4 @@ export function makeStore(options: Partial<InMemoryStoreOptions> = {}) {
   const timers = new FakeTimers();
   const store = new InMemoryStore({ windowMs, now: clock.now, timers, ...options });
   return { store, clock, timers };
-}
-
-/** Buckets in a stable order, for comparing sets. */
-export function sorted(buckets: readonly BucketState[]): BucketState[] {
-  return [...buckets].sort((a, b) => a.rowId - b.rowId || a.colId - b.colId);
 }
