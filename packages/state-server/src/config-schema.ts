@@ -110,6 +110,16 @@ export const configKeys = {
     default: 100_000,
     help: "Most deltas in one DeltaUpdate; more gets RESOURCE_EXHAUSTED.",
   },
+  maxStreams: {
+    schema: integer(1, 2 ** 24),
+    default: 10_000,
+    help: "Most Sync streams open at once, over all connections; more get RESOURCE_EXHAUSTED.",
+  },
+  maxStreamsPerConnection: {
+    schema: integer(1, 2 ** 31 - 1),
+    default: 100,
+    help: "HTTP/2 concurrent streams a connection may open (the SETTINGS_MAX_CONCURRENT_STREAMS the server announces).",
+  },
   compression: {
     schema: z.enum(["none", "gzip"]),
     default: "none",

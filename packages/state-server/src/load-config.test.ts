@@ -40,6 +40,8 @@ describe("defaults", () => {
       redisCommandTimeout: 2_000,
       logLevel: "info",
       snapshotInterval: 30_000,
+      maxStreams: 10_000,
+      maxStreamsPerConnection: 100,
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);

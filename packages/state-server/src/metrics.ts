@@ -16,6 +16,8 @@ export interface MetricSources {
 /** The counters the Sync handler moves as it works. */
 export interface SyncMetrics {
   readonly connectedClients: Gauge;
+  /** Streams refused before they started, by the limit hit. */
+  readonly streamsRefused: Counter<"reason">;
   readonly streamsClosed: Counter<"code">;
   readonly deltaUpdatesReceived: Counter;
   readonly deltasReceived: Counter;
@@ -266,6 +268,12 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       name: "fair_state_redis_errors_total",
       help: "Failed Redis operations, by operation (store: redis).",
       labelNames: ["operation"],
+      registers,
+    }),
+    streamsRefused: new Counter({
+      name: "fair_state_streams_refused_total",
+      help: "Sync streams refused before they started, by the limit hit: max_streams.",
+      labelNames: ["reason"],
       registers,
     }),
     connectedClients: new Gauge({

@@ -100,9 +100,13 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
           keyFile: config.tlsKeyFile,
           clientCaFile: config.tlsClientCaFile,
         };
+  const settings = { maxConcurrentStreams: config.maxStreamsPerConnection };
   const grpc: Http2Server | Http2SecureServer = tlsFiles
-    ? createSecureServer({ ...(await readTlsFiles(tlsFiles)), allowHTTP1: false }, adapter)
-    : createHttp2Server(adapter);
+    ? createSecureServer(
+        { ...(await readTlsFiles(tlsFiles)), allowHTTP1: false, settings },
+        adapter,
+      )
+    : createHttp2Server({ settings }, adapter);
   const reload = async () => {
     const [nextTls, nextTokens] = await Promise.all([
       tlsFiles && readTlsFiles(tlsFiles),

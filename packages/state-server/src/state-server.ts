@@ -121,6 +121,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
         windowMs: config.seedWindowDuration,
         decayRate: config.decayRate,
         maxDeltasPerMessage: config.maxDeltasPerMessage,
+        maxStreams: config.maxStreams,
         maxMessageBytes: config.maxMessageBytes,
       });
       health.register(router);

@@ -37,6 +37,8 @@ export interface SyncServiceOptions {
   readonly decayRate: number;
   readonly maxDeltasPerMessage: number;
   readonly maxMessageBytes: number;
+  /** Most Sync streams open at once; more are refused with RESOURCE_EXHAUSTED. Default: no limit. */
+  readonly maxStreams?: number;
 }
 
 /** Namespaces are map keys and metric-free labels; bound them so a header cannot be a memory sink. */
@@ -49,8 +51,9 @@ const MAX_NAMESPACE_LENGTH = 256;
  */
 export function registerSyncService(router: ConnectRouter, options: SyncServiceOptions): void {
   const perPart = bucketsPerPart(options.maxMessageBytes);
+  const open = { streams: 0 };
   router.service(StateService, {
-    sync: (requests, context) => sync(requests, context, options, perPart),
+    sync: (requests, context) => sync(requests, context, options, perPart, open),
   });
 }
 
@@ -59,13 +62,23 @@ async function* sync(
   context: HandlerContext,
   options: SyncServiceOptions,
   perPart: number,
+  open: { streams: number },
 ): AsyncGenerator<SyncResponse> {
   const { metrics } = options;
   context.responseHeader.set(WINDOW_MS_HEADER, String(options.windowMs));
   context.responseHeader.set(DECAY_RATE_HEADER, String(options.decayRate));
   let code = "ok";
   metrics.connectedClients.inc();
+  open.streams++;
   try {
+    const limit = options.maxStreams ?? Number.POSITIVE_INFINITY;
+    if (open.streams > limit) {
+      metrics.streamsRefused.labels("max_streams").inc();
+      throw new ConnectError(
+        `the server holds its limit of ${limit} streams (maxStreams); retry with backoff`,
+        Code.ResourceExhausted,
+      );
+    }
     const namespace = context.requestHeader.get(NAMESPACE_HEADER) ?? "";
     if (namespace.length > MAX_NAMESPACE_LENGTH) {
       throw new ConnectError(
@@ -95,6 +108,7 @@ async function* sync(
     code = codeLabel(status.code);
     throw status;
   } finally {
+    open.streams--;
     metrics.connectedClients.dec();
     metrics.streamsClosed.labels(code).inc();
   }
