@@ -67,6 +67,8 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
       : await startServerProcess([
           `--broadcast-interval=${options.broadcastIntervalMs}ms`,
           "--max-deltas-per-message=1000000",
+          // The load is the point: no per-stream request limit.
+          "--max-requests-per-second=16000000",
         ]);
   const target = options.target ?? sink?.address ?? server?.grpcAddress ?? "";
   const metricsAddress = options.metrics ?? server?.metricsAddress;

@@ -115,6 +115,11 @@ export const configKeys = {
     default: 10_000,
     help: "Most Sync streams open at once, over all connections; more get RESOURCE_EXHAUSTED.",
   },
+  maxRequestsPerSecond: {
+    schema: integer(1, 2 ** 24),
+    default: 1_000,
+    help: "Most requests one Sync stream may send per second (bursts up to as many); more end it with RESOURCE_EXHAUSTED.",
+  },
   maxStreamsPerConnection: {
     schema: integer(1, 2 ** 31 - 1),
     default: 100,

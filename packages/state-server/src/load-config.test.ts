@@ -41,6 +41,7 @@ describe("defaults", () => {
       logLevel: "info",
       snapshotInterval: 30_000,
       maxStreams: 10_000,
+      maxRequestsPerSecond: 1_000,
       maxStreamsPerConnection: 100,
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));

@@ -272,7 +272,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
     }),
     streamsRefused: new Counter({
       name: "fair_state_streams_refused_total",
-      help: "Sync streams refused before they started, by the limit hit: max_streams.",
+      help: "Sync streams refused by a limit: max_streams (before they started), max_requests_per_second (ended for flooding).",
       labelNames: ["reason"],
       registers,
     }),

@@ -122,6 +122,8 @@ export function createStateServer(options: StateServerOptions): StateServer {
         decayRate: config.decayRate,
         maxDeltasPerMessage: config.maxDeltasPerMessage,
         maxStreams: config.maxStreams,
+        maxRequestsPerSecond: config.maxRequestsPerSecond,
+        ...clock,
         maxMessageBytes: config.maxMessageBytes,
       });
       health.register(router);

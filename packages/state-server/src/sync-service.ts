@@ -10,6 +10,7 @@ import {
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
+import { RequestRate } from "./request-rate.js";
 import {
   broadcastResponse,
   bucketsPerPart,
@@ -39,6 +40,10 @@ export interface SyncServiceOptions {
   readonly maxMessageBytes: number;
   /** Most Sync streams open at once; more are refused with RESOURCE_EXHAUSTED. Default: no limit. */
   readonly maxStreams?: number;
+  /** Most requests per second on one stream; more end it with RESOURCE_EXHAUSTED. Default: no limit. */
+  readonly maxRequestsPerSecond?: number;
+  /** The clock for rate limits, in ms. Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Namespaces are map keys and metric-free labels; bound them so a header cannot be a memory sink. */
@@ -95,6 +100,10 @@ async function* sync(
         publishApplied: options.publishApplied ?? true,
         maxDeltasPerMessage: options.maxDeltasPerMessage,
         bucketsPerPart: perPart,
+        rate: new RequestRate(
+          options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY,
+          options.now ?? Date.now,
+        ),
         // gRPC, gRPC-Web and Connect all say "json" in the content type of a JSON stream.
         ...(context.requestHeader.get("content-type")?.includes("json")
           ? { broadcast: broadcastResponse, coalesce: undefined }

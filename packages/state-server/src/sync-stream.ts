@@ -3,6 +3,7 @@ import type { Batch, Hub, Subscription } from "@fair/state-broadcast";
 import type { DeltaUpdate, SyncRequest, SyncResponse } from "@fair/state-proto";
 import type { StoreNamespace, UpdateResult } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
+import type { RequestRate } from "./request-rate.js";
 import { fullStateResponses } from "./responses.js";
 import { closeReasonToStatus, codeLabel, storeErrorToStatus } from "./to-status.js";
 
@@ -19,6 +20,8 @@ export interface SyncStreamDeps {
   readonly publishApplied: boolean;
   readonly maxDeltasPerMessage: number;
   readonly bucketsPerPart: number;
+  /** Admits each request, or refuses one over the stream's rate. */
+  readonly rate: RequestRate;
   /** How broadcasts are turned into messages: encoded once (binary codecs) or as objects (JSON). */
   readonly broadcast: (batch: Batch) => SyncResponse;
   /**
@@ -177,6 +180,13 @@ export class SyncStream {
   async #read(requests: AsyncIterable<SyncRequest>): Promise<void> {
     try {
       for await (const message of requests) {
+        if (!this.#deps.rate.take()) {
+          this.#deps.metrics.streamsRefused.labels("max_requests_per_second").inc();
+          throw new ConnectError(
+            "more requests per second on this stream than maxRequestsPerSecond allows; send fewer, larger DeltaUpdates",
+            Code.ResourceExhausted,
+          );
+        }
         const { request } = message;
         if (request.case === "deltaUpdate") {
           await this.#apply(request.value);

@@ -44,3 +44,25 @@ test("the server announces maxStreamsPerConnection as HTTP/2 SETTINGS_MAX_CONCUR
     session.destroy();
   }
 });
+
+test("a stream sending more than maxRequestsPerSecond is ended with RESOURCE_EXHAUSTED; others carry on", async () => {
+  server = await startServer({ maxRequestsPerSecond: 5 });
+  const calm = server.connect();
+  const flood = server.connect();
+  // Fake time stands still: the burst allowance is all there is.
+  for (let i = 0; i < 5; i++) flood.send(stateRequest(seed0));
+  await flood.until(() => flood.responses.length === 5);
+  server.time.tick(1_000); // a second later the stream may send 5 more
+  for (let i = 0; i < 6; i++) flood.send(stateRequest(seed0));
+  const error = await flood.closed();
+  expect(error?.code).toBe(Code.ResourceExhausted);
+  expect(error?.message).toContain("maxRequestsPerSecond");
+  expect(flood.responses.length).toBeGreaterThanOrEqual(5);
+
+  calm.send(stateRequest(seed0));
+  await calm.until(() => calm.responses.length === 1);
+  const metrics = await server.running.server.metrics.registry.getSingleMetricAsString(
+    "fair_state_streams_refused_total",
+  );
+  expect(metrics).toContain('reason="max_requests_per_second"} 1');
+});
