@@ -1,0 +1,72 @@
+// A client that stops reading is cut off; the others keep being served.
+import { once } from "node:events";
+import { connect } from "node:http2";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { SyncRequestSchema } from "@fair/state-proto";
+import { afterEach, expect, test } from "vitest";
+import {
+  type DeltaTuple,
+  deltaUpdate,
+  seed0,
+  startServer,
+  stateRequest,
+  type TestServer,
+  t0,
+} from "./harness.js";
+
+let server: TestServer;
+afterEach(async () => {
+  await server?.close();
+});
+
+test("a stream that stops reading is closed as a slow consumer, and the others keep getting broadcasts", async () => {
+  server = await startServer();
+  // A raw client that subscribes (one StateRequest) and then never reads again.
+  const session = connect(`http://${server.running.grpcAddress}`, {
+    settings: { initialWindowSize: 65_535 },
+  });
+  session.on("error", () => {});
+  const stalled = session.request({
+    ":method": "POST",
+    ":path": "/fair.state.v1.StateService/Sync",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+  });
+  stalled.on("error", () => {});
+  const request = toBinary(
+    SyncRequestSchema,
+    create(SyncRequestSchema, { request: { case: "stateRequest", value: { seed: seed0 } } }),
+  );
+  const framed = Buffer.alloc(5 + request.length);
+  framed.writeUInt32BE(request.length, 1);
+  framed.set(request, 5);
+  stalled.write(framed);
+  await once(stalled, "response");
+  stalled.pause(); // from here on nothing is read: HTTP/2 flow control fills, then the hub's outbox
+
+  const healthy = server.connect();
+  const writer = server.connect();
+  for (const client of [healthy, writer]) {
+    client.send(stateRequest(seed0));
+    await client.until(() => client.responses.length === 1, "the subscription");
+  }
+  // Enough broadcasts to fill the stalled stream's 64 KiB window many times over.
+  for (let round = 0; round < 20; round++) {
+    const deltas = Array.from({ length: 500 }, (_, i): DeltaTuple => [round % 3, i, 0.001, t0]);
+    writer.send(deltaUpdate(seed0, deltas));
+  }
+  // Broadcasts may arrive coalesced, so count buckets, not messages.
+  const buckets = () => healthy.responses.reduce((n, r) => n + r.buckets.length, 0);
+  await healthy.until(() => buckets() >= 20 * 500, "every broadcast");
+
+  // Stalls are judged on the server's (fake) clock, at the next publish or sweep.
+  server.time.tick(11_000);
+  const seen = healthy.responses.length;
+  writer.send(deltaUpdate(seed0, [[2, 9999, 0.5, t0]]));
+  // The healthy stream is unaffected: the next broadcast still reaches it.
+  await healthy.until(() => healthy.responses.length > seen, "a later broadcast");
+  const stats = server.running.server.hub.stats();
+  expect(stats.slowConsumerCloses).toBe(1);
+  expect(stats.subscribers).toBe(2);
+  session.destroy();
+});
