@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { StateService, type SyncRequest, SyncRequestSchema } from "@fair/state-proto";
+import { Conditions } from "@fair/testing";
 
 /** `[rowId, colId, deltaProb, lastUpdateTimeMs]` */
 export type DeltaTuple = readonly [number, number, number, number];
@@ -19,7 +20,7 @@ export class ReplicaClient {
   readonly #addresses: readonly string[];
   readonly #seed: bigint;
   readonly #outbox: SyncRequest[] = [];
-  readonly #waiters = new Set<() => void>();
+  readonly #conditions = new Conditions();
   readonly #sleepers = new Set<() => void>();
   // Each stream's request generator stops once its stream is over, so a dead
   // stream's generator never takes a delta meant for the next one.
@@ -71,15 +72,7 @@ export class ReplicaClient {
 
   /** Resolves once `condition` holds, checked on every message and reconnect. */
   until(condition: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        if (!condition()) return;
-        this.#waiters.delete(check);
-        resolve();
-      };
-      this.#waiters.add(check);
-      check();
-    });
+    return this.#conditions.until(condition);
   }
 
   async close(): Promise<void> {
@@ -147,6 +140,6 @@ export class ReplicaClient {
   }
 
   #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
+    this.#conditions.notify();
   }
 }

@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { type ClientHttp2Session, connect } from "node:http2";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { deltaUpdate, seed0, startServer, type TestServer, t0 } from "./harness.js";
+import { deltaUpdate, rawSyncStream, seed0, startServer, type TestServer, t0 } from "./harness.js";
 
 let server: TestServer;
 let session: ClientHttp2Session;
@@ -25,14 +25,8 @@ afterAll(async () => {
 
 /** Sends `body` as a Sync request and resolves with the grpc-status the stream ended with. */
 async function send(body: Buffer): Promise<string> {
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/fair.state.v1.StateService/Sync",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-  });
+  const stream = rawSyncStream(session);
   stream.on("data", () => {});
-  stream.on("error", () => {});
   let status = "";
   stream.on("response", (headers) => {
     status = String(headers["grpc-status"] ?? status);

@@ -1,5 +1,6 @@
 // A real server on 127.0.0.1 (port 0) with fake time, and a Sync client
 // that records what it receives, for the integration tests.
+import type { ClientHttp2Session, ClientHttp2Stream } from "node:http2";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   type CallOptions,
@@ -233,4 +234,28 @@ export class SyncClient {
   #notify(): void {
     for (const waiter of [...this.#waiters]) waiter();
   }
+}
+
+/**
+ * A Sync stream opened by hand on a raw HTTP/2 session, so a test controls
+ * every byte (and whether anything is read). Its errors are the test's to
+ * observe, never unhandled.
+ */
+export function rawSyncStream(session: ClientHttp2Session): ClientHttp2Stream {
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/fair.state.v1.StateService/Sync",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+  });
+  stream.on("error", () => {});
+  return stream;
+}
+
+/** A gRPC length-prefixed frame: uncompressed flag, big-endian length, bytes. */
+export function grpcFrame(message: Uint8Array): Buffer {
+  const framed = Buffer.alloc(5 + message.length);
+  framed.writeUInt32BE(message.length, 1);
+  framed.set(message, 5);
+  return framed;
 }

@@ -1,12 +1,14 @@
 // A client that stops reading is cut off; the others keep being served.
 import { once } from "node:events";
 import { connect } from "node:http2";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
 import { SyncRequestSchema } from "@fair/state-proto";
 import { afterEach, expect, test } from "vitest";
 import {
   type DeltaTuple,
   deltaUpdate,
+  grpcFrame,
+  rawSyncStream,
   seed0,
   startServer,
   stateRequest,
@@ -26,21 +28,8 @@ test("a stream that stops reading is closed as a slow consumer, and the others k
     settings: { initialWindowSize: 65_535 },
   });
   session.on("error", () => {});
-  const stalled = session.request({
-    ":method": "POST",
-    ":path": "/fair.state.v1.StateService/Sync",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-  });
-  stalled.on("error", () => {});
-  const request = toBinary(
-    SyncRequestSchema,
-    create(SyncRequestSchema, { request: { case: "stateRequest", value: { seed: seed0 } } }),
-  );
-  const framed = Buffer.alloc(5 + request.length);
-  framed.writeUInt32BE(request.length, 1);
-  framed.set(request, 5);
-  stalled.write(framed);
+  const stalled = rawSyncStream(session);
+  stalled.write(grpcFrame(toBinary(SyncRequestSchema, stateRequest(seed0))));
   await once(stalled, "response");
   stalled.pause(); // from here on nothing is read: HTTP/2 flow control fills, then the hub's outbox
 
