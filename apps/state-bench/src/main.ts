@@ -29,24 +29,38 @@ Options:
   --json                      print one JSON object instead of the table
   -h, --help                  print this help`;
 
-const { values } = parseArgs({
-  options: {
-    target: { type: "string" },
-    metrics: { type: "string" },
-    sink: { type: "boolean", default: false },
-    clients: { type: "string", default: "8" },
-    subscribers: { type: "string", default: "0" },
-    "deltas-per-message": { type: "string", default: "100" },
-    buckets: { type: "string", default: "10000" },
-    rate: { type: "string", default: "0" },
-    duration: { type: "string", default: "10" },
-    "broadcast-interval": { type: "string", default: "0" },
-    "probe-interval": { type: "string", default: "20" },
-    namespace: { type: "string", default: "" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+const flags = {
+  target: { type: "string" },
+  metrics: { type: "string" },
+  sink: { type: "boolean", default: false },
+  clients: { type: "string", default: "8" },
+  subscribers: { type: "string", default: "0" },
+  "deltas-per-message": { type: "string", default: "100" },
+  buckets: { type: "string", default: "10000" },
+  rate: { type: "string", default: "0" },
+  duration: { type: "string", default: "10" },
+  "broadcast-interval": { type: "string", default: "0" },
+  "probe-interval": { type: "string", default: "20" },
+  namespace: { type: "string", default: "" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+function parse(argv: string[]) {
+  try {
+    // `pnpm bench -- --clients 8` hands the script a leading "--": skip it.
+    return parseArgs({
+      args: argv[0] === "--" ? argv.slice(1) : argv,
+      options: flags,
+      strict: true,
+    });
+  } catch (error) {
+    console.error(`state-bench: ${(error as Error).message}; see --help`);
+    process.exit(2);
+  }
+}
+
+const { values } = parse(process.argv.slice(2));
 
 if (values.help) {
   console.log(help);

@@ -125,7 +125,7 @@ export class Hub {
     } else {
       let state = this.#namespaces.get(namespace);
       if (state === undefined) {
-        state = { subscribers: new Set(), buffer: new BucketMap() };
+        state = { subscribers: new Set(), buffer: new BucketMap({ keepCapacity: true }) };
         this.#namespaces.set(namespace, state);
       }
       state.subscribers.add(subscription);
