@@ -28,4 +28,4 @@ export { serveStateServer } from "./serve.js";
 export type { ServerStore, StateServer, StateServerOptions } from "./state-server.js";
 export { createStateServer } from "./state-server.js";
 export type { SyncServiceOptions } from "./sync-service.js";
-export { registerSyncService } from "./sync-service.js";
+export { registerSyncService, SyncService } from "./sync-service.js";

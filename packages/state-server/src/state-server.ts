@@ -7,7 +7,7 @@ import { RedisStore } from "@fair/state-store-redis";
 import type { StateServerConfig } from "./config-schema.js";
 import { HealthStatus } from "./health.js";
 import { createMetrics, type StateServerMetrics } from "./metrics.js";
-import { registerSyncService } from "./sync-service.js";
+import { registerSyncService, SyncService } from "./sync-service.js";
 
 /**
  * The stores a server runs on: one process's memory, or Redis shared by
@@ -41,6 +41,8 @@ export interface StateServer {
   readonly hub: Hub;
   readonly health: HealthStatus;
   readonly metrics: StateServerMetrics;
+  /** The `Sync` streams, for the Connect routes and the gRPC path alike. */
+  readonly sync: SyncService;
   /** Registers `Sync` and `grpc.health.v1.Health` on a router. */
   readonly routes: (router: ConnectRouter) => void;
   /** Options for `connectNodeAdapter`: limits, compression, the shutdown signal. */
@@ -106,26 +108,29 @@ export function createStateServer(options: StateServerOptions): StateServer {
     );
   }
 
+  const sync = new SyncService({
+    store,
+    hub,
+    metrics,
+    publishApplied: !(store instanceof RedisStore),
+    windowMs: config.seedWindowDuration,
+    decayRate: config.decayRate,
+    maxDeltasPerMessage: config.maxDeltasPerMessage,
+    maxStreams: config.maxStreams,
+    maxRequestsPerSecond: config.maxRequestsPerSecond,
+    maxMessageBytes: config.maxMessageBytes,
+    ...clock,
+  });
+
   return {
     config,
     store,
     hub,
     health,
     metrics,
+    sync,
     routes(router) {
-      registerSyncService(router, {
-        store,
-        hub,
-        metrics,
-        publishApplied: !(store instanceof RedisStore),
-        windowMs: config.seedWindowDuration,
-        decayRate: config.decayRate,
-        maxDeltasPerMessage: config.maxDeltasPerMessage,
-        maxStreams: config.maxStreams,
-        maxRequestsPerSecond: config.maxRequestsPerSecond,
-        ...clock,
-        maxMessageBytes: config.maxMessageBytes,
-      });
+      registerSyncService(router, sync);
       health.register(router);
     },
     handlerOptions: {

@@ -1,22 +1,16 @@
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Hub } from "@fair/state-broadcast";
 import {
   DECAY_RATE_HEADER,
   NAMESPACE_HEADER,
   StateService,
-  type SyncRequest,
-  type SyncResponse,
   WINDOW_MS_HEADER,
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
 import { RequestRate } from "./request-rate.js";
-import {
-  broadcastResponse,
-  bucketsPerPart,
-  encodedBroadcastResponse,
-  encodedBroadcastsResponse,
-} from "./responses.js";
+import { bucketsPerPart, connectBinary, connectJson, type SyncEncoding } from "./responses.js";
+import type { SyncRequestInput } from "./sync-request-decoder.js";
 import { SyncStream } from "./sync-stream.js";
 import { codeLabel } from "./to-status.js";
 
@@ -50,75 +44,113 @@ export interface SyncServiceOptions {
 const MAX_NAMESPACE_LENGTH = 256;
 
 /**
- * Registers `fair.state.v1.StateService` on a Connect router: one `Sync`
- * stream per FAIR instance, in the namespace its `fair-state-namespace`
- * header names (default empty).
+ * The `Sync` streams of one server, whatever carries them: the limits and
+ * metrics they share, and one {@link SyncStream} per client. The Connect
+ * routes ({@link registerSyncService}) and the gRPC path
+ * (`grpc-sync-handler.ts`) both serve their streams here.
  */
-export function registerSyncService(router: ConnectRouter, options: SyncServiceOptions): void {
-  const perPart = bucketsPerPart(options.maxMessageBytes);
-  const open = { streams: 0 };
-  router.service(StateService, {
-    sync: (requests, context) => sync(requests, context, options, perPart, open),
-  });
+export class SyncService {
+  readonly #options: SyncServiceOptions;
+  readonly #bucketsPerPart: number;
+  #streams = 0;
+  /** The response headers of every stream: the server's rules, so clients can check they agree. */
+  readonly responseHeaders: Readonly<Record<string, string>>;
+
+  constructor(options: SyncServiceOptions) {
+    this.#options = options;
+    this.#bucketsPerPart = bucketsPerPart(options.maxMessageBytes);
+    this.responseHeaders = {
+      [WINDOW_MS_HEADER]: String(options.windowMs),
+      [DECAY_RATE_HEADER]: String(options.decayRate),
+    };
+  }
+
+  /**
+   * Serves one stream in `namespace` (the `fair-state-namespace` header;
+   * default empty): applies what `requests` carry and yields what the client
+   * is sent, encoded by `encoding`. Returns when the client ends its side;
+   * throws the `ConnectError` that ends the stream otherwise.
+   */
+  async *serve<Out>(
+    requests: AsyncIterable<SyncRequestInput>,
+    namespace: string | null | undefined,
+    encoding: SyncEncoding<Out>,
+    signal: AbortSignal,
+  ): AsyncGenerator<Out> {
+    const options = this.#options;
+    const { metrics } = options;
+    let code = "ok";
+    metrics.connectedClients.inc();
+    this.#streams++;
+    try {
+      const limit = options.maxStreams ?? Number.POSITIVE_INFINITY;
+      if (this.#streams > limit) {
+        metrics.streamsRefused.labels("max_streams").inc();
+        throw new ConnectError(
+          `the server holds its limit of ${limit} streams (maxStreams); retry with backoff`,
+          Code.ResourceExhausted,
+        );
+      }
+      const name = namespace ?? "";
+      if (name.length > MAX_NAMESPACE_LENGTH) {
+        throw new ConnectError(
+          `${NAMESPACE_HEADER}: ${name.length} characters, more than the limit of ${MAX_NAMESPACE_LENGTH}`,
+          Code.InvalidArgument,
+        );
+      }
+      const stream = new SyncStream(
+        {
+          namespace: name,
+          store: options.store.namespace(name),
+          hub: options.hub,
+          metrics,
+          publishApplied: options.publishApplied ?? true,
+          maxDeltasPerMessage: options.maxDeltasPerMessage,
+          bucketsPerPart: this.#bucketsPerPart,
+          rate: new RequestRate(
+            options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY,
+            options.now ?? Date.now,
+          ),
+          encoding,
+        },
+        signal,
+      );
+      yield* stream.run(requests);
+    } catch (error) {
+      const status = ConnectError.from(error);
+      code = codeLabel(status.code);
+      throw status;
+    } finally {
+      this.#streams--;
+      metrics.connectedClients.dec();
+      metrics.streamsClosed.labels(code).inc();
+    }
+  }
 }
 
-async function* sync(
-  requests: AsyncIterable<SyncRequest>,
-  context: HandlerContext,
-  options: SyncServiceOptions,
-  perPart: number,
-  open: { streams: number },
-): AsyncGenerator<SyncResponse> {
-  const { metrics } = options;
-  context.responseHeader.set(WINDOW_MS_HEADER, String(options.windowMs));
-  context.responseHeader.set(DECAY_RATE_HEADER, String(options.decayRate));
-  let code = "ok";
-  metrics.connectedClients.inc();
-  open.streams++;
-  try {
-    const limit = options.maxStreams ?? Number.POSITIVE_INFINITY;
-    if (open.streams > limit) {
-      metrics.streamsRefused.labels("max_streams").inc();
-      throw new ConnectError(
-        `the server holds its limit of ${limit} streams (maxStreams); retry with backoff`,
-        Code.ResourceExhausted,
+/**
+ * Registers `fair.state.v1.StateService` on a Connect router, serving its
+ * streams from `service` (or a service made from these options).
+ */
+export function registerSyncService(
+  router: ConnectRouter,
+  serviceOrOptions: SyncService | SyncServiceOptions,
+): void {
+  const service =
+    serviceOrOptions instanceof SyncService ? serviceOrOptions : new SyncService(serviceOrOptions);
+  router.service(StateService, {
+    sync: (requests, context) => {
+      for (const [name, value] of Object.entries(service.responseHeaders)) {
+        context.responseHeader.set(name, value);
+      }
+      // gRPC, gRPC-Web and Connect all say "json" in the content type of a JSON stream.
+      const json = context.requestHeader.get("content-type")?.includes("json");
+      return service.serve(
+        requests,
+        context.requestHeader.get(NAMESPACE_HEADER),
+        json ? connectJson : connectBinary,
+        context.signal,
       );
-    }
-    const namespace = context.requestHeader.get(NAMESPACE_HEADER) ?? "";
-    if (namespace.length > MAX_NAMESPACE_LENGTH) {
-      throw new ConnectError(
-        `${NAMESPACE_HEADER}: ${namespace.length} characters, more than the limit of ${MAX_NAMESPACE_LENGTH}`,
-        Code.InvalidArgument,
-      );
-    }
-    const stream = new SyncStream(
-      {
-        namespace,
-        store: options.store.namespace(namespace),
-        hub: options.hub,
-        metrics,
-        publishApplied: options.publishApplied ?? true,
-        maxDeltasPerMessage: options.maxDeltasPerMessage,
-        bucketsPerPart: perPart,
-        rate: new RequestRate(
-          options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY,
-          options.now ?? Date.now,
-        ),
-        // gRPC, gRPC-Web and Connect all say "json" in the content type of a JSON stream.
-        ...(context.requestHeader.get("content-type")?.includes("json")
-          ? { broadcast: broadcastResponse, coalesce: undefined }
-          : { broadcast: encodedBroadcastResponse, coalesce: encodedBroadcastsResponse }),
-      },
-      context.signal,
-    );
-    yield* stream.run(requests);
-  } catch (error) {
-    const status = ConnectError.from(error);
-    code = codeLabel(status.code);
-    throw status;
-  } finally {
-    open.streams--;
-    metrics.connectedClients.dec();
-    metrics.streamsClosed.labels(code).inc();
-  }
+    },
+  });
 }

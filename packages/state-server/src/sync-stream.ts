@@ -1,17 +1,17 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Batch, Hub, Subscription } from "@fair/state-broadcast";
-import type { DeltaUpdate, SyncRequest, SyncResponse } from "@fair/state-proto";
-import type { StoreNamespace, UpdateResult } from "@fair/state-store";
+import type { DeltaUpdateInput, StoreNamespace, UpdateResult } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
 import type { RequestRate } from "./request-rate.js";
-import { fullStateResponses } from "./responses.js";
+import type { SyncEncoding } from "./responses.js";
+import type { SyncRequestInput } from "./sync-request-decoder.js";
 import { closeReasonToStatus, codeLabel, storeErrorToStatus } from "./to-status.js";
 
 /** Most buckets one coalesced broadcast carries: about 100 KiB on the wire. */
 const COALESCE_MAX_BUCKETS = 4096;
 
-/** What one stream needs from the server around it. */
-export interface SyncStreamDeps {
+/** What one stream needs from the server around it; `Out` is a message of its transport. */
+export interface SyncStreamDeps<Out> {
   readonly namespace: string;
   readonly store: StoreNamespace;
   readonly hub: Hub;
@@ -22,13 +22,8 @@ export interface SyncStreamDeps {
   readonly bucketsPerPart: number;
   /** Admits each request, or refuses one over the stream's rate. */
   readonly rate: RequestRate;
-  /** How broadcasts are turned into messages: encoded once (binary codecs) or as objects (JSON). */
-  readonly broadcast: (batch: Batch) => SyncResponse;
-  /**
-   * Binary codecs only: several ready broadcasts of one seed as one message
-   * (see `encodedBroadcastsResponse`). Undefined: one message per batch.
-   */
-  readonly coalesce: ((batches: readonly Batch[]) => SyncResponse) | undefined;
+  /** How broadcasts and full-state replies become messages. */
+  readonly encoding: SyncEncoding<Out>;
 }
 
 /**
@@ -38,8 +33,8 @@ export interface SyncStreamDeps {
  * the hub only when the transport takes a message — so a slow client backs
  * up in its hub outbox, where updates merge per key, never here.
  */
-export class SyncStream {
-  readonly #deps: SyncStreamDeps;
+export class SyncStream<Out> {
+  readonly #deps: SyncStreamDeps<Out>;
   readonly #subscription: Subscription;
   readonly #stateRequests: bigint[] = [];
   #readerDone = false;
@@ -51,7 +46,7 @@ export class SyncStream {
   /** A batch taken while coalescing that belongs to another seed: sent next. */
   #carry: Batch | undefined;
 
-  constructor(deps: SyncStreamDeps, signal: AbortSignal) {
+  constructor(deps: SyncStreamDeps<Out>, signal: AbortSignal) {
     this.#deps = deps;
     this.#subscription = deps.hub.subscribe(deps.namespace, { signal });
   }
@@ -60,7 +55,7 @@ export class SyncStream {
    * Runs the stream: returns when the client ends its side (after answering
    * every StateRequest it sent), throws the status that ends it otherwise.
    */
-  async *run(requests: AsyncIterable<SyncRequest>): AsyncGenerator<SyncResponse> {
+  async *run(requests: AsyncIterable<SyncRequestInput>): AsyncGenerator<Out> {
     // Not awaited: #read never rejects, and once the writer is done the
     // stream's context is aborted, which ends the request side too.
     void this.#read(requests);
@@ -97,7 +92,7 @@ export class SyncStream {
    * is newer and follows the reply. Either way the client never overwrites a
    * newer value with an older one.
    */
-  async *#fullState(seed: bigint): AsyncGenerator<SyncResponse> {
+  async *#fullState(seed: bigint): AsyncGenerator<Out> {
     const older: Batch[] = [];
     for (let batch = this.#takeReady(); batch; batch = this.#takeReady()) older.push(batch);
     let buckets: Awaited<ReturnType<StoreNamespace["getSeed"]>>;
@@ -110,11 +105,16 @@ export class SyncStream {
         this.#deps.metrics.storeUnavailable.labels("get_seed").inc();
       throw status;
     }
-    for (const batch of older) yield this.#deps.broadcast(batch);
-    for (const part of fullStateResponses(seed, buckets, this.#deps.bucketsPerPart)) {
-      this.#deps.metrics.fullStateBucketsSent.inc(part.buckets.length);
-      yield part;
-    }
+    const { encoding, bucketsPerPart, metrics } = this.#deps;
+    for (const batch of older) yield encoding.broadcast(batch);
+    // An unknown seed gets one empty part, so the requester knows the reply came.
+    let start = 0;
+    do {
+      const end = Math.min(buckets.length, start + bucketsPerPart);
+      metrics.fullStateBucketsSent.inc(end - start);
+      yield encoding.fullStatePart(seed, buckets.slice(start, end), end === buckets.length);
+      start = end;
+    } while (start < buckets.length);
   }
 
   /**
@@ -122,9 +122,9 @@ export class SyncStream {
    * as one message, up to {@link COALESCE_MAX_BUCKETS} buckets; the first
    * batch of another seed waits for the next turn.
    */
-  #coalesced(batch: Batch): SyncResponse {
-    const coalesce = this.#deps.coalesce;
-    if (coalesce === undefined) return this.#deps.broadcast(batch);
+  #coalesced(batch: Batch): Out {
+    const { coalesce } = this.#deps.encoding;
+    if (coalesce === undefined) return this.#deps.encoding.broadcast(batch);
     const batches = [batch];
     let buckets = batch.buckets.length;
     while (buckets < COALESCE_MAX_BUCKETS) {
@@ -177,7 +177,7 @@ export class SyncStream {
     wake?.();
   };
 
-  async #read(requests: AsyncIterable<SyncRequest>): Promise<void> {
+  async #read(requests: AsyncIterable<SyncRequestInput>): Promise<void> {
     try {
       for await (const message of requests) {
         if (!this.#deps.rate.take()) {
@@ -206,7 +206,7 @@ export class SyncStream {
     }
   }
 
-  async #apply(update: DeltaUpdate): Promise<void> {
+  async #apply(update: DeltaUpdateInput): Promise<void> {
     const received = performance.now();
     const { metrics, maxDeltasPerMessage } = this.#deps;
     const count = update.deltas.length;

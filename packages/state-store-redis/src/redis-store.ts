@@ -1,9 +1,9 @@
-import type { DeltaUpdate } from "@fair/state-proto";
 import {
   type BucketState,
   checkSeed,
   DeltaBatch,
   type DeltaResult,
+  type DeltaUpdateInput,
   type DropReason,
   type EvictResult,
   readStoreClock,
@@ -66,7 +66,7 @@ export interface RedisStats extends Readonly<RelayCounters> {
  * always asynchronous.
  */
 export interface RedisNamespace extends StoreNamespace {
-  applyUpdate(update: DeltaUpdate): Promise<UpdateResult>;
+  applyUpdate(update: DeltaUpdateInput): Promise<UpdateResult>;
   applyDelta(
     seed: bigint,
     rowId: number,
@@ -79,7 +79,7 @@ export interface RedisNamespace extends StoreNamespace {
 
 /** What a namespace view calls into; private to the store. */
 interface NamespaceOps {
-  apply(ns: NamespaceView, update: DeltaUpdate): Promise<UpdateResult>;
+  apply(ns: NamespaceView, update: DeltaUpdateInput): Promise<UpdateResult>;
   applyOne(
     ns: NamespaceView,
     seed: bigint,
@@ -341,7 +341,7 @@ export class RedisStore implements Store, RedisNamespace {
     return view;
   }
 
-  applyUpdate(update: DeltaUpdate): Promise<UpdateResult> {
+  applyUpdate(update: DeltaUpdateInput): Promise<UpdateResult> {
     return this.namespace("").applyUpdate(update);
   }
 
@@ -434,7 +434,7 @@ export class RedisStore implements Store, RedisNamespace {
   }
 
   /** Applies a whole update in one script call. */
-  async #apply(ns: NamespaceView, update: DeltaUpdate): Promise<UpdateResult> {
+  async #apply(ns: NamespaceView, update: DeltaUpdateInput): Promise<UpdateResult> {
     const batch = this.#batch;
     validateUpdate(update, this.#options.rules, batch);
     const seed = update.seed;
@@ -783,7 +783,7 @@ class NamespaceView implements RedisNamespace {
     this.encoded = encoded;
   }
 
-  async applyUpdate(update: DeltaUpdate): Promise<UpdateResult> {
+  async applyUpdate(update: DeltaUpdateInput): Promise<UpdateResult> {
     return this.#store.apply(this, update);
   }
 

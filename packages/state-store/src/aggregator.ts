@@ -1,4 +1,3 @@
-import type { DeltaUpdate } from "@fair/state-proto";
 import { StoreError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
 import { readClock, SeedRange } from "./seed-range.js";
@@ -8,6 +7,7 @@ import type {
   ApplyStatus,
   BucketState,
   DeltaResult,
+  DeltaUpdateInput,
   EvictResult,
   RestoreResult,
   StoreStats,
@@ -37,7 +37,7 @@ export class Aggregator {
     this.#range = new SeedRange(options);
   }
 
-  applyUpdate(namespace: string, update: DeltaUpdate): UpdateResult {
+  applyUpdate(namespace: string, update: DeltaUpdateInput): UpdateResult {
     const batch = this.#batch;
     validateUpdate(update, this.options, batch);
     const count = batch.length;

@@ -30,8 +30,10 @@ export { readClock as readStoreClock, SeedRange } from "./seed-range.js";
 export { snapshotFormatVersion } from "./snapshot.js";
 export type {
   ApplyStatus,
+  BucketDeltaInput,
   BucketState,
   DeltaResult,
+  DeltaUpdateInput,
   DropReason,
   EvictResult,
   MaybePromise,

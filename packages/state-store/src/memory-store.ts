@@ -1,4 +1,3 @@
-import type { DeltaUpdate } from "@fair/state-proto";
 import { Aggregator } from "./aggregator.js";
 import { StoreError } from "./errors.js";
 import { IntervalTask } from "./eviction.js";
@@ -6,6 +5,7 @@ import { type InMemoryStoreOptions, publicOptions, resolveOptions } from "./opti
 import type {
   BucketState,
   DeltaResult,
+  DeltaUpdateInput,
   EvictResult,
   RestoreResult,
   Store,
@@ -19,7 +19,7 @@ import type {
  * operations, answered synchronously.
  */
 export interface InMemoryNamespace extends StoreNamespace {
-  applyUpdate(update: DeltaUpdate): UpdateResult;
+  applyUpdate(update: DeltaUpdateInput): UpdateResult;
   applyDelta(
     seed: bigint,
     rowId: number,
@@ -93,7 +93,7 @@ export class InMemoryStore implements Store, InMemoryNamespace {
     return name === "" ? this : new NamespaceView(this.#core, name);
   }
 
-  applyUpdate(update: DeltaUpdate): UpdateResult {
+  applyUpdate(update: DeltaUpdateInput): UpdateResult {
     return this.#core.applyUpdate("", update);
   }
 
@@ -164,7 +164,7 @@ class NamespaceView implements InMemoryNamespace {
     this.#name = name;
   }
 
-  applyUpdate(update: DeltaUpdate): UpdateResult {
+  applyUpdate(update: DeltaUpdateInput): UpdateResult {
     return this.#core.applyUpdate(this.#name, update);
   }
 

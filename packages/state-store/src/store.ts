@@ -1,5 +1,3 @@
-import type { DeltaUpdate } from "@fair/state-proto";
-
 /**
  * A value, or a promise of one. {@link Store} methods return it so that a
  * remote store (Redis) can be asynchronous while the in-memory one answers
@@ -9,6 +7,26 @@ import type { DeltaUpdate } from "@fair/state-proto";
  * same as an always-async method would; so callers generic over `Store` may
  * simply `await`, and callers holding an `InMemoryStore` pay nothing.
  */
+/**
+ * What `applyUpdate` reads: a protobuf-es `DeltaUpdate`, or any object of
+ * the same shape. A uint64 id or timestamp is a `bigint` (as protobuf-es
+ * decodes it) or a non-negative integer `number` (as a hand-written decoder
+ * may give it, sparing a bigint per field).
+ */
+export interface DeltaUpdateInput {
+  /** Window start in Unix milliseconds. */
+  readonly seed: bigint;
+  readonly deltas: readonly BucketDeltaInput[];
+}
+
+/** One delta of a {@link DeltaUpdateInput}; the fields of the `BucketDelta` message. */
+export interface BucketDeltaInput {
+  readonly rowId: bigint | number;
+  readonly colId: bigint | number;
+  readonly deltaProb: number;
+  readonly lastUpdateTimeMs: bigint | number;
+}
+
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
@@ -114,7 +132,7 @@ export interface StoreNamespace {
    * (`deltas[3].delta_prob`) and nothing of it is applied. Several deltas for
    * one bucket apply in order.
    */
-  applyUpdate(update: DeltaUpdate): MaybePromise<UpdateResult>;
+  applyUpdate(update: DeltaUpdateInput): MaybePromise<UpdateResult>;
   /**
    * Applies one delta `a` stamped `timestampMs` to bucket `(seed, rowId,
    * colId)`, with the same checks as {@link StoreNamespace.applyUpdate}.

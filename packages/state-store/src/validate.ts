@@ -1,6 +1,6 @@
-import type { DeltaUpdate } from "@fair/state-proto";
 import { StoreError } from "./errors.js";
 import type { ResolvedOptions } from "./options.js";
+import type { DeltaUpdateInput } from "./store.js";
 
 const maxUint64 = 2n ** 64n - 1n;
 
@@ -32,7 +32,11 @@ export class Batch {
  * `StoreError` naming the first bad field (proto spelling). Nothing is
  * applied before this returns, so a refused update leaves no trace.
  */
-export function validateUpdate(update: DeltaUpdate, options: ResolvedOptions, batch: Batch): void {
+export function validateUpdate(
+  update: DeltaUpdateInput,
+  options: ResolvedOptions,
+  batch: Batch,
+): void {
   if (update === null || typeof update !== "object") {
     throw new StoreError("invalid_argument", "update", "must be a DeltaUpdate");
   }
@@ -143,8 +147,20 @@ export function checkSeed(
 }
 
 function uint64ToNumber(value: unknown, index: number, name: string): number {
+  if (typeof value === "number") {
+    if (Number.isInteger(value) && value >= 0) return value;
+    throw new StoreError(
+      "invalid_argument",
+      `deltas[${index}].${name}`,
+      `must be a uint64, got ${value}`,
+    );
+  }
   if (typeof value !== "bigint") {
-    throw new StoreError("invalid_argument", `deltas[${index}].${name}`, "must be a uint64 bigint");
+    throw new StoreError(
+      "invalid_argument",
+      `deltas[${index}].${name}`,
+      "must be a uint64: a bigint or an integer number",
+    );
   }
   const number = Number(value);
   if (number < 0) {
@@ -157,7 +173,7 @@ function uint64ToNumber(value: unknown, index: number, name: string): number {
   return number;
 }
 
-function beyond(index: number, name: string, value: bigint, bound: string): StoreError {
+function beyond(index: number, name: string, value: bigint | number, bound: string): StoreError {
   return new StoreError(
     "out_of_range",
     `deltas[${index}].${name}`,

@@ -29,10 +29,28 @@ export function describeValidation(ctx: ConformanceContext): void {
       ["a column at maxCols", { colId: 2n ** 24n }, "out_of_range", "deltas[1].col_id"],
       ["a negative column", { colId: -5n }, "invalid_argument", "deltas[1].col_id"],
       [
-        "a column that is not a bigint",
-        { colId: 3 as unknown as bigint },
+        "a column that is neither a bigint nor a number",
+        { colId: "3" as unknown as bigint },
         "invalid_argument",
         "deltas[1].col_id",
+      ],
+      [
+        "a fractional column number",
+        { colId: 1.5 as unknown as bigint },
+        "invalid_argument",
+        "deltas[1].col_id",
+      ],
+      [
+        "a negative row number",
+        { rowId: -1 as unknown as bigint },
+        "invalid_argument",
+        "deltas[1].row_id",
+      ],
+      [
+        "a timestamp number of 2^53",
+        { lastUpdateTimeMs: (2 ** 53) as unknown as bigint },
+        "out_of_range",
+        "deltas[1].last_update_time_ms",
       ],
       [
         "a timestamp of 2^53",
@@ -89,6 +107,26 @@ export function describeValidation(ctx: ConformanceContext): void {
       );
       expect(await store.namespace("a").getSeed(seed0)).toEqual(before);
       expect(await store.stats()).toMatchObject({ buckets: 1, appliedDeltas: 1 });
+    });
+
+    test("uint64 fields given as integer numbers apply exactly as bigints do", async () => {
+      const asBigints = update(seed0, [
+        [1, 7, 0.25, t0],
+        [1, 7, 0.5, t0 + 10],
+        [3, 255, 0.125, t0 + 5],
+      ]);
+      const asNumbers = {
+        seed: seed0,
+        deltas: asBigints.deltas.map((d) => ({
+          rowId: Number(d.rowId),
+          colId: Number(d.colId),
+          deltaProb: d.deltaProb,
+          lastUpdateTimeMs: Number(d.lastUpdateTimeMs),
+        })),
+      };
+      const [a, b] = [(await ctx.make()).store, (await ctx.make()).store];
+      expect(await b.applyUpdate(asNumbers)).toEqual(await a.applyUpdate(asBigints));
+      expect(await b.getSeed(seed0)).toEqual(await a.getSeed(seed0));
     });
 
     test("something that is not a DeltaUpdate is refused", async () => {

@@ -1,9 +1,18 @@
 import type { BucketState } from "@fair/state-broadcast";
 
+/** Bytes of the gRPC length prefix before every message: a compressed flag and a big-endian length. */
+export const FRAME_PREFIX_BYTES = 5;
+
+/** What marks a reply to a `StateRequest` (`full_state`, `full_state_last`). */
+export type FullStateMark = "none" | "part" | "last";
+
 /**
- * Encodes a broadcast `SyncResponse { seed = 1; repeated Bucket buckets = 2 }`
- * straight from the hub's plain buckets into one buffer: sizes first, then
- * one pass of writes, no message objects and no intermediate chunks.
+ * Encodes `SyncResponse { seed = 1; repeated Bucket buckets = 2; full_state = 3;
+ * full_state_last = 4 }` straight from the hub's plain buckets into one
+ * buffer, behind a gRPC frame prefix: sizes first, then one pass of writes,
+ * no message objects and no intermediate chunks. The same bytes serve every
+ * stream: the gRPC path writes them whole, the Connect path hands on the
+ * message after the prefix.
  *
  * Why by hand: under fan-out the server encodes one message per batch, and a
  * subscriber that falls behind gets batches of its own (its merged backlog),
@@ -11,11 +20,15 @@ import type { BucketState } from "@fair/state-broadcast";
  * its garbage were the largest share of the server's CPU at 8 clients
  * (bench/README.md, "Where the time goes"). The bytes are plain proto3 wire
  * format: every reader, ours or generated from the `.proto`, decodes them.
- * Every field is written, zeros included, which proto3 readers accept.
+ * Every bucket field is written, zeros included, which proto3 readers accept.
  */
-export function encodeBroadcast(seed: bigint, buckets: readonly BucketState[]): Uint8Array {
+export function encodeResponse(
+  seed: bigint,
+  buckets: readonly BucketState[],
+  mark: FullStateMark = "none",
+): Buffer {
   const seedBytes = varint64(seed);
-  let size = 1 + seedBytes.length;
+  let size = 1 + seedBytes.length + (mark === "none" ? 0 : mark === "part" ? 2 : 4);
   const bodies = new Uint8Array(buckets.length);
   for (let i = 0; i < buckets.length; i++) {
     const b = buckets[i] as BucketState;
@@ -25,8 +38,10 @@ export function encodeBroadcast(seed: bigint, buckets: readonly BucketState[]): 
     bodies[i] = body;
     size += 1 + varintSize(body) + body;
   }
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+  out[0] = 0; // not compressed
+  out.writeUInt32BE(size, 1);
+  let pos = FRAME_PREFIX_BYTES;
   out[pos++] = 0x08; // field 1, varint
   out.set(seedBytes, pos);
   pos += seedBytes.length;
@@ -43,6 +58,29 @@ export function encodeBroadcast(seed: bigint, buckets: readonly BucketState[]): 
     pos += 8;
     out[pos++] = 0x20; // Bucket.last_update_time_ms
     pos = writeVarint(out, pos, b.lastUpdateTimeMs);
+  }
+  if (mark !== "none") {
+    out[pos++] = 0x18; // full_state = true
+    out[pos++] = 1;
+  }
+  if (mark === "last") {
+    out[pos++] = 0x20; // full_state_last = true
+    out[pos++] = 1;
+  }
+  return out;
+}
+
+/** One gRPC frame holding the messages of `frames` concatenated (their prefixes dropped). */
+export function concatFrames(frames: readonly Uint8Array[]): Buffer {
+  let size = 0;
+  for (const frame of frames) size += frame.length - FRAME_PREFIX_BYTES;
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+  out[0] = 0;
+  out.writeUInt32BE(size, 1);
+  let pos = FRAME_PREFIX_BYTES;
+  for (const frame of frames) {
+    out.set(frame.subarray(FRAME_PREFIX_BYTES), pos);
+    pos += frame.length - FRAME_PREFIX_BYTES;
   }
   return out;
 }
