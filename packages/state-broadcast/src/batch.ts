@@ -27,7 +27,7 @@ export interface Batch {
   /** Window start in Unix milliseconds (`uint64` on the wire, kept exact as a bigint). */
   readonly seed: bigint;
   /**
-   * At most `maxBucketsPerBatch` buckets. A flush or a merged backlog holds one
+   * At most `maxBucketsPerBatch` buckets. A flush or a change-log read holds one
    * per `(rowId, colId)`; an immediate-mode batch holds what was published, in order.
    */
   readonly buckets: readonly BucketState[];
@@ -47,10 +47,18 @@ export type BatchEncoder = (batch: Batch) => Uint8Array;
 export class SharedBatch implements Batch {
   #bytes: Uint8Array | undefined;
 
+  /**
+   * `start` and `end` place the batch in its namespace's change log: its
+   * updates have versions from `start`, and a subscriber that has taken it
+   * has everything below `end` (the last batch of a flush ends the flush;
+   * earlier ones end where it starts).
+   */
   constructor(
     readonly namespace: string,
     readonly seed: bigint,
     readonly buckets: readonly BucketState[],
+    readonly start: number,
+    readonly end: number,
   ) {}
 
   /** The batch's bytes, encoding on first use; a batch the hub did not create is encoded each time. */

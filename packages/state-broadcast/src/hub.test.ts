@@ -108,7 +108,8 @@ describe("interval mode (broadcastIntervalMs > 0)", () => {
     time.tick(1);
     const batches = await drain(subscription);
     expect(batches).toHaveLength(1);
-    expect(batches[0]?.buckets).toEqual([bucket(0, 1, 0.3), bucket(0, 2, 0.2)]);
+    // One entry per key, in the order of each key's latest update.
+    expect(batches[0]?.buckets).toEqual([bucket(0, 2, 0.2), bucket(0, 1, 0.3)]);
     expect(hub.stats()).toMatchObject({ coalesced: 1, flushes: 1, bucketsDelivered: 2 });
   });
 

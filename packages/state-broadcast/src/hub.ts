@@ -1,5 +1,5 @@
 import { type Batch, type BucketState, SharedBatch } from "./batch.js";
-import { BucketMap } from "./bucket-map.js";
+import { ChangeLog } from "./change-log.js";
 import { BroadcastError } from "./errors.js";
 import { type HubOptions, resolveHubOptions } from "./options.js";
 import { createCounters, type HubCounters, type HubStats } from "./stats.js";
@@ -16,8 +16,8 @@ export type HubState = "idle" | "running" | "stopped";
 
 interface NamespaceState {
   readonly subscribers: Set<HubSubscription>;
-  /** Interval mode only: the latest state per key since the last flush. */
-  readonly buffer: BucketMap;
+  /** What was published, as long as a subscriber may need it; in interval mode, also what awaits the flush. */
+  readonly log: ChangeLog;
 }
 
 const STOPPED: CloseReason = Object.freeze({
@@ -117,17 +117,23 @@ export class Hub {
       throw new BroadcastError("invalid_argument", "subscribe(): namespace must be a string");
     }
     this.#checkStarted("subscribe");
-    const subscription = new HubSubscription(this.#host, namespace, options);
+    let state = this.#namespaces.get(namespace);
+    if (state === undefined) {
+      const subscribers = new Set<HubSubscription>();
+      const log = new ChangeLog(() => {
+        let oldest = Number.POSITIVE_INFINITY;
+        for (const subscription of subscribers) oldest = Math.min(oldest, subscription.neededFrom);
+        return oldest;
+      });
+      state = { subscribers, log };
+    }
+    const subscription = new HubSubscription(this.#host, namespace, state.log, options);
     if (this.#state === "stopped") {
       subscription.end(STOPPED);
     } else if (options.signal?.aborted) {
       subscription.close();
     } else {
-      let state = this.#namespaces.get(namespace);
-      if (state === undefined) {
-        state = { subscribers: new Set(), buffer: new BucketMap({ keepCapacity: true }) };
-        this.#namespaces.set(namespace, state);
-      }
+      this.#namespaces.set(namespace, state);
       state.subscribers.add(subscription);
       this.#subscribers++;
     }
@@ -153,17 +159,23 @@ export class Hub {
     const state = this.#namespaces.get(namespace);
     if (state === undefined || buckets.length === 0) return;
     this.#counters.bucketsPublished += buckets.length;
+    const { log } = state;
     if (this.#options.broadcastIntervalMs > 0) {
-      this.#counters.coalesced += state.buffer.merge(seed, buckets);
+      this.#counters.coalesced += log.append(seed, buckets);
       return;
     }
+    this.#judge(state, this.#options.now());
+    const start = log.tail;
+    log.append(seed, buckets);
+    log.markReadable();
     const max = this.#options.maxBucketsPerBatch;
     const batches: SharedBatch[] = [];
-    for (let start = 0; start < buckets.length; start += max) {
-      const chunk = buckets.length <= max ? buckets : buckets.slice(start, start + max);
-      batches.push(new SharedBatch(namespace, seed, chunk));
+    for (let from = 0; from < buckets.length; from += max) {
+      const chunk = buckets.length <= max ? buckets : buckets.slice(from, from + max);
+      const first = start + from;
+      batches.push(new SharedBatch(namespace, seed, chunk, first, first + chunk.length));
     }
-    this.#deliver(state, batches, this.#options.now());
+    this.#deliver(state, batches);
   }
 
   /**
@@ -189,10 +201,15 @@ export class Hub {
     return { subscribers: this.#subscribers, namespaces: this.#namespaces.size, ...this.#counters };
   }
 
-  #deliver(state: NamespaceState, batches: readonly Batch[], nowMs: number): void {
-    // A Set iteration skips members deleted on the way, so a subscription that
-    // closes during this loop (a slow consumer cut off) is simply passed over.
-    for (const subscription of state.subscribers) subscription.deliver(batches, nowMs);
+  // A Set iteration skips members deleted on the way, so a subscription that
+  // closes during these loops (a slow consumer cut off) is simply passed over.
+  #judge(state: NamespaceState, nowMs: number): void {
+    for (const subscription of state.subscribers) subscription.judge(nowMs);
+  }
+
+  #deliver(state: NamespaceState, batches: readonly SharedBatch[]): void {
+    for (const subscription of state.subscribers) subscription.deliver(batches);
+    if (state.log.wantsCompaction) state.log.compact();
   }
 
   #detach(subscription: HubSubscription): void {
@@ -217,9 +234,22 @@ export class Hub {
     const nowMs = this.#options.now();
     let flushed = false;
     for (const [namespace, state] of this.#namespaces) {
-      if (state.buffer.size === 0) continue;
+      const { log } = state;
+      if (log.tail === log.readable) continue;
+      this.#judge(state, nowMs);
+      // The latest value per key published since the last flush.
+      const reader = log.reader(log.readable, log.tail);
+      const batches: SharedBatch[] = [];
+      for (let read = log.read(reader, this.#options.maxBucketsPerBatch); read; ) {
+        const next = reader.done ? undefined : log.read(reader, this.#options.maxBucketsPerBatch);
+        const end = next === undefined ? reader.until : reader.start;
+        batches.push(new SharedBatch(namespace, read.seed, read.buckets, reader.start, end));
+        read = next;
+      }
+      log.markReadable();
+      if (batches.length === 0) continue;
       flushed = true;
-      this.#deliver(state, state.buffer.drain(namespace, this.#options.maxBucketsPerBatch), nowMs);
+      this.#deliver(state, batches);
     }
     if (flushed) this.#counters.flushes++;
   };

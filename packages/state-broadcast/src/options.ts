@@ -21,26 +21,28 @@ export interface HubOptions {
    */
   readonly broadcastIntervalMs: number;
   /**
-   * Most buckets in one batch. Larger publishes, flushes and merged backlogs
+   * Most buckets in one batch. Larger publishes, flushes and change-log reads
    * are split. Default `1024`: about 30 KB encoded, under HTTP/2's initial
    * 64 KiB flow-control window, so one message never waits for a window update.
    */
   readonly maxBucketsPerBatch: number;
   /**
    * Undelivered buckets a subscriber may hold as references to shared batches
-   * before its outbox starts merging per key. Below it a subscriber costs O(1)
-   * per batch and gets the shared (encode-once) batches; above it the backlog is
-   * folded into one entry per key. Judged when a publish or flush arrives, on
-   * what is left from earlier ones, so one large flush is never merged just for
-   * its size. Capped at `maxPendingKeysPerSubscriber`. Default `8192` (eight
-   * full batches).
+   * before it falls behind: it then drops them and reads the latest value per
+   * key from the namespace's change log when it can take again. Below it a
+   * subscriber costs O(1) per batch and gets the shared (encode-once)
+   * batches; behind, it costs nothing per publish. Judged when a publish or
+   * flush arrives, on what is left from earlier ones, so one large flush
+   * never puts a subscriber behind just for its size. Capped at
+   * `maxPendingKeysPerSubscriber`. Default `8192` (eight full batches).
    */
   readonly mergeAfterPendingBuckets: number;
   /**
    * Distinct keys a subscriber may have pending, from earlier publishes or
    * flushes, when the next one arrives; above it the subscriber is closed with
-   * `slow_consumer`. Bounds a slow subscriber's memory (measured at 28 bytes a
-   * key, 7 MB at the default). Keep it above the most keys one flush can carry,
+   * `slow_consumer`. Bounds how stale a slow subscriber may get (the keys
+   * themselves live once in the namespace's change log, whatever the number of
+   * subscribers). Keep it above the most keys one flush can carry,
    * or healthy subscribers still draining a full flush are cut off. Default
    * `262144`.
    */

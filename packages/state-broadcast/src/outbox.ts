@@ -1,5 +1,5 @@
-import type { Batch } from "./batch.js";
-import { BucketMap } from "./bucket-map.js";
+import { SharedBatch } from "./batch.js";
+import type { ChangeLog, LogReader } from "./change-log.js";
 
 /**
  * What one subscriber has yet to receive, in one of two shapes:
@@ -7,75 +7,130 @@ import { BucketMap } from "./bucket-map.js";
  * - **shared**: a FIFO of references to the batches every subscriber gets.
  *   Adding one is O(1) whatever its size, and the subscriber later receives
  *   the very object (and encoded bytes) the others received.
- * - **merging**: once {@link Outbox.settle} finds more than
- *   `mergeAfterBuckets` buckets in the shared backlog, it folds them into a
- *   {@link BucketMap} and later batches merge into it, so the backlog is
- *   bounded by distinct keys and the subscriber receives the latest value per
- *   key, not every value.
+ * - **behind**: once {@link Outbox.settle} finds more than
+ *   `mergeAfterBuckets` buckets in the shared backlog, the outbox drops it
+ *   and keeps only a cursor into the namespace's {@link ChangeLog}: later
+ *   batches cost it nothing, and it receives the latest value per key of
+ *   everything past the cursor, read when it takes. Once a read finds
+ *   nothing left, it shares batches again.
  *
- * Invariant: at most one shape holds anything. New batches merge while the
- * map is non-empty, so a newer value can never be overtaken by an older one
- * still waiting in the map; the outbox returns to shared once the map drains.
+ * Either way a newer value is never overtaken by an older one: the log
+ * holds only the latest entry per key, and shared batches resume only
+ * after the log has been read up to what they follow.
  */
 export class Outbox {
   readonly #namespace: string;
+  readonly #log: ChangeLog;
   readonly #mergeAfterBuckets: number;
   readonly #maxBucketsPerBatch: number;
-  #queue: Batch[] = [];
+  #queue: SharedBatch[] = [];
   #head = 0;
   #queuedBuckets = 0;
-  readonly #merged = new BucketMap();
+  /** Every version below this has been taken (or was published before subscribing). */
+  #takenUntil: number;
+  /** Behind: the pass over the log being read. */
+  #reader: LogReader | undefined;
+  /** Behind: an exact pending count, and the readable version it was taken at. */
+  #counted = 0;
+  #countedAt = 0;
 
-  constructor(namespace: string, mergeAfterBuckets: number, maxBucketsPerBatch: number) {
+  constructor(
+    namespace: string,
+    log: ChangeLog,
+    mergeAfterBuckets: number,
+    maxBucketsPerBatch: number,
+  ) {
     this.#namespace = namespace;
+    this.#log = log;
     this.#mergeAfterBuckets = mergeAfterBuckets;
     this.#maxBucketsPerBatch = maxBucketsPerBatch;
+    this.#takenUntil = log.readable;
   }
 
-  /** Undelivered buckets: queued shared buckets, or distinct keys once merging. */
-  get pendingBuckets(): number {
-    return this.#queuedBuckets + this.#merged.size;
-  }
-
-  /** Whether nothing waits. */
-  get isEmpty(): boolean {
-    return this.#head === this.#queue.length && this.#merged.size === 0;
-  }
-
-  /** Whether the backlog is held per key (the subscriber fell behind). */
-  get isMerging(): boolean {
-    return this.#merged.size > 0;
-  }
-
-  /** Adds a batch; returns how many bucket updates were merged into a pending value. */
-  push(batch: Batch): number {
-    if (this.#merged.size > 0) return this.#merged.merge(batch.seed, batch.buckets);
-    this.#queue.push(batch);
-    this.#queuedBuckets += batch.buckets.length;
-    return 0;
+  /** Whether it reads from the log (it fell behind). */
+  get isBehind(): boolean {
+    return this.#reader !== undefined;
   }
 
   /**
-   * Folds the shared backlog into one entry per key if it holds more than
-   * `mergeAfterBuckets` buckets; returns how many updates were merged. The hub
-   * calls it between delivery rounds, so one large flush is always queued
-   * whole as shared batches and never forces its own merge.
+   * Undelivered buckets: queued shared buckets, or, when behind, the distinct
+   * keys past the cursor (counted over the log: O(entries held)).
    */
-  settle(): number {
-    return this.#queuedBuckets > this.#mergeAfterBuckets ? this.#fold() : 0;
+  get pendingBuckets(): number {
+    return this.#reader === undefined ? this.#queuedBuckets : this.#countPending(this.#reader);
   }
 
-  /** Removes and returns the next batch to deliver, or `undefined` when empty. */
-  take(): Batch | undefined {
+  /** Whether nothing waits. Cheap: when behind it answers false, and a take finds out. */
+  get isEmpty(): boolean {
+    return this.#reader === undefined && this.#head === this.#queue.length;
+  }
+
+  /** The oldest version this subscriber still needs from the log. */
+  get neededFrom(): number {
+    return this.#reader === undefined ? this.#takenUntil : this.#reader.start;
+  }
+
+  /**
+   * A bound on the distinct keys pending: exact when shared, and when behind
+   * the last exact count plus everything made readable since (each new
+   * version adds at most one key). Cheap; `pendingBuckets` is the exact figure.
+   */
+  get pendingBound(): number {
+    if (this.#reader === undefined) return this.#queuedBuckets;
+    return this.#counted + (this.#log.readable - this.#countedAt);
+  }
+
+  /**
+   * Adds a batch every subscriber receives. Skipped when behind (the log has
+   * it) or when a read of the log already covered it.
+   */
+  push(batch: SharedBatch): void {
+    if (this.#reader !== undefined || batch.start < this.#takenUntil) return;
+    this.#queue.push(batch);
+    this.#queuedBuckets += batch.buckets.length;
+  }
+
+  /**
+   * Falls behind if the shared backlog holds more than `mergeAfterBuckets`:
+   * drops it and reads the log from where the subscriber stands. The hub
+   * calls it between delivery rounds, so one large flush is always queued
+   * whole as shared batches and never forces a switch by itself.
+   */
+  settle(): void {
+    if (this.#reader !== undefined || this.#queuedBuckets <= this.#mergeAfterBuckets) return;
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedBuckets = 0;
+    this.#startPass();
+  }
+
+  /**
+   * Removes and returns the next batch to deliver, or `undefined` when empty.
+   * `onMerged` is told, as each pass over the log ends, how many updates it
+   * skipped because a newer value of the same key replaced them.
+   */
+  take(onMerged: (updates: number) => void): SharedBatch | undefined {
     if (this.#head < this.#queue.length) {
-      const batch = this.#queue[this.#head] as Batch;
+      const batch = this.#queue[this.#head] as SharedBatch;
       this.#queue[this.#head] = EMPTY;
       this.#head++;
       this.#queuedBuckets -= batch.buckets.length;
+      this.#takenUntil = batch.end;
       this.#compact();
       return batch;
     }
-    return this.#merged.take(this.#namespace, this.#maxBucketsPerBatch);
+    for (let reader = this.#reader; reader !== undefined; reader = this.#reader) {
+      const read = reader.done ? undefined : this.#log.read(reader, this.#maxBucketsPerBatch);
+      if (reader.done) this.#endPass(reader, onMerged);
+      if (read !== undefined)
+        return new SharedBatch(this.#namespace, read.seed, read.buckets, 0, 0);
+    }
+    return undefined;
+  }
+
+  /** Records a batch handed straight to a waiting consumer. */
+  handedOver(batch: SharedBatch): void {
+    if (batch.end > this.#takenUntil) this.#takenUntil = batch.end;
   }
 
   /** Drops everything pending. */
@@ -83,19 +138,28 @@ export class Outbox {
     this.#queue = [];
     this.#head = 0;
     this.#queuedBuckets = 0;
-    this.#merged.clear();
+    this.#reader = undefined;
   }
 
-  #fold(): number {
-    let merges = 0;
-    for (let i = this.#head; i < this.#queue.length; i++) {
-      const batch = this.#queue[i] as Batch;
-      merges += this.#merged.merge(batch.seed, batch.buckets);
-    }
-    this.#queue = [];
-    this.#head = 0;
-    this.#queuedBuckets = 0;
-    return merges;
+  /** Everything below the pass's end is taken: share batches again, or read what came since. */
+  #endPass(reader: LogReader, onMerged: (updates: number) => void): void {
+    onMerged(reader.until - reader.start - reader.delivered);
+    this.#takenUntil = reader.until;
+    if (reader.until === this.#log.readable) this.#reader = undefined;
+    else this.#startPass();
+  }
+
+  #startPass(): LogReader {
+    const reader = this.#log.reader(this.#takenUntil, this.#log.readable);
+    this.#reader = reader;
+    this.#countPending(reader);
+    return reader;
+  }
+
+  #countPending(reader: LogReader): number {
+    this.#counted = this.#log.pending(reader);
+    this.#countedAt = this.#log.readable;
+    return this.#counted;
   }
 
   // A subscriber that stays a batch or two behind never empties the queue, so
@@ -112,4 +176,4 @@ export class Outbox {
 }
 
 // Overwrites taken slots so the queue does not keep delivered batches alive.
-const EMPTY: Batch = Object.freeze({ namespace: "", seed: 0n, buckets: [] });
+const EMPTY = new SharedBatch("", 0n, [], 0, 0);

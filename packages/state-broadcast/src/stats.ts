@@ -9,13 +9,13 @@ export interface HubStats {
   readonly namespaces: number;
   /** Buckets passed to `publish()` while at least one subscriber listened to their namespace. */
   readonly bucketsPublished: number;
-  /** Batches handed to consumers (shared and merged alike). */
+  /** Batches handed to consumers (shared ones and reads of the change log alike). */
   readonly batchesDelivered: number;
   /** Buckets in those batches. */
   readonly bucketsDelivered: number;
-  /** Updates folded into a pending value of the same key in a lagging subscriber's outbox. */
+  /** Updates a lagging subscriber skipped because a newer value of the same key replaced them. */
   readonly merges: number;
-  /** Updates folded into a pending value of the same key in the interval buffer. */
+  /** Updates replaced by a newer value of the same key before the interval flush. */
   readonly coalesced: number;
   /** Subscriptions closed with `slow_consumer`. */
   readonly slowConsumerCloses: number;

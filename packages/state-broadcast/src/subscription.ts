@@ -1,4 +1,5 @@
-import type { Batch } from "./batch.js";
+import type { Batch, SharedBatch } from "./batch.js";
+import type { ChangeLog } from "./change-log.js";
 import { BroadcastError } from "./errors.js";
 import { Outbox } from "./outbox.js";
 import type { HubCounters } from "./stats.js";
@@ -53,7 +54,7 @@ export interface SubscribeOptions {
 export interface Subscription extends AsyncIterable<Batch> {
   /** The namespace subscribed to. */
   readonly namespace: string;
-  /** Undelivered buckets: queued in shared batches, or distinct keys once merging. */
+  /** Undelivered buckets: queued in shared batches, or, once behind, distinct keys past its cursor. */
   readonly pendingBuckets: number;
   /** Why it closed, or `undefined` while open. */
   readonly closeReason: CloseReason | undefined;
@@ -108,10 +109,15 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
   #pendingSinceMs = 0;
   #drained = false;
 
-  constructor(host: SubscriptionHost, namespace: string, options: SubscribeOptions) {
+  constructor(
+    host: SubscriptionHost,
+    namespace: string,
+    log: ChangeLog,
+    options: SubscribeOptions,
+  ) {
     this.#host = host;
     this.namespace = namespace;
-    this.#outbox = new Outbox(namespace, host.mergeAfterBuckets, host.maxBucketsPerBatch);
+    this.#outbox = new Outbox(namespace, log, host.mergeAfterBuckets, host.maxBucketsPerBatch);
     const signal = options.signal;
     if (signal !== undefined) {
       this.#signal = signal;
@@ -162,7 +168,7 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
   poll(): Batch | undefined {
     // A waiting next() means nothing is pending, and it must get the next batch.
     if (this.#closeReason !== undefined || this.#waiter !== undefined) return undefined;
-    const batch = this.#outbox.take();
+    const batch = this.#outbox.take(this.#onMerged);
     if (batch !== undefined) {
       this.#drained = true;
       this.#count(batch);
@@ -179,49 +185,65 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
     this.end(UNSUBSCRIBED);
   }
 
+  /** The oldest change-log version this subscriber still needs. */
+  get neededFrom(): number {
+    return this.#outbox.neededFrom;
+  }
+
   /**
-   * Delivers one round (the batches of one publish or one flush): judges the
-   * backlog left from earlier rounds against the limits, then hands the first
-   * batch to a waiting consumer and queues the rest. O(1) per batch unless the
-   * subscriber is merging.
+   * Judges the backlog left from earlier rounds against the limits, before a
+   * round (a publish or a flush) is added: falls behind onto the change log
+   * past `mergeAfterPendingBuckets`, closes as a slow consumer past
+   * `maxPendingKeysPerSubscriber` or `maxStallMs`. Only earlier backlog is
+   * judged, so a single publish or flush, however large, never trips a
+   * limit by itself. O(1) unless a bound is near.
    */
-  deliver(batches: readonly Batch[], nowMs: number): void {
-    if (this.#closeReason !== undefined || batches.length === 0) return;
+  judge(nowMs: number): void {
+    if (this.#closeReason !== undefined) return;
     const outbox = this.#outbox;
     if (outbox.isEmpty) {
       this.#pendingSinceMs = nowMs;
       this.#drained = false;
-    } else if (!this.#withinLimits(nowMs)) {
       return;
     }
+    outbox.settle();
+    const max = this.#host.maxPendingKeys;
+    if (outbox.pendingBound > max) {
+      const pending = outbox.pendingBuckets;
+      if (pending > max) {
+        this.#closeSlow(`${pending} distinct keys pending, over the limit of ${max}`);
+        return;
+      }
+    }
+    this.checkStall(nowMs);
+  }
+
+  /**
+   * Delivers a round (after {@link HubSubscription.judge}): a waiting
+   * consumer gets its next batch at once, the rest is queued. O(1) per batch;
+   * nothing at all for a subscriber that is behind, which reads the log.
+   */
+  deliver(batches: readonly SharedBatch[]): void {
+    if (this.#closeReason !== undefined || batches.length === 0) return;
+    const outbox = this.#outbox;
     let i = 0;
     const waiter = this.#waiter;
     if (waiter !== undefined) {
-      // A waiting consumer has nothing pending: hand the shared batch over.
-      this.#waiter = undefined;
-      const first = batches[i++] as Batch;
-      this.#count(first);
-      waiter({ done: false, value: first });
+      // A waiting consumer has nothing pending: hand it the next batch.
+      let first: SharedBatch | undefined;
+      if (outbox.isBehind) {
+        first = outbox.take(this.#onMerged);
+      } else {
+        first = batches[i++] as SharedBatch;
+        outbox.handedOver(first);
+      }
+      if (first !== undefined) {
+        this.#waiter = undefined;
+        this.#count(first);
+        waiter({ done: false, value: first });
+      }
     }
-    let merges = 0;
-    for (; i < batches.length; i++) merges += outbox.push(batches[i] as Batch);
-    if (merges > 0) this.#host.counters.merges += merges;
-  }
-
-  // Only backlog from earlier rounds is judged, so a single publish or flush,
-  // however large, never trips a limit by itself.
-  #withinLimits(nowMs: number): boolean {
-    const merges = this.#outbox.settle();
-    if (merges > 0) this.#host.counters.merges += merges;
-    const pending = this.#outbox.pendingBuckets;
-    if (pending > this.#host.maxPendingKeys) {
-      this.#closeSlow(
-        `${pending} distinct keys pending, over the limit of ${this.#host.maxPendingKeys}`,
-      );
-      return false;
-    }
-    this.checkStall(nowMs);
-    return this.#closeReason === undefined;
+    for (; i < batches.length; i++) outbox.push(batches[i] as SharedBatch);
   }
 
   /** Closes the subscription if it has held a backlog without draining for longer than allowed. */
@@ -233,7 +255,8 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
       return;
     }
     const stalledMs = nowMs - this.#pendingSinceMs;
-    if (stalledMs > this.#host.maxStallMs) {
+    // Behind, a backlog may turn out empty (every key superseded by what is not yet readable).
+    if (stalledMs > this.#host.maxStallMs && this.#outbox.pendingBuckets > 0) {
       this.#closeSlow(
         `no batch taken for ${stalledMs} ms with ${this.#outbox.pendingBuckets} buckets pending, over the limit of ${this.#host.maxStallMs} ms`,
       );
@@ -268,6 +291,10 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
     counters.batchesDelivered++;
     counters.bucketsDelivered += batch.buckets.length;
   }
+
+  readonly #onMerged = (updates: number): void => {
+    this.#host.counters.merges += updates;
+  };
 
   readonly #onAbort = (): void => {
     this.close();
