@@ -6,14 +6,17 @@ import {
   createSecureServer,
   type Http2SecureServer,
   type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
   type Http2Session,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { InMemoryStore } from "@fair/state-store";
 import { RedisStore } from "@fair/state-store-redis";
-import { authInterceptor } from "./auth-interceptor.js";
+import { authInterceptor, type OnAuthRefusal, refuseSyncToken } from "./auth-interceptor.js";
 import { AuthTokens } from "./auth-tokens.js";
+import { createGrpcSyncHandler } from "./grpc-sync-handler.js";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
 import { loadSnapshotFile, writeFileAtomically } from "./snapshot-file.js";
@@ -79,19 +82,29 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   const { config } = server;
   let tokens =
     config.authTokensFile === undefined ? undefined : await readTokens(config.authTokensFile);
-  const adapter = connectNodeAdapter({
+  const onAuthRefusal: OnAuthRefusal = (reason, namespace) => {
+    server.metrics.authFailures.labels(reason).inc();
+    logger.warn({ reason, namespace }, "Sync refused: bad token");
+  };
+  const connect = connectNodeAdapter({
     routes: server.routes,
     ...server.handlerOptions,
-    interceptors: [
-      authInterceptor(
-        () => tokens,
-        (reason, namespace) => {
-          server.metrics.authFailures.labels(reason).inc();
-          logger.warn({ reason, namespace }, "Sync refused: bad token");
-        },
-      ),
-    ],
+    interceptors: [authInterceptor(() => tokens, onAuthRefusal)],
   });
+  // gRPC Sync streams without compression take the fast path; the rest
+  // (gRPC-Web, Connect, JSON, compression, health) go through Connect.
+  const grpcSync =
+    config.compression === "none"
+      ? createGrpcSyncHandler({
+          sync: server.sync,
+          maxMessageBytes: config.maxMessageBytes,
+          authorize: (authorization, namespace) =>
+            refuseSyncToken(tokens, authorization, namespace, onAuthRefusal),
+        })
+      : () => false;
+  const adapter = (request: Http2ServerRequest, response: Http2ServerResponse) => {
+    if (!grpcSync(request, response)) connect(request, response);
+  };
   const tlsFiles =
     config.tlsCertFile === undefined || config.tlsKeyFile === undefined
       ? undefined

@@ -1,0 +1,170 @@
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { NAMESPACE_HEADER, StateService } from "@fair/state-proto";
+import { FRAME_PREFIX_BYTES } from "./response-encoder.js";
+import { grpcFrames } from "./responses.js";
+import { DecodeError, decodeSyncRequest, type SyncRequestInput } from "./sync-request-decoder.js";
+import type { SyncService } from "./sync-service.js";
+
+const SYNC_PATH = `/${StateService.typeName}/${StateService.method.sync.name}`;
+
+/** What the gRPC path needs besides the streams themselves. */
+export interface GrpcSyncOptions {
+  readonly sync: SyncService;
+  /** Largest request message accepted, in bytes (`maxMessageBytes`). */
+  readonly maxMessageBytes: number;
+  /** The status refusing a request's credentials, if any (see `refuseSyncToken`). */
+  readonly authorize: (authorization: string | null, namespace: string) => ConnectError | undefined;
+}
+
+/**
+ * Serves `Sync` over the gRPC protocol with protobuf and no compression,
+ * straight on the HTTP/2 stream: requests decoded by hand, broadcasts
+ * written as the frames every stream shares. Returns a request handler that
+ * answers `false` for anything else (gRPC-Web, Connect, JSON, compressed
+ * streams, other methods), which the caller hands to Connect.
+ *
+ * Why: under load the server spent most of its one thread in protobuf-es
+ * decoding and in Connect's per-message machinery (async iterables, an
+ * envelope copy and a promise per message per stream); bench/README.md has
+ * the profiles and the figures before and after.
+ */
+export function createGrpcSyncHandler(
+  options: GrpcSyncOptions,
+): (request: Http2ServerRequest, response: Http2ServerResponse) => boolean {
+  return (request, response) => {
+    if (request.method !== "POST" || request.url !== SYNC_PATH) return false;
+    const type = request.headers["content-type"];
+    if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+    const encoding = request.headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false;
+    serveSync(request, response, options).catch(() => {
+      // Only a write to a stream torn down under us lands here: let it go.
+      response.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    });
+    return true;
+  };
+}
+
+async function serveSync(
+  request: Http2ServerRequest,
+  response: Http2ServerResponse,
+  options: GrpcSyncOptions,
+): Promise<void> {
+  const abort = new AbortController();
+  // The client went away (cancelled, reset or disconnected): end the stream.
+  const onClose = () => abort.abort();
+  response.once("close", onClose);
+  let headersSent = false;
+  const sendHeaders = () => {
+    headersSent = true;
+    response.writeHead(200, {
+      "content-type": "application/grpc",
+      ...options.sync.responseHeaders,
+    });
+  };
+  let status: ConnectError | undefined;
+  try {
+    const namespace = header(request, NAMESPACE_HEADER);
+    const refusal = options.authorize(header(request, "authorization"), namespace ?? "");
+    if (refusal) throw refusal;
+    const requests = readRequests(request, options.maxMessageBytes);
+    for await (const frame of options.sync.serve(requests, namespace, grpcFrames, abort.signal)) {
+      if (!headersSent) sendHeaders();
+      if (response.destroyed) break;
+      if (!response.write(frame)) await writable(response);
+    }
+  } catch (error) {
+    status = ConnectError.from(error);
+  } finally {
+    response.off("close", onClose);
+  }
+  if (response.destroyed) return;
+  if (!headersSent) sendHeaders();
+  response.addTrailers(
+    status === undefined
+      ? { "grpc-status": "0" }
+      : {
+          "grpc-status": String(status.code),
+          "grpc-message": encodeURIComponent(status.rawMessage),
+        },
+  );
+  response.end();
+  // The client may still be sending; once the trailers are out, tell it to
+  // stop (RST_STREAM NO_ERROR, as gRPC servers do) so the stream closes.
+  if (!request.readableEnded) {
+    response.once("finish", () => response.stream.close(constants.NGHTTP2_NO_ERROR));
+  }
+}
+
+function header(request: Http2ServerRequest, name: string): string | null {
+  const value = request.headers[name];
+  return typeof value === "string" ? value : null;
+}
+
+/** Resolves once the stream takes writes again, or is gone. */
+function writable(response: Http2ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.on("drain", done);
+    response.on("close", done);
+  });
+}
+
+/**
+ * The request messages of a gRPC stream: length-prefixed frames, each
+ * checked against `maxMessageBytes` as soon as its prefix arrives, so an
+ * oversized one is refused before it is buffered.
+ */
+async function* readRequests(
+  request: Http2ServerRequest,
+  maxMessageBytes: number,
+): AsyncGenerator<SyncRequestInput> {
+  let pending: Buffer = EMPTY;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let pos = 0;
+    while (pending.length - pos >= FRAME_PREFIX_BYTES) {
+      const flags = pending[pos] as number;
+      const length = pending.readUInt32BE(pos + 1);
+      if (flags & 1) {
+        throw new ConnectError(
+          "received a compressed message, but the stream negotiated no compression (grpc-encoding)",
+          Code.Internal,
+        );
+      }
+      if (length > maxMessageBytes) {
+        throw new ConnectError(
+          `a request message of ${length} bytes is over the limit of ${maxMessageBytes} (maxMessageBytes)`,
+          Code.ResourceExhausted,
+        );
+      }
+      const end = pos + FRAME_PREFIX_BYTES + length;
+      if (end > pending.length) break;
+      yield decoded(pending.subarray(pos + FRAME_PREFIX_BYTES, end));
+      pos = end;
+    }
+    pending = pos === pending.length ? EMPTY : pending.subarray(pos);
+  }
+  if (pending.length > 0) {
+    throw new ConnectError(
+      `the request stream ended inside a message (${pending.length} bytes left over)`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function decoded(bytes: Uint8Array): SyncRequestInput {
+  try {
+    return decodeSyncRequest(bytes);
+  } catch (error) {
+    if (error instanceof DecodeError) throw new ConnectError(error.message, Code.InvalidArgument);
+    throw error;
+  }
+}
