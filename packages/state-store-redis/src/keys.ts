@@ -7,6 +7,9 @@ import { StoreError } from "@fair/state-store";
 //                                      field <col> → "<prob> <lastUpdateTimeMs>",
 //                                      field v → the row's version
 //   fair:{checkout|1764136800000}:m    hash: n → buckets held, r<row> → 1 per row
+//   fair:ns:checkout                   sorted set of the namespace's seeds holding
+//                                      buckets ("<seed, 20 digits>" by seed), for
+//                                      maxSeedsPerNamespace
 //   fair:seeds                         sorted set of "<seed, 20 digits> <namespace>"
 //                                      by seed: what eviction and stats walk
 //   fair:floor                         the highest seed passed to evictBefore
@@ -60,6 +63,11 @@ export class KeyLayout {
 
   row(tag: string, row: number): string {
     return `${tag}:r${row}`;
+  }
+
+  /** The sorted set of one namespace's seeds that hold buckets. */
+  namespaceSeeds(encodedNamespace: string): string {
+    return `${this.prefix}ns:${encodedNamespace}`;
   }
 
   /** The seed index member of one (namespace, seed). */

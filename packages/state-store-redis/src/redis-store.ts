@@ -6,10 +6,12 @@ import {
   type DeltaUpdateInput,
   type DropReason,
   type EvictResult,
+  limitExceededError,
   readStoreClock,
   SeedRange,
   type Store,
   StoreError,
+  type StoreLimit,
   type StoreNamespace,
   type StoreStats,
   type UpdateResult,
@@ -151,6 +153,10 @@ export class RedisStore implements Store, RedisNamespace {
   #clamped = 0;
   #evictedSeeds = 0;
   #evictedBuckets = 0;
+  readonly #limitRefusals: Record<StoreLimit, number> = {
+    max_seeds_per_namespace: 0,
+    max_buckets_per_seed: 0,
+  };
   #disconnects = 0;
   #redisRestarts = 0;
   #resyncs = 0;
@@ -428,6 +434,7 @@ export class RedisStore implements Store, RedisNamespace {
       appliedDeltas: this.#applied,
       droppedDeltas: { too_old: this.#tooOld, too_far_future: this.#tooFarFuture },
       clampedTimestamps: this.#clamped,
+      limitRefusals: { ...this.#limitRefusals },
       evictedSeeds: this.#evictedSeeds,
       evictedBuckets: this.#evictedBuckets,
     };
@@ -546,7 +553,8 @@ export class RedisStore implements Store, RedisNamespace {
 
   /**
    * Runs the apply script. Resolves with the change message, `null` when
-   * nothing changed, `undefined` when the seed was below the floor.
+   * nothing changed, `undefined` when the seed was below the floor; rejects
+   * with `limit_exceeded` when the script refused the batch for a limit.
    */
   async #runApply(
     ns: NamespaceView,
@@ -561,6 +569,7 @@ export class RedisStore implements Store, RedisNamespace {
     // Every key of the seed expires the moment the seed leaves the horizon,
     // counted on the server's clock (the injected one), not Redis's.
     const ttlMs = seed + rules.ttlBig + 1n - BigInt(Math.floor(now));
+    const horizon = this.#range.horizon(now);
     const rowKeys: string[] = [];
     const rowIds: string[] = [];
     for (const [row] of rowSlots) {
@@ -571,7 +580,7 @@ export class RedisStore implements Store, RedisNamespace {
       this.#script(
         redis,
         applyScript,
-        [keys.meta(tag), keys.index, keys.floor, ...rowKeys],
+        [keys.meta(tag), keys.index, keys.floor, keys.namespaceSeeds(ns.encoded), ...rowKeys],
         [
           padSeed(seed),
           keys.indexMember(ns.encoded, seed),
@@ -581,13 +590,24 @@ export class RedisStore implements Store, RedisNamespace {
           keys.channel,
           this.#sharded ? "S" : "P",
           messageHeader(this.replicaId, ns.encoded, seed),
+          String(rules.maxBucketsPerSeed),
+          String(rules.maxSeedsPerNamespace),
+          String(Number(horizon)),
           String(rowIds.length),
           ...rowIds,
           ...deltaArgs,
         ],
       ),
-    )) as [string, string?];
+    )) as [string, string?, string?];
     if (reply[0] === "too_old") return undefined;
+    if (reply[0] === "limit") {
+      const limit: StoreLimit =
+        reply[1] === "seeds" ? "max_seeds_per_namespace" : "max_buckets_per_seed";
+      this.#limitRefusals[limit]++;
+      const max =
+        limit === "max_seeds_per_namespace" ? rules.maxSeedsPerNamespace : rules.maxBucketsPerSeed;
+      throw limitExceededError(limit, ns.name, seed, Number(reply[2]), max);
+    }
     if (!reply[1]) return null;
     const message = parseMessage(reply[1]);
     if (message === undefined) {

@@ -25,20 +25,30 @@ function script(name: string, source: string): LuaScript {
 // Numbers go out with %.15g, or %.17g when that is needed to read back the
 // same double, so the JavaScript side sees exactly what Lua computed.
 //
-// KEYS: 1 meta hash, 2 seed index, 3 floor, 4.. the row hashes, one per row
+// The limits are checked after the arithmetic and before any write, so a
+// refused batch leaves nothing behind: the seed may hold at most
+// maxBucketsPerSeed buckets afterwards, and a seed that held none may start
+// holding some only while the namespace holds fewer than
+// maxSeedsPerNamespace live seeds (scored at or above the horizon in its
+// seed set, which the script keeps: a seed is in it while it holds buckets).
+//
+// KEYS: 1 meta hash, 2 seed index, 3 floor, 4 the namespace's seed set,
+//       5.. the row hashes, one per row
 // ARGV: 1 seed (20 digits), 2 index member, 3 index score, 4 TTL in ms,
 //       5 λ per ms, 6 channel ("" = none), 7 "S" to SPUBLISH, else PUBLISH,
-//       8 message header, 9 row count R, 10..9+R the row ids,
+//       8 message header, 9 maxBucketsPerSeed, 10 maxSeedsPerNamespace,
+//       11 the horizon's score, 12 row count R, 13..12+R the row ids,
 //       then 4 per delta: row slot (1..R), column, delta, timestamp
-// Returns {"too_old"} or {"ok", message}; message is "" when nothing changed.
+// Returns {"too_old"}, {"limit", "buckets" | "seeds", count} or
+// {"ok", message}; message is "" when nothing changed.
 export const applyScript = script(
   "apply",
   `
 local floor = redis.call('GET', KEYS[3])
 if floor and ARGV[1] < floor then return {'too_old'} end
 local decay = tonumber(ARGV[5])
-local rows = tonumber(ARGV[9])
-local first = 10 + rows
+local rows = tonumber(ARGV[12])
+local first = 13 + rows
 
 local function num(x)
   local s = string.format('%.15g', x)
@@ -78,7 +88,7 @@ for o = first, #ARGV, 4 do
 end
 local stored = {}
 for slot, cols in pairs(wanted) do
-  local values = chunked('HMGET', KEYS[3 + slot], cols)
+  local values = chunked('HMGET', KEYS[4 + slot], cols)
   for i, col in ipairs(cols) do stored[slot .. ' ' .. col] = values[i] end
 end
 
@@ -150,10 +160,18 @@ for _, b in ipairs(order) do
   list[#list + 1] = b.col .. ' ' .. p .. ' ' .. t
 end
 
+local before = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+local after = before + held
+if after > tonumber(ARGV[9]) then return {'limit', 'buckets', tostring(after)} end
+if before <= 0 and after > 0 then
+  local live = redis.call('ZCOUNT', KEYS[4], ARGV[11], '+inf')
+  if live >= tonumber(ARGV[10]) then return {'limit', 'seeds', tostring(live)} end
+end
+
 local out = { ARGV[8] }
 for _, slot in ipairs(rowOrder) do
-  local key = KEYS[3 + slot]
-  local row = ARGV[9 + slot]
+  local key = KEYS[4 + slot]
+  local row = ARGV[12 + slot]
   if #writes[slot] > 0 then chunked('HSET', key, writes[slot]) end
   local version = redis.call('HINCRBY', key, 'v', 1)
   redis.call('PEXPIRE', key, ttl)
@@ -164,6 +182,12 @@ end
 if held ~= 0 then redis.call('HINCRBY', KEYS[1], 'n', held) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+if after > 0 then
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+  if redis.call('PTTL', KEYS[4]) < tonumber(ttl) then redis.call('PEXPIRE', KEYS[4], ttl) end
+else
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
 local message = table.concat(out, '\\n')
 if ARGV[6] ~= '' then
   if ARGV[7] == 'S' then
@@ -178,7 +202,7 @@ return {'ok', message}
 
 // Evicts every (namespace, seed) below a seed: raises the floor (so late
 // deltas for those seeds are dropped by every replica), deletes their keys
-// and index entries, and counts the seeds and buckets that were held. Key
+// and index entries (the seed index and the namespace's seed set), and counts the seeds and buckets that were held. Key
 // names are derived here from the index, so the script runs on a single
 // Redis, not across Cluster slots.
 //
@@ -210,6 +234,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])) d
     end
     redis.call('UNLINK', meta)
     redis.call('ZREM', KEYS[1], member)
+    redis.call('ZREM', ARGV[1] .. 'ns:' .. string.sub(member, sep + 1), seed)
     if held > 0 then
       seeds = seeds + 1
       buckets = buckets + held

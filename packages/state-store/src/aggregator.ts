@@ -1,4 +1,5 @@
 import { StoreError } from "./errors.js";
+import { limitExceededError } from "./limits.js";
 import type { ResolvedOptions } from "./options.js";
 import { readClock, SeedRange } from "./seed-range.js";
 import { SeedTable } from "./seed-table.js";
@@ -10,6 +11,7 @@ import type {
   DeltaUpdateInput,
   EvictResult,
   RestoreResult,
+  StoreLimit,
   StoreStats,
   UpdateResult,
 } from "./store.js";
@@ -31,6 +33,10 @@ export class Aggregator {
   #clamped = 0;
   #evictedSeeds = 0;
   #evictedBuckets = 0;
+  readonly #limitRefusals: Record<StoreLimit, number> = {
+    max_seeds_per_namespace: 0,
+    max_buckets_per_seed: 0,
+  };
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -48,10 +54,18 @@ export class Aggregator {
       return { status, buckets: [], clampedTimestamps: 0 };
     }
     if (count === 0) return { status, buckets: [], clampedTimestamps: 0 };
-    const table = this.#table(namespace, update.seed);
+    const seed = update.seed;
+    const held = this.#namespaces.get(namespace)?.get(seed);
+    // A new seed's batch goes into a table of its own, kept only if it passes
+    // the limits; a held seed's is checked first, and only near its limit.
+    const table = held ?? new SeedTable();
     const { keys, deltas, times } = batch;
-    const { decayPerMs, maxCols } = this.options;
+    const { decayPerMs, maxCols, maxBucketsPerSeed } = this.options;
     const latest = this.#range.latestTimestamp(now);
+    if (held !== undefined && held.size + count > maxBucketsPerSeed) {
+      const size = held.sizeAfter(keys, deltas, times, count, latest, decayPerMs);
+      if (size > maxBucketsPerSeed) throw this.#tooManyBuckets(namespace, seed, size);
+    }
     let clamped = 0;
     table.beginBatch();
     for (let i = 0; i < count; i++) {
@@ -63,7 +77,8 @@ export class Aggregator {
       table.apply(keys[i] as number, deltas[i] as number, ts, decayPerMs);
     }
     const buckets = table.endBatch(maxCols);
-    if (table.size === 0) this.#forget(namespace, update.seed);
+    if (held === undefined) this.#keepNewSeed(namespace, seed, table, now);
+    else if (table.size === 0) this.#forget(namespace, seed);
     this.#applied += count;
     this.#clamped += clamped;
     return { status, buckets, clampedTimestamps: clamped };
@@ -87,9 +102,16 @@ export class Aggregator {
     const latest = this.#range.latestTimestamp(now);
     const timestampClamped = timestampMs > latest;
     const ts = timestampClamped ? latest : timestampMs;
-    const table = this.#table(namespace, seed);
+    const held = this.#namespaces.get(namespace)?.get(seed);
+    const { decayPerMs, maxBucketsPerSeed } = this.options;
+    if (held !== undefined && held.size + 1 > maxBucketsPerSeed) {
+      const one = (value: number) => Float64Array.of(value);
+      const size = held.sizeAfter(one(key), one(deltaProb), one(ts), 1, latest, decayPerMs);
+      if (size > maxBucketsPerSeed) throw this.#tooManyBuckets(namespace, seed, size);
+    }
+    const table = held ?? new SeedTable();
     table.beginBatch();
-    table.apply(key, deltaProb, ts, this.options.decayPerMs);
+    table.apply(key, deltaProb, ts, decayPerMs);
     // A delta that leaves a default bucket at 0 is applied all the same:
     // {0, ts} is what the formula gives, and nothing needs storing.
     const bucket = table.endBatch(this.options.maxCols)[0] ?? {
@@ -98,7 +120,8 @@ export class Aggregator {
       prob: 0,
       lastUpdateTimeMs: ts,
     };
-    if (table.size === 0) this.#forget(namespace, seed);
+    if (held === undefined) this.#keepNewSeed(namespace, seed, table, now);
+    else if (table.size === 0) this.#forget(namespace, seed);
     this.#applied++;
     if (timestampClamped) this.#clamped++;
     return { status, bucket, timestampClamped };
@@ -150,6 +173,7 @@ export class Aggregator {
       appliedDeltas: this.#applied,
       droppedDeltas: { too_old: this.#tooOld, too_far_future: this.#tooFarFuture },
       clampedTimestamps: this.#clamped,
+      limitRefusals: { ...this.#limitRefusals },
       evictedSeeds: this.#evictedSeeds,
       evictedBuckets: this.#evictedBuckets,
     };
@@ -197,18 +221,43 @@ export class Aggregator {
     else this.#tooFarFuture += count;
   }
 
-  #table(namespace: string, seed: bigint): SeedTable {
+  /**
+   * Stores the table a new seed's first batch was applied to, if it holds
+   * anything and the limits allow; otherwise throws, and the table (never
+   * stored) is dropped with everything the batch did to it.
+   */
+  #keepNewSeed(namespace: string, seed: bigint, table: SeedTable, now: number): void {
+    if (table.size === 0) return;
+    const { maxBucketsPerSeed, maxSeedsPerNamespace } = this.options;
+    if (table.size > maxBucketsPerSeed) throw this.#tooManyBuckets(namespace, seed, table.size);
     let tables = this.#namespaces.get(namespace);
+    if (tables !== undefined && tables.size >= maxSeedsPerNamespace) {
+      // Seeds behind the horizon wait for the next eviction; they are not live.
+      const horizon = this.#range.horizon(now);
+      let live = 0;
+      for (const held of tables.keys()) if (held >= horizon) live++;
+      if (live >= maxSeedsPerNamespace) {
+        this.#limitRefusals.max_seeds_per_namespace++;
+        throw limitExceededError(
+          "max_seeds_per_namespace",
+          namespace,
+          seed,
+          live,
+          maxSeedsPerNamespace,
+        );
+      }
+    }
     if (tables === undefined) {
       tables = new Map();
       this.#namespaces.set(namespace, tables);
     }
-    let table = tables.get(seed);
-    if (table === undefined) {
-      table = new SeedTable();
-      tables.set(seed, table);
-    }
-    return table;
+    tables.set(seed, table);
+  }
+
+  #tooManyBuckets(namespace: string, seed: bigint, size: number): StoreError {
+    this.#limitRefusals.max_buckets_per_seed++;
+    const max = this.options.maxBucketsPerSeed;
+    return limitExceededError("max_buckets_per_seed", namespace, seed, size, max);
   }
 
   #forget(namespace: string, seed: bigint): void {

@@ -14,9 +14,12 @@
  *   answer in time. The input was valid; retrying later may succeed. An
  *   update refused this way may or may not have been applied (the request
  *   may have reached the store before the connection failed).
+ * - `limit_exceeded`: a valid update that would take its namespace past
+ *   `maxSeedsPerNamespace` live seeds, or its seed past `maxBucketsPerSeed`
+ *   buckets. Nothing of it was applied; the message names the option.
  *
  * A server maps the first two to gRPC `INVALID_ARGUMENT`, `unavailable` to
- * `UNAVAILABLE`.
+ * `UNAVAILABLE`, `limit_exceeded` to `RESOURCE_EXHAUSTED`.
  */
 export type StoreErrorCode =
   | "invalid_argument"
@@ -24,7 +27,8 @@ export type StoreErrorCode =
   | "invalid_options"
   | "snapshot_version"
   | "snapshot_malformed"
-  | "unavailable";
+  | "unavailable"
+  | "limit_exceeded";
 
 /**
  * The one error type of `@fair/state-store`. Every refusal names the field

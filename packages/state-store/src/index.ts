@@ -18,6 +18,7 @@
 
 export type { StoreErrorCode } from "./errors.js";
 export { StoreError } from "./errors.js";
+export { limitExceededError } from "./limits.js";
 export type { InMemoryNamespace } from "./memory-store.js";
 export { InMemoryStore } from "./memory-store.js";
 export type {
@@ -39,6 +40,7 @@ export type {
   MaybePromise,
   RestoreResult,
   Store,
+  StoreLimit,
   StoreNamespace,
   StoreStats,
   UpdateResult,

@@ -15,6 +15,8 @@ describe("options", () => {
       maxRows: 256,
       maxCols: 2 ** 24,
       maxFutureWindows: 2,
+      maxSeedsPerNamespace: 64,
+      maxBucketsPerSeed: 4_194_304,
       maxClockSkewMs: 30_000,
       evictionIntervalMs: 30_000,
     });
@@ -44,6 +46,8 @@ describe("options", () => {
     ["maxCols", { maxCols: 2 ** 33 }],
     ["maxCols", { maxRows: 2 ** 30, maxCols: 2 ** 30 }],
     ["maxFutureWindows", { maxFutureWindows: -1 }],
+    ["maxSeedsPerNamespace", { maxSeedsPerNamespace: 0 }],
+    ["maxBucketsPerSeed", { maxBucketsPerSeed: 2.5 }],
     ["maxClockSkewMs", { maxClockSkewMs: Number.POSITIVE_INFINITY }],
     ["evictionIntervalMs", { evictionIntervalMs: 0 }],
     ["now", { now: 5 }],

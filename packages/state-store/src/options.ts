@@ -46,6 +46,25 @@ export interface InMemoryStoreOptions {
    */
   maxFutureWindows: number;
   /**
+   * Most live seeds (at or above the eviction horizon, holding at least one
+   * bucket) one namespace may hold. An update that would add one more is
+   * refused whole with a `StoreError` of code `limit_exceeded`. Deltas for
+   * seeds outside the live range are dropped anyway, so a namespace holds at
+   * most `⌊seedEvictionTtlMs / windowMs⌋ + 1 + maxFutureWindows` live seeds
+   * (6 with the defaults): this binds only with a long TTL or a short
+   * window, and must then be at least that or a fleet's own seeds are
+   * refused. Default 64.
+   */
+  maxSeedsPerNamespace: number;
+  /**
+   * Most buckets one seed of one namespace may hold. An update that would
+   * leave its seed holding more is refused whole with a `StoreError` of
+   * code `limit_exceeded`. Default 2^22 (4 194 304): ~250 MB of one seed in
+   * memory, 1 400 times what a tracker of the default 3 × 1 000 buckets can
+   * fill.
+   */
+  maxBucketsPerSeed: number;
+  /**
    * How far ahead of `now()` a delta's timestamp may be, in milliseconds;
    * later timestamps are clamped to `now() + maxClockSkewMs` and counted.
    * Default 10 % of `windowMs` (30 000).
@@ -89,6 +108,8 @@ export const defaultStoreOptions: Readonly<InMemoryStoreOptions> = Object.freeze
   maxRows: 256,
   maxCols: 2 ** 24,
   maxFutureWindows: 2,
+  maxSeedsPerNamespace: 64,
+  maxBucketsPerSeed: 2 ** 22,
   maxClockSkewMs: 30_000,
   evictionIntervalMs: 30_000,
   now: Date.now,
@@ -125,6 +146,8 @@ export function resolveOptions(partial: Partial<InMemoryStoreOptions>): Resolved
     maxRows: partial.maxRows ?? d.maxRows,
     maxCols: partial.maxCols ?? d.maxCols,
     maxFutureWindows: partial.maxFutureWindows ?? d.maxFutureWindows,
+    maxSeedsPerNamespace: partial.maxSeedsPerNamespace ?? d.maxSeedsPerNamespace,
+    maxBucketsPerSeed: partial.maxBucketsPerSeed ?? d.maxBucketsPerSeed,
     maxClockSkewMs: partial.maxClockSkewMs ?? Math.floor(windowMs / 10),
     evictionIntervalMs: partial.evictionIntervalMs ?? Math.max(1, Math.floor(windowMs / 10)),
     now: partial.now ?? d.now,
@@ -146,6 +169,8 @@ export function resolveOptions(partial: Partial<InMemoryStoreOptions>): Resolved
     throw new StoreError("invalid_options", "maxCols", "maxRows × maxCols must be at most 2^53");
   }
   requireInteger("maxFutureWindows", options.maxFutureWindows, 0, 2 ** 20);
+  requireInteger("maxSeedsPerNamespace", options.maxSeedsPerNamespace, 1, 2 ** 20);
+  requireInteger("maxBucketsPerSeed", options.maxBucketsPerSeed, 1, Number.MAX_SAFE_INTEGER);
   requireInteger("maxClockSkewMs", options.maxClockSkewMs, 0, Number.MAX_SAFE_INTEGER);
   requireInteger("evictionIntervalMs", options.evictionIntervalMs, 1, 2 ** 31 - 1);
   if (typeof options.now !== "function") {

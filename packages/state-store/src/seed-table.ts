@@ -86,6 +86,66 @@ export class SeedTable {
     return true;
   }
 
+  /**
+   * How many buckets the table would hold after `beginBatch`, `apply` of
+   * the first `count` deltas (timestamps past `latest` clamped to it) and
+   * `endBatch` — changing nothing. The same arithmetic as `apply`, on a
+   * scratch copy of the touched buckets (a property test holds them equal),
+   * so a store can refuse a batch over a size limit before applying any of
+   * it. Only the limit check calls it, and only near the limit.
+   */
+  sizeAfter(
+    keys: Float64Array,
+    deltas: Float64Array,
+    times: Float64Array,
+    count: number,
+    latest: number,
+    decayPerMs: number,
+  ): number {
+    // Per touched key: [prob, time, held before the batch (1/0), allocated (1/0)].
+    const scratch = new Map<number, [number, number, number, number]>();
+    for (let i = 0; i < count; i++) {
+      const key = keys[i] as number;
+      const a = deltas[i] as number;
+      const ts = Math.min(times[i] as number, latest);
+      let bucket = scratch.get(key);
+      if (bucket === undefined) {
+        const slot = this.#slots.get(key);
+        bucket =
+          slot === undefined
+            ? [0, 0, 0, 0]
+            : [this.#probs[slot] as number, this.#times[slot] as number, 1, 1];
+        scratch.set(key, bucket);
+      }
+      if (bucket[3] === 0) {
+        if (a <= 0) continue;
+        bucket[0] = a;
+        bucket[1] = ts;
+        bucket[3] = 1;
+        continue;
+      }
+      const p = bucket[0];
+      const t = bucket[1];
+      if (p === 0) {
+        bucket[0] = Math.max(0, a);
+        bucket[1] = ts;
+      } else if (ts >= t) {
+        const decayed = ts === t || decayPerMs === 0 ? p : p * Math.exp(-decayPerMs * (ts - t));
+        bucket[0] = clamp01(decayed + a);
+        bucket[1] = ts;
+      } else {
+        const late = decayPerMs === 0 ? a : a * Math.exp(-decayPerMs * (t - ts));
+        bucket[0] = clamp01(p + late);
+      }
+    }
+    let size = this.#slots.size;
+    for (const [prob, , held, allocated] of scratch.values()) {
+      if (held === 1 && prob === 0) size--;
+      else if (held === 0 && allocated === 1 && prob > 0) size++;
+    }
+    return size;
+  }
+
   /** Ends a batch: the buckets it changed, latest values; zeros are forgotten. */
   endBatch(maxCols: number): BucketState[] {
     const touched = this.#touched;

@@ -54,6 +54,15 @@ export interface BucketState {
  */
 export type DropReason = "too_old" | "too_far_future";
 
+/**
+ * The limits that refuse a valid update (with a `StoreError` of code
+ * `limit_exceeded`), as metric labels: `max_seeds_per_namespace` — it would
+ * add a live seed to a namespace already holding `maxSeedsPerNamespace`;
+ * `max_buckets_per_seed` — it would leave its seed holding more than
+ * `maxBucketsPerSeed` buckets.
+ */
+export type StoreLimit = "max_seeds_per_namespace" | "max_buckets_per_seed";
+
 /** What became of an update or delta: applied, or set aside for a reason. */
 export type ApplyStatus = "applied" | DropReason;
 
@@ -112,6 +121,11 @@ export interface StoreStats {
   readonly appliedDeltas: number;
   /** Deltas set aside, by reason. */
   readonly droppedDeltas: Readonly<Record<DropReason, number>>;
+  /**
+   * Updates (or single deltas) refused whole for a limit, by limit; none of
+   * their deltas count as applied or dropped.
+   */
+  readonly limitRefusals: Readonly<Record<StoreLimit, number>>;
   /** Applied deltas whose timestamp was clamped to `now + maxClockSkewMs`. */
   readonly clampedTimestamps: number;
   /** Seeds removed by eviction. */

@@ -1,6 +1,7 @@
 import { afterEach, describe } from "vitest";
 import type { MaybePromise, Store } from "../store.js";
 import { ManualClock, windowMs } from "./fixtures.js";
+import { describeLimits } from "./limits.js";
 import { describeProperties } from "./properties.js";
 import { describeSemantics } from "./semantics.js";
 import { describeValidation } from "./validation.js";
@@ -15,6 +16,8 @@ export interface ConformanceStoreOptions {
   readonly seedEvictionTtlMs?: number;
   readonly maxClockSkewMs?: number;
   readonly maxFutureWindows?: number;
+  readonly maxSeedsPerNamespace?: number;
+  readonly maxBucketsPerSeed?: number;
 }
 
 /** A store made for one test, and how to dispose of it afterwards. */
@@ -48,7 +51,8 @@ export interface ConformanceContext {
 /**
  * Registers the `Store` contract (DESIGN §3–4) as a vitest suite, run against
  * the stores `factory` makes: aggregation, seed windows and clocks,
- * namespaces, stats, validation of bad input, and fast-check properties.
+ * namespaces, stats, validation of bad input, the seed and bucket limits,
+ * and fast-check properties.
  * Every implementation of `Store` runs the same suite.
  *
  * @example
@@ -82,6 +86,7 @@ export function describeStoreConformance(
     afterEach(() => context.disposeAll());
     describeSemantics(context);
     describeValidation(context);
+    describeLimits(context);
     describeProperties(context);
   });
 }
