@@ -28,6 +28,12 @@ const duration = (options: { min: number }) =>
         .min(options.min, `must be at least ${options.min} ms`),
     );
 
+/** A duration that is 0 (the feature off) or at least `min` ms. */
+const offOrAtLeast = (min: number, zero: string) =>
+  duration({ min: 0 }).refine((ms) => ms === 0 || ms >= min, {
+    message: `must be 0 (${zero}) or at least ${min} ms`,
+  });
+
 /** A number; from the environment or a flag it arrives as a string. */
 const numberFromText = (schema: z.ZodNumber) =>
   z
@@ -124,6 +130,36 @@ export const configKeys = {
     schema: integer(1, 2 ** 31 - 1),
     default: 100,
     help: "HTTP/2 concurrent streams a connection may open (the SETTINGS_MAX_CONCURRENT_STREAMS the server announces).",
+  },
+  maxConnections: {
+    schema: integer(1, 2 ** 24),
+    default: 10_000,
+    help: "Most HTTP/2 connections open at once on the gRPC listener; streams on more get RESOURCE_EXHAUSTED (health checks are still answered) and the connection is closed.",
+  },
+  keepaliveInterval: {
+    schema: offOrAtLeast(1000, "no PINGs"),
+    default: "30s",
+    help: "A connection the client has sent nothing on for this long gets an HTTP/2 PING; 0 sends none.",
+  },
+  keepaliveTimeout: {
+    schema: duration({ min: 1000 }),
+    default: "20s",
+    help: "A PING unanswered for this long marks the client dead: its connection is closed.",
+  },
+  idleTimeout: {
+    schema: offOrAtLeast(1000, "never"),
+    default: "0ms",
+    help: "A connection without a stream for this long is closed (GOAWAY); 0 never closes one.",
+  },
+  maxSeedsPerNamespace: {
+    schema: integer(1, 2 ** 20),
+    default: 64,
+    help: "Most live seeds one namespace may hold; an update adding one more gets RESOURCE_EXHAUSTED.",
+  },
+  maxBucketsPerSeed: {
+    schema: integer(1, Number.MAX_SAFE_INTEGER),
+    default: 2 ** 22,
+    help: "Most buckets one seed of one namespace may hold; an update that would hold more gets RESOURCE_EXHAUSTED.",
   },
   compression: {
     schema: z.enum(["none", "gzip"]),

@@ -18,6 +18,8 @@
 
 export type { ConfigKey, StateServerConfig } from "./config-schema.js";
 export { configKeys, envName, flagName } from "./config-schema.js";
+export type { ConnectionCloseReason, ConnectionLimits } from "./connections.js";
+export { Connections } from "./connections.js";
 export { HealthStatus } from "./health.js";
 export type { ConfigIssue, ConfigOrigin, ConfigSources, LoadedConfig } from "./load-config.js";
 export { CONFIG_FILE_ENV, ConfigError, configHelp, loadConfig } from "./load-config.js";

@@ -43,6 +43,12 @@ describe("defaults", () => {
       maxStreams: 10_000,
       maxRequestsPerSecond: 1_000,
       maxStreamsPerConnection: 100,
+      maxConnections: 10_000,
+      keepaliveInterval: 30_000,
+      keepaliveTimeout: 20_000,
+      idleTimeout: 0,
+      maxSeedsPerNamespace: 64,
+      maxBucketsPerSeed: 4_194_304,
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);

@@ -42,6 +42,12 @@ export interface StateServerMetrics extends SyncMetrics {
   readonly authFailures: Counter<"reason">;
   /** Snapshot writes, by result (ok, error). */
   readonly snapshotWrites: Counter<"result">;
+  /** Open HTTP/2 connections on the gRPC listener, within `maxConnections`. */
+  readonly connections: Gauge;
+  /** Connections refused, by the limit hit (`max_connections`). */
+  readonly connectionsRefused: Counter<"reason">;
+  /** Connections the server closed, by reason (`keepalive_timeout`, `idle`). */
+  readonly connectionsClosed: Counter<"reason">;
 }
 
 const emptyStats: StoreStats = {
@@ -51,6 +57,7 @@ const emptyStats: StoreStats = {
   appliedDeltas: 0,
   droppedDeltas: { too_old: 0, too_far_future: 0 },
   clampedTimestamps: 0,
+  limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0 },
   evictedSeeds: 0,
   evictedBuckets: 0,
 };
@@ -148,6 +155,18 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       this.labels("too_old").inc(droppedDeltas.too_old);
       this.labels("too_far_future").inc(droppedDeltas.too_far_future);
       this.labels("rejected").inc(rejectedDeltas.count);
+    },
+  });
+  new Counter({
+    name: "fair_state_store_limit_refusals_total",
+    help: "DeltaUpdates refused whole (RESOURCE_EXHAUSTED) because they would break a store limit, by limit: max_seeds_per_namespace, max_buckets_per_seed.",
+    labelNames: ["limit"],
+    registers,
+    async collect() {
+      const { limitRefusals } = await storeStats();
+      this.reset();
+      this.labels("max_seeds_per_namespace").inc(limitRefusals.max_seeds_per_namespace);
+      this.labels("max_buckets_per_seed").inc(limitRefusals.max_buckets_per_seed);
     },
   });
   storeMirror(
@@ -268,6 +287,23 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       name: "fair_state_redis_errors_total",
       help: "Failed Redis operations, by operation (store: redis).",
       labelNames: ["operation"],
+      registers,
+    }),
+    connections: new Gauge({
+      name: "fair_state_connections",
+      help: "Open HTTP/2 connections on the gRPC listener, counted against maxConnections.",
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: "fair_state_connections_refused_total",
+      help: "HTTP/2 connections refused by a limit: max_connections (their streams got RESOURCE_EXHAUSTED, health checks were answered).",
+      labelNames: ["reason"],
+      registers,
+    }),
+    connectionsClosed: new Counter({
+      name: "fair_state_connections_closed_total",
+      help: "HTTP/2 connections the server closed, by reason: keepalive_timeout (a PING went unanswered), idle (no stream for idleTimeout).",
+      labelNames: ["reason"],
       registers,
     }),
     streamsRefused: new Counter({

@@ -8,7 +8,6 @@ import {
   type Http2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
-  type Http2Session,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -16,6 +15,7 @@ import { InMemoryStore } from "@fair/state-store";
 import { RedisStore } from "@fair/state-store-redis";
 import { authInterceptor, type OnAuthRefusal, refuseSyncToken } from "./auth-interceptor.js";
 import { AuthTokens } from "./auth-tokens.js";
+import { Connections } from "./connections.js";
 import { createGrpcSyncHandler } from "./grpc-sync-handler.js";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
@@ -80,16 +80,35 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   const logger = options.logger ?? silent;
   const server = createStateServer(options);
   const { config } = server;
+  // Seeds outside the live range are dropped anyway; past this many a fleet's own are refused.
+  const liveSeeds = Math.floor(config.seedEvictionTtl / config.seedWindowDuration) + 3;
+  if (liveSeeds > config.maxSeedsPerNamespace) {
+    logger.warn(
+      { liveSeeds, maxSeedsPerNamespace: config.maxSeedsPerNamespace },
+      "a namespace may hold more live seeds than maxSeedsPerNamespace: raise it, or updates for new windows may be refused",
+    );
+  }
   let tokens =
     config.authTokensFile === undefined ? undefined : await readTokens(config.authTokensFile);
   const onAuthRefusal: OnAuthRefusal = (reason, namespace) => {
     server.metrics.authFailures.labels(reason).inc();
     logger.warn({ reason, namespace }, "Sync refused: bad token");
   };
+  const connections = new Connections(
+    {
+      maxConnections: config.maxConnections,
+      keepaliveIntervalMs: config.keepaliveInterval,
+      keepaliveTimeoutMs: config.keepaliveTimeout,
+      idleTimeoutMs: config.idleTimeout,
+    },
+    server.metrics,
+    logger,
+  );
   const connect = connectNodeAdapter({
     routes: server.routes,
     ...server.handlerOptions,
-    interceptors: [authInterceptor(() => tokens, onAuthRefusal)],
+    contextValues: connections.contextValues,
+    interceptors: [connections.interceptor(), authInterceptor(() => tokens, onAuthRefusal)],
   });
   // gRPC Sync streams without compression take the fast path; the rest
   // (gRPC-Web, Connect, JSON, compression, health) go through Connect.
@@ -103,7 +122,8 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
         })
       : () => false;
   const adapter = (request: Http2ServerRequest, response: Http2ServerResponse) => {
-    if (!grpcSync(request, response)) connect(request, response);
+    // Connect answers requests on connections past maxConnections (RESOURCE_EXHAUSTED, health aside).
+    if (connections.isRefused(request) || !grpcSync(request, response)) connect(request, response);
   };
   const tlsFiles =
     config.tlsCertFile === undefined || config.tlsKeyFile === undefined
@@ -132,11 +152,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
       "reloaded TLS material and tokens",
     );
   };
-  const sessions = new Set<Http2Session>();
-  grpc.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+  grpc.on("session", (session) => connections.add(session));
   const metrics = createMetricsListener(server.metrics.registry, () => server.health.serving);
 
   const { store } = server;
@@ -175,12 +191,13 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
       grpc.close();
       metrics.close();
       metrics.closeIdleConnections();
-      for (const session of sessions) session.close();
+      connections.stop();
+      for (const session of connections.sessions) session.close();
       const timer = setTimeout(() => {
-        if (sessions.size > 0) {
-          logger.warn({ sessions: sessions.size }, "grace period over; cutting connections");
+        if (connections.size > 0) {
+          logger.warn({ sessions: connections.size }, "grace period over; cutting connections");
         }
-        for (const session of sessions) session.destroy();
+        for (const session of connections.sessions) session.destroy();
         metrics.closeAllConnections();
       }, gracePeriodMs);
       try {

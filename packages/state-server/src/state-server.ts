@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { compressionGzip } from "@connectrpc/connect-node";
 import { Hub } from "@fair/state-broadcast";
@@ -82,6 +83,11 @@ export function createStateServer(options: StateServerOptions): StateServer {
     redisStats: store instanceof RedisStore ? () => store.redisStats() : undefined,
   });
   const shutdown = new AbortController();
+  // Connect links every request's signal to this one: one "abort" listener
+  // per open stream or health watch, removed when it ends. Past 10 streams
+  // Node would warn of a possible leak in every server's log; the churn test
+  // checks there is none.
+  setMaxListeners(0, shutdown.signal);
   let started = false;
   let stopped = false;
   let stopping: Promise<void> | undefined;
@@ -171,6 +177,8 @@ function createStore(
     maxRows: config.maxRows,
     maxCols: config.maxCols,
     maxClockSkewMs: config.maxClockSkew,
+    maxSeedsPerNamespace: config.maxSeedsPerNamespace,
+    maxBucketsPerSeed: config.maxBucketsPerSeed,
     ...injected,
   };
   if (config.store === "memory") return new InMemoryStore(rules);

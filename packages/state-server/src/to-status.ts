@@ -5,9 +5,10 @@ import { StoreError } from "@fair/state-store";
 /**
  * The gRPC status for a store's refusal of a request: the store names the
  * field (`deltas[3].delta_prob`); the client sees it prefixed with the
- * request path it sent (`delta_update.deltas[3].delta_prob`). A store that
- * is unavailable (Redis down or slow) gives `UNAVAILABLE`, which clients
- * retry after reconnecting.
+ * request path it sent (`delta_update.deltas[3].delta_prob`). A store limit
+ * (`limit_exceeded`) gives `RESOURCE_EXHAUSTED`, naming the option to
+ * raise. A store that is unavailable (Redis down or slow) gives
+ * `UNAVAILABLE`, which clients retry after reconnecting.
  */
 export function storeErrorToStatus(
   error: unknown,
@@ -25,7 +26,8 @@ export function storeErrorToStatus(
   if (error instanceof StoreError) {
     return new ConnectError(
       `${request}.${error.message}`,
-      Code.InvalidArgument,
+      // A limit (maxSeedsPerNamespace, maxBucketsPerSeed): valid input the server will not hold.
+      error.code === "limit_exceeded" ? Code.ResourceExhausted : Code.InvalidArgument,
       undefined,
       undefined,
       error,
