@@ -19,7 +19,7 @@ import { Connections } from "./connections.js";
 import { createGrpcSyncHandler } from "./grpc-sync-handler.js";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
-import { loadSnapshotFile, writeFileAtomically } from "./snapshot-file.js";
+import { loadSnapshotFile, removeStaleTemporaries, SnapshotWriter } from "./snapshot-file.js";
 import { createStateServer, type StateServer, type StateServerOptions } from "./state-server.js";
 import { readTlsFiles } from "./tls-files.js";
 
@@ -245,13 +245,15 @@ async function startSnapshots(server: StateServer, logger: ServerLogger) {
   const { store, config, metrics } = server;
   const path = config.snapshotPath;
   if (path === undefined || !(store instanceof InMemoryStore)) return noSnapshots;
+  await removeStaleTemporaries(path);
   const loaded = await loadSnapshotFile(path, store, Date.now());
   if (loaded.kind === "set_aside")
     logger.error({ path, ...loaded }, "snapshot unreadable: set aside, starting empty");
   else logger.info({ path, ...loaded }, "snapshot");
+  const writer = new SnapshotWriter(path, () => store.snapshot());
   const write = async () => {
     try {
-      await writeFileAtomically(path, store.snapshot());
+      await writer.write();
       metrics.snapshotWrites.labels("ok").inc();
     } catch (error) {
       metrics.snapshotWrites.labels("error").inc();

@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InMemoryStore } from "@fair/state-store";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { loadSnapshotFile, writeFileAtomically } from "./snapshot-file.js";
+import {
+  loadSnapshotFile,
+  removeStaleTemporaries,
+  SnapshotWriter,
+  writeFileAtomically,
+} from "./snapshot-file.js";
 
 const seed = 1_764_136_800_000n;
 const now = Number(seed) + 1_000;
@@ -45,5 +50,37 @@ describe("snapshot files", () => {
     expect(existsSync(path)).toBe(false);
     expect(readFileSync(`${path}.rejected-${now}`)).toEqual(Buffer.from([0xff, 0xff, 0xff, 0x01]));
     expect(target.stats().buckets).toBe(0);
+  });
+
+  test("writes asked for at once run one after another, each snapshot taken after the last is in place", async () => {
+    const path = join(dir, "state.snapshot");
+    let taken = 0;
+    const writer = new SnapshotWriter(path, () => {
+      // The previous write is on disk before the next snapshot is taken.
+      if (taken > 0) expect(readFileSync(path)).toEqual(Buffer.from([taken]));
+      taken++;
+      return Uint8Array.from([taken]);
+    });
+    await Promise.all(Array.from({ length: 5 }, () => writer.write()));
+    expect(readFileSync(path)).toEqual(Buffer.from([5]));
+    expect(readdirSync(dir)).toEqual(["state.snapshot"]);
+  });
+
+  test("a failed write rejects its caller and does not stop the next one", async () => {
+    const path = join(dir, "missing-folder", "state.snapshot");
+    const writer = new SnapshotWriter(path, () => Uint8Array.from([1]));
+    await expect(writer.write()).rejects.toThrow(/ENOENT/);
+    const good = new SnapshotWriter(join(dir, "state.snapshot"), () => Uint8Array.from([2]));
+    await good.write();
+    expect(readFileSync(join(dir, "state.snapshot"))).toEqual(Buffer.from([2]));
+  });
+
+  test("temporary files a killed writer left behind are removed; other files stay", async () => {
+    const path = join(dir, "state.snapshot");
+    writeFileSync(join(dir, ".4242.1764136800000.1.snapshot.tmp"), "half");
+    writeFileSync(path, "kept");
+    writeFileSync(join(dir, "notes.txt"), "kept");
+    await removeStaleTemporaries(path);
+    expect(readdirSync(dir).sort()).toEqual(["notes.txt", "state.snapshot"]);
   });
 });
