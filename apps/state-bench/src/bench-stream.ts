@@ -1,15 +1,11 @@
 import type { ClientHttp2Session, ClientHttp2Stream } from "node:http2";
+import { type BucketView, key } from "./bucket-view.js";
 import { FrameReader } from "./grpc-frames.js";
 import { walkSyncResponse } from "./sync-response-walker.js";
+import { PROBE_ROW } from "./workload.js";
 
-/** Called for every bucket a stream receives in a broadcast. */
-export type BroadcastVisitor = (
-  stream: BenchStream,
-  rowId: number,
-  colId: number,
-  prob: number,
-  timeMs: number,
-) => void;
+/** Called for every probe bucket (row {@link PROBE_ROW}) a stream receives in a broadcast. */
+export type ProbeVisitor = (stream: BenchStream, colId: number) => void;
 
 /**
  * One `Sync` stream as the bench drives it: pre-framed requests out, a
@@ -19,7 +15,7 @@ export type BroadcastVisitor = (
  */
 export class BenchStream {
   /** prob and timestamp per bucket key (`row · 2^24 + col`), from broadcasts. */
-  readonly view = new Map<number, { prob: number; timeMs: number }>();
+  readonly view: BucketView;
   bucketsReceived = 0;
   messagesReceived = 0;
   /** The gRPC status the stream ended with, once it has. */
@@ -32,11 +28,14 @@ export class BenchStream {
     | undefined;
   readonly #ended: Promise<void>;
 
+  /** `view` holds what arrives; size it to the load's rows and columns. */
   constructor(
     session: ClientHttp2Session,
     namespace: string,
-    private readonly onBroadcast: BroadcastVisitor | undefined,
+    view: BucketView,
+    private readonly onProbe: ProbeVisitor | undefined,
   ) {
+    this.view = view;
     this.#stream = session.request({
       ":method": "POST",
       ":path": "/fair.state.v1.StateService/Sync",
@@ -92,6 +91,9 @@ export class BenchStream {
   }
 
   #onData(chunk: Buffer): void {
+    // Once per chunk, not per bucket: a clock read per bucket was a visible
+    // share of the generator's time at millions of buckets per second.
+    this.lastBroadcastAt = performance.now();
     for (const message of this.#reader.push(chunk)) {
       this.messagesReceived++;
       // The flags follow the buckets on the wire, so while a full-state reply
@@ -115,13 +117,7 @@ export class BenchStream {
 
   #broadcast(rowId: number, colId: number, prob: number, timeMs: number): void {
     this.bucketsReceived++;
-    this.lastBroadcastAt = performance.now();
-    this.view.set(key(rowId, colId), { prob, timeMs });
-    this.onBroadcast?.(this, rowId, colId, prob, timeMs);
+    this.view.set(rowId, colId, prob, timeMs);
+    if (rowId === PROBE_ROW) this.onProbe?.(this, colId);
   }
-}
-
-/** A bucket's map key; the bench keeps columns below 2^24. */
-export function key(rowId: number, colId: number): number {
-  return rowId * 2 ** 24 + colId;
 }

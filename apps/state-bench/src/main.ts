@@ -22,7 +22,8 @@ Options:
   --deltas-per-message K      deltas per DeltaUpdate (default 100)
   --buckets B                 distinct buckets per client (default 10000)
   --rate R                    deltas/s per client; 0 = as fast as possible (default 0)
-  --duration D                seconds of load (default 10)
+  --duration D                seconds of load measured (default 10)
+  --warmup W                  seconds of load before measuring starts (default 2)
   --broadcast-interval MS     the started server's broadcastInterval (default 0)
   --probe-interval MS         one propagation probe every MS (default 20; 0 = none)
   --namespace NAME            fair-state-namespace (default "")
@@ -39,6 +40,7 @@ const flags = {
   buckets: { type: "string", default: "10000" },
   rate: { type: "string", default: "0" },
   duration: { type: "string", default: "10" },
+  warmup: { type: "string", default: "2" },
   "broadcast-interval": { type: "string", default: "0" },
   "probe-interval": { type: "string", default: "20" },
   namespace: { type: "string", default: "" },
@@ -88,6 +90,7 @@ const options: RunOptions = {
   buckets: count("buckets", values.buckets, 1),
   ratePerClient: count("rate", values.rate, 0),
   durationS: count("duration", values.duration, 1),
+  warmupS: count("warmup", values.warmup, 0),
   broadcastIntervalMs: count("broadcast-interval", values["broadcast-interval"], 0),
   probeIntervalMs: count("probe-interval", values["probe-interval"], 0),
   namespace: values.namespace,

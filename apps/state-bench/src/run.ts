@@ -1,5 +1,6 @@
 import { type ClientHttp2Session, connect } from "node:http2";
 import { BenchStream } from "./bench-stream.js";
+import { BucketView } from "./bucket-view.js";
 import {
   type ServerCounters,
   type ServerProcess,
@@ -8,8 +9,10 @@ import {
 } from "./server-process.js";
 import { startSink } from "./sink-server.js";
 import {
+  columnsPerClient,
   deltaUpdateFrame,
   encodeClientMessages,
+  LOAD_ROWS,
   PROBE_ROW,
   stateRequestFrame,
 } from "./workload.js";
@@ -26,6 +29,8 @@ export interface RunOptions {
   buckets: number;
   ratePerClient: number;
   durationS: number;
+  /** Seconds of load before measuring starts (JIT, buffers and windows warm up). */
+  warmupS: number;
   broadcastIntervalMs: number;
   namespace: string;
   probeIntervalMs: number;
@@ -75,7 +80,10 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
   const total = options.clients + options.subscribers;
   const sessions: ClientHttp2Session[] = [];
   for (let i = 0; i < Math.ceil(total / STREAMS_PER_CONNECTION); i++) {
-    const session = connect(`http://${target}`);
+    // Windows well above the default 64 KiB, as gRPC clients use: broadcasts to
+    // every stream of this connection must not wait for window updates.
+    const session = connect(`http://${target}`, { settings: { initialWindowSize: 1 << 20 } });
+    session.once("connect", () => session.setLocalWindowSize(1 << 24));
     session.on("error", () => {});
     sessions.push(session);
   }
@@ -85,8 +93,7 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
   // Propagation: the first client writes probe buckets; each probe's arrival
   // at the last stream is its propagation time.
   const probes = new Map<number, { sentAt: number; seen: number; latencyMs?: number }>();
-  const onBroadcast = (_s: BenchStream, rowId: number, colId: number) => {
-    if (rowId !== PROBE_ROW) return;
+  const onProbe = (_s: BenchStream, colId: number) => {
     const probe = probes.get(colId);
     if (probe && ++probe.seen === total) probe.latencyMs = performance.now() - probe.sentAt;
   };
@@ -96,7 +103,8 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
       new BenchStream(
         sessions[Math.floor(i / STREAMS_PER_CONNECTION)] as ClientHttp2Session,
         options.namespace,
-        onBroadcast,
+        new BucketView(LOAD_ROWS, options.clients * columnsPerClient(options.buckets)),
+        onProbe,
       ),
   );
   try {
@@ -104,26 +112,36 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
     const pools = Array.from({ length: options.clients }, (_, c) =>
       encodeClientMessages(seed, c, options.buckets, options.deltasPerMessage, startMs),
     );
-    const before = metricsAddress ? await scrape(metricsAddress) : undefined;
-    const cpuBefore = server?.cpuSeconds();
     const started = performance.now();
-    const deadline = started + options.durationS * 1000;
+    const deadline = started + (options.warmupS + options.durationS) * 1000;
     let sent = 0;
+    const receivedNow = () => streams.reduce((n, s) => n + s.bucketsReceived, 0);
     const progress = setInterval(() => {
-      const received = streams.reduce((n, s) => n + s.bucketsReceived, 0);
       options.onProgress?.(
-        `${((performance.now() - started) / 1000).toFixed(0)} s: ${sent.toLocaleString("en")} deltas sent, ${received.toLocaleString("en")} bucket updates received`,
+        `${((performance.now() - started) / 1000).toFixed(0)} s: ${sent.toLocaleString("en")} deltas sent, ${receivedNow().toLocaleString("en")} bucket updates received`,
       );
     }, 1000);
+    // Measuring starts after the warm-up: counters, CPU and probes.
     let probeCount = 0;
-    const prober =
-      options.probeIntervalMs > 0
-        ? setInterval(() => {
-            const id = probeCount++;
-            probes.set(id, { sentAt: performance.now(), seen: 0 });
-            streams[0]?.write(deltaUpdateFrame(seed, [[PROBE_ROW, id, 0.001, startMs]]));
-          }, options.probeIntervalMs)
-        : undefined;
+    let prober: ReturnType<typeof setInterval> | undefined;
+    const measuring = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, options.warmupS * 1000));
+      const from = {
+        counters: metricsAddress ? await scrape(metricsAddress) : undefined,
+        cpu: server?.cpuSeconds(),
+        at: performance.now(),
+        sent,
+        received: receivedNow(),
+      };
+      if (options.probeIntervalMs > 0) {
+        prober = setInterval(() => {
+          const id = probeCount++;
+          probes.set(id, { sentAt: performance.now(), seen: 0 });
+          streams[0]?.write(deltaUpdateFrame(seed, [[PROBE_ROW, id, 0.001, startMs]]));
+        }, options.probeIntervalMs);
+      }
+      return from;
+    })();
     await Promise.all(
       pools.map(async (pool, c) => {
         const stream = streams[c] as BenchStream;
@@ -148,13 +166,18 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
         }
       }),
     );
+    const from = await measuring;
     if (prober) clearInterval(prober);
-    const elapsedS = (performance.now() - started) / 1000;
-    if (!sink) await quiesce(streams, Math.max(500, 2 * options.broadcastIntervalMs));
-    clearInterval(progress);
+    // The load's end: what the server has counted by now is what it ingested.
+    const elapsedS = (performance.now() - from.at) / 1000;
+    const before = from.counters;
+    const cpuBefore = from.cpu;
     const after = metricsAddress ? await scrape(metricsAddress) : undefined;
     const cpuAfter = server?.cpuSeconds();
-    const received = streams.reduce((n, s) => n + s.bucketsReceived, 0);
+    const received = receivedNow() - from.received;
+    const sentMeasured = sent - from.sent;
+    if (!sink) await quiesce(streams, Math.max(500, 2 * options.broadcastIntervalMs));
+    clearInterval(progress);
 
     let mismatched = 0;
     let fullState: RunResult["fullState"];
@@ -185,7 +208,7 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
       buckets: options.buckets,
       broadcastIntervalMs: options.broadcastIntervalMs,
       durationS: Math.round(elapsedS * 10) / 10,
-      deltasSentPerS: Math.round(sent / elapsedS),
+      deltasSentPerS: Math.round(sentMeasured / elapsedS),
       deltasIngestedPerS: perS(diff((c) => c.applied + c.dropped)),
       bucketUpdatesDeliveredPerS: Math.round(received / elapsedS),
       serverBroadcastPerS: perS(diff((c) => c.broadcast)),

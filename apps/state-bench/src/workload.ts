@@ -2,6 +2,14 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { SyncRequestSchema } from "@fair/state-proto";
 import { frame } from "./grpc-frames.js";
 
+/** The FAIR levels the load spreads each client's buckets over. */
+export const LOAD_ROWS = 3;
+
+/** Columns one client's `buckets` take in each load row; client `c` uses `[c·n, (c+1)·n)`. */
+export function columnsPerClient(buckets: number): number {
+  return Math.ceil(buckets / LOAD_ROWS);
+}
+
 /** The probe bucket's row: the top FAIR level the server accepts by default, never used by the load. */
 export const PROBE_ROW = 255;
 
@@ -56,12 +64,11 @@ export function encodeClientMessages(
   timeMs: number,
 ): Buffer[] {
   const messages: Buffer[] = [];
-  const columnsPerRow = Math.ceil(buckets / 3);
-  const base = client * columnsPerRow;
+  const base = client * columnsPerClient(buckets);
   for (let start = 0; start < buckets; start += perMessage) {
     const deltas: [number, number, number, number][] = [];
     for (let i = start; i < Math.min(buckets, start + perMessage); i++) {
-      deltas.push([i % 3, base + Math.floor(i / 3), 0.001, timeMs]);
+      deltas.push([i % LOAD_ROWS, base + Math.floor(i / LOAD_ROWS), 0.001, timeMs]);
     }
     messages.push(deltaUpdateFrame(seed, deltas));
   }

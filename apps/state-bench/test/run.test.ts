@@ -26,6 +26,7 @@ test("two clients and a subscriber for one second: every delta ingested, every s
     buckets: 30,
     ratePerClient: 2_000,
     durationS: 1,
+    warmupS: 0,
     broadcastIntervalMs: 0,
     namespace: "bench",
     probeIntervalMs: 50,
