@@ -58,8 +58,7 @@ function open(running: TestServer, make: MakeTransport): SyncClient {
   const sessionManager = new Http2SessionManager(baseUrl);
   sessions.push(sessionManager);
   const client = createClient(StateService, make(baseUrl, sessionManager));
-  const sync = new SyncClient((requests, options) => client.sync(requests, options), {});
-  return sync;
+  return new SyncClient((requests, options) => client.sync(requests, options), {});
 }
 
 describe.each(transports)("%s", (_name, make) => {
@@ -103,11 +102,7 @@ describe.each(transports)("%s", (_name, make) => {
 
 test("a gRPC stream with compression the server does not accept goes to Connect, which refuses it", async () => {
   server = await startServer();
-  const baseUrl = `http://${server.running.grpcAddress}`;
-  const sessionManager = new Http2SessionManager(baseUrl);
-  sessions.push(sessionManager);
-  const client = createClient(
-    StateService,
+  const sync = open(server, (baseUrl, sessionManager) =>
     createGrpcTransport({
       baseUrl,
       sessionManager,
@@ -115,7 +110,6 @@ test("a gRPC stream with compression the server does not accept goes to Connect,
       compressMinBytes: 1,
     }),
   );
-  const sync = new SyncClient((requests, options) => client.sync(requests, options), {});
   sync.send(stateRequest(seed0));
   const error = await sync.closed();
   expect(error?.code).toBe(Code.Unimplemented);
