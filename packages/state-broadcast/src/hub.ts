@@ -29,8 +29,9 @@ const STOPPED: CloseReason = Object.freeze({
  * Fans changed buckets out to every subscriber of their namespace, the
  * publisher's own stream included. Publishing never waits on a subscriber:
  * one that keeps up costs O(1) per batch (it receives the shared batch
- * object), one that falls behind has its backlog merged per key (latest value
- * wins) and is closed with `slow_consumer` once it breaks a limit.
+ * object); one that falls behind keeps a cursor into the namespace's change
+ * log, later reads the latest value per key, and is closed with
+ * `slow_consumer` once it breaks a limit.
  *
  * @example
  * ```ts

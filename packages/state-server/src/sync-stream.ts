@@ -31,7 +31,7 @@ export interface SyncStreamDeps<Out> {
  * client's `DeltaUpdate`s and queues its `StateRequest`s; the writer sends
  * full-state replies to this client and the hub's broadcasts, pulling from
  * the hub only when the transport takes a message — so a slow client backs
- * up in its hub outbox, where updates merge per key, never here.
+ * up in the hub (which keeps the latest value per key for it), never here.
  */
 export class SyncStream<Out> {
   readonly #deps: SyncStreamDeps<Out>;
