@@ -63,16 +63,21 @@ async function serveSync(
       ...options.sync.responseHeaders,
     });
   };
+  // The hub cut the stream off as a slow consumer: stop waiting to write.
+  const cutOff = new AbortController();
   let status: ConnectError | undefined;
   try {
     const namespace = header(request, NAMESPACE_HEADER);
     const refusal = options.authorize(header(request, "authorization"), namespace ?? "");
     if (refusal) throw refusal;
     const requests = readRequests(request, options.maxMessageBytes);
-    for await (const frame of options.sync.serve(requests, namespace, grpcFrames, abort.signal)) {
+    const frames = options.sync.serve(requests, namespace, grpcFrames, abort.signal, () =>
+      cutOff.abort(),
+    );
+    for await (const frame of frames) {
       if (!headersSent) sendHeaders();
       if (response.destroyed) break;
-      if (!response.write(frame)) await writable(response);
+      if (!response.write(frame)) await writable(response, cutOff.signal);
     }
   } catch (error) {
     status = ConnectError.from(error);
@@ -80,6 +85,13 @@ async function serveSync(
     response.off("close", onClose);
   }
   if (response.destroyed) return;
+  if (cutOff.signal.aborted && response.stream.writableNeedDrain) {
+    // A client that reads nothing would never receive a status behind the
+    // data it left unread: reset the stream, which gRPC clients report as
+    // RESOURCE_EXHAUSTED, and let its buffers go.
+    response.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    return;
+  }
   if (!headersSent) sendHeaders();
   response.addTrailers(
     status === undefined
@@ -102,16 +114,19 @@ function header(request: Http2ServerRequest, name: string): string | null {
   return typeof value === "string" ? value : null;
 }
 
-/** Resolves once the stream takes writes again, or is gone. */
-function writable(response: Http2ServerResponse): Promise<void> {
+/** Resolves once the stream takes writes again, is gone, or `cutOff` aborts. */
+function writable(response: Http2ServerResponse, cutOff: AbortSignal): Promise<void> {
+  if (cutOff.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       response.off("drain", done);
       response.off("close", done);
+      cutOff.removeEventListener("abort", done);
       resolve();
     };
     response.on("drain", done);
     response.on("close", done);
+    cutOff.addEventListener("abort", done);
   });
 }
 

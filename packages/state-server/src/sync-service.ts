@@ -69,13 +69,16 @@ export class SyncService {
    * Serves one stream in `namespace` (the `fair-state-namespace` header;
    * default empty): applies what `requests` carry and yields what the client
    * is sent, encoded by `encoding`. Returns when the client ends its side;
-   * throws the `ConnectError` that ends the stream otherwise.
+   * throws the `ConnectError` that ends the stream otherwise. `onCutOff` is
+   * called the moment the hub cuts the stream off as a slow consumer, so a
+   * transport waiting to write can stop waiting.
    */
   async *serve<Out>(
     requests: AsyncIterable<SyncRequestInput>,
     namespace: string | null | undefined,
     encoding: SyncEncoding<Out>,
     signal: AbortSignal,
+    onCutOff?: () => void,
   ): AsyncGenerator<Out> {
     const options = this.#options;
     const { metrics } = options;
@@ -112,6 +115,7 @@ export class SyncService {
             options.now ?? Date.now,
           ),
           encoding,
+          onCutOff,
         },
         signal,
       );

@@ -24,6 +24,8 @@ export interface SyncStreamDeps<Out> {
   readonly rate: RequestRate;
   /** How broadcasts and full-state replies become messages. */
   readonly encoding: SyncEncoding<Out>;
+  /** Called when the hub cuts this stream off as a slow consumer. */
+  readonly onCutOff?: (() => void) | undefined;
 }
 
 /**
@@ -49,6 +51,12 @@ export class SyncStream<Out> {
   constructor(deps: SyncStreamDeps<Out>, signal: AbortSignal) {
     this.#deps = deps;
     this.#subscription = deps.hub.subscribe(deps.namespace, { signal });
+    const { onCutOff } = deps;
+    if (onCutOff) {
+      void this.#subscription.closed.then((reason) => {
+        if (reason.code === "slow_consumer") onCutOff();
+      });
+    }
   }
 
   /**

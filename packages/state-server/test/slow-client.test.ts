@@ -1,6 +1,6 @@
 // A client that stops reading is cut off; the others keep being served.
 import { once } from "node:events";
-import { connect } from "node:http2";
+import { connect, constants } from "node:http2";
 import { toBinary } from "@bufbuild/protobuf";
 import { SyncRequestSchema } from "@fair/state-proto";
 import { afterEach, expect, test } from "vitest";
@@ -57,5 +57,14 @@ test("a stream that stops reading is closed as a slow consumer, and the others k
   const stats = server.running.server.hub.stats();
   expect(stats.slowConsumerCloses).toBe(1);
   expect(stats.subscribers).toBe(2);
+  // The server lets go of the stream too: the client, reading nothing, could
+  // never receive a status behind its unread data, so the stream is reset.
+  // (once() would reject on the reset's "error"; rawSyncStream already handles it.)
+  await new Promise((resolve) => stalled.once("close", resolve));
+  expect(stalled.rstCode).toBe(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  const metrics = await server.running.server.metrics.registry.getSingleMetricAsString(
+    "fair_state_connected_clients",
+  );
+  expect(metrics).toMatch(/^fair_state_connected_clients 2$/m);
   session.destroy();
 });
