@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
 import {
+  constants,
   createServer as createHttp2Server,
   createSecureServer,
   type Http2SecureServer,
@@ -21,6 +22,7 @@ import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
 import { loadSnapshotFile, removeStaleTemporaries, SnapshotWriter } from "./snapshot-file.js";
 import { createStateServer, type StateServer, type StateServerOptions } from "./state-server.js";
+import { resetStuckStreamKey } from "./sync-service.js";
 import { readTlsFiles } from "./tls-files.js";
 
 /** The few logger methods the server uses; a pino logger fits. */
@@ -107,7 +109,17 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   const connect = connectNodeAdapter({
     routes: server.routes,
     ...server.handlerOptions,
-    contextValues: connections.contextValues,
+    contextValues: (request) => {
+      const values = connections.contextValues(request);
+      if ("stream" in request) {
+        values.set(resetStuckStreamKey, () => {
+          if (request.stream.writableNeedDrain) {
+            request.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+          }
+        });
+      }
+      return values;
+    },
     interceptors: [connections.interceptor(), authInterceptor(() => tokens, onAuthRefusal)],
   });
   // gRPC Sync streams without compression take the fast path; the rest

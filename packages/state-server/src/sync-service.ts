@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
 import type { Hub } from "@fair/state-broadcast";
 import {
   DECAY_RATE_HEADER,
@@ -133,6 +133,16 @@ export class SyncService {
 }
 
 /**
+ * For Connect's routes: resets the request's HTTP/2 stream if it still has
+ * unread data. Set by whoever mounts the routes (`serve.ts`, through
+ * `contextValues`); a stream cut off as a slow consumer that reads nothing
+ * would otherwise wait forever for Connect's pending write.
+ */
+export const resetStuckStreamKey = createContextKey<(() => void) | undefined>(undefined, {
+  description: "reset the request's stream if it cannot drain",
+});
+
+/**
  * Registers `fair.state.v1.StateService` on a Connect router, serving its
  * streams from `service` (or a service made from these options).
  */
@@ -154,6 +164,7 @@ export function registerSyncService(
         context.requestHeader.get(NAMESPACE_HEADER),
         json ? connectJson : connectBinary,
         context.signal,
+        context.values.get(resetStuckStreamKey),
       );
     },
   });

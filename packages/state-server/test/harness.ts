@@ -241,11 +241,14 @@ export class SyncClient {
  * every byte (and whether anything is read). Its errors are the test's to
  * observe, never unhandled.
  */
-export function rawSyncStream(session: ClientHttp2Session): ClientHttp2Stream {
+export function rawSyncStream(
+  session: ClientHttp2Session,
+  contentType = "application/grpc+proto",
+): ClientHttp2Stream {
   const stream = session.request({
     ":method": "POST",
     ":path": "/fair.state.v1.StateService/Sync",
-    "content-type": "application/grpc+proto",
+    "content-type": contentType,
     te: "trailers",
   });
   stream.on("error", () => {});
