@@ -76,7 +76,7 @@ async function serveSync(
     );
     for await (const frame of frames) {
       if (!headersSent) sendHeaders();
-      if (response.destroyed) break;
+      if (response.stream.destroyed) break;
       if (!response.write(frame)) await writable(response, cutOff.signal);
     }
   } catch (error) {
@@ -84,7 +84,7 @@ async function serveSync(
   } finally {
     response.off("close", onClose);
   }
-  if (response.destroyed) return;
+  if (response.stream.destroyed) return;
   if (cutOff.signal.aborted && response.stream.writableNeedDrain) {
     // A client that reads nothing would never receive a status behind the
     // data it left unread: reset the stream, which gRPC clients report as
@@ -116,7 +116,8 @@ function header(request: Http2ServerRequest, name: string): string | null {
 
 /** Resolves once the stream takes writes again, is gone, or `cutOff` aborts. */
 function writable(response: Http2ServerResponse, cutOff: AbortSignal): Promise<void> {
-  if (cutOff.aborted) return Promise.resolve();
+  // A stream already gone emits neither "drain" nor "close" again.
+  if (cutOff.aborted || response.stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       response.off("drain", done);
