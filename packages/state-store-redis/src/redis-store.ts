@@ -4,12 +4,12 @@ import {
   DeltaBatch,
   type DeltaResult,
   type DeltaUpdateInput,
-  type DropReason,
   type EvictResult,
   limitExceededError,
   readStoreClock,
   SeedRange,
   type Store,
+  StoreCounters,
   StoreError,
   type StoreLimit,
   type StoreNamespace,
@@ -147,16 +147,7 @@ export class RedisStore implements Store, RedisNamespace {
   #sweep: unknown;
   #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.stop();
-  #applied = 0;
-  #tooOld = 0;
-  #tooFarFuture = 0;
-  #clamped = 0;
-  #evictedSeeds = 0;
-  #evictedBuckets = 0;
-  readonly #limitRefusals: Record<StoreLimit, number> = {
-    max_seeds_per_namespace: 0,
-    max_buckets_per_seed: 0,
-  };
+  readonly #counters = new StoreCounters();
   #disconnects = 0;
   #redisRestarts = 0;
   #resyncs = 0;
@@ -385,8 +376,7 @@ export class RedisStore implements Store, RedisNamespace {
       ),
     )) as [number, number];
     const [seeds, buckets] = reply;
-    this.#evictedSeeds += seeds;
-    this.#evictedBuckets += buckets;
+    this.#counters.evicted(seeds, buckets);
     this.#relay.forget(seed);
     return { seeds, buckets };
   }
@@ -431,12 +421,7 @@ export class RedisStore implements Store, RedisNamespace {
       namespaces,
       seeds,
       buckets,
-      appliedDeltas: this.#applied,
-      droppedDeltas: { too_old: this.#tooOld, too_far_future: this.#tooFarFuture },
-      clampedTimestamps: this.#clamped,
-      limitRefusals: { ...this.#limitRefusals },
-      evictedSeeds: this.#evictedSeeds,
-      evictedBuckets: this.#evictedBuckets,
+      ...this.#counters.counts(),
     };
   }
 
@@ -449,7 +434,7 @@ export class RedisStore implements Store, RedisNamespace {
     const now = readStoreClock(this.#options.rules);
     const status = this.#range.classify(seed, now);
     if (status !== "applied") {
-      this.#drop(status, count);
+      this.#counters.drop(status, count);
       return { status, buckets: [], clampedTimestamps: 0 };
     }
     if (count === 0) return { status, buckets: [], clampedTimestamps: 0 };
@@ -480,11 +465,11 @@ export class RedisStore implements Store, RedisNamespace {
     }
     const message = await this.#runApply(ns, seed, now, rowSlots, deltaArgs);
     if (message === undefined) {
-      this.#drop("too_old", count);
+      this.#counters.drop("too_old", count);
       return { status: "too_old", buckets: [], clampedTimestamps: 0 };
     }
-    this.#applied += count;
-    this.#clamped += clamped;
+    this.#counters.applied += count;
+    this.#counters.clamped += clamped;
     if (message === null) return { status, buckets: [], clampedTimestamps: clamped };
     this.#relay.own(message);
     return {
@@ -507,7 +492,7 @@ export class RedisStore implements Store, RedisNamespace {
     const now = readStoreClock(this.#options.rules);
     const status = this.#range.classify(seed, now);
     if (status !== "applied") {
-      this.#drop(status, 1);
+      this.#counters.drop(status, 1);
       return { status, bucket: undefined, timestampClamped: false };
     }
     const latest = this.#range.latestTimestamp(now);
@@ -516,11 +501,11 @@ export class RedisStore implements Store, RedisNamespace {
     const args = ["1", String(colId), String(deltaProb), String(ts)];
     const message = await this.#runApply(ns, seed, now, new Map([[rowId, 1]]), args);
     if (message === undefined) {
-      this.#drop("too_old", 1);
+      this.#counters.drop("too_old", 1);
       return { status: "too_old", bucket: undefined, timestampClamped: false };
     }
-    this.#applied++;
-    if (timestampClamped) this.#clamped++;
+    this.#counters.applied++;
+    if (timestampClamped) this.#counters.clamped++;
     if (message !== null) this.#relay.own(message);
     // A delta that leaves a default bucket at 0 is applied all the same:
     // {0, ts} is what the formula gives, and nothing is stored.
@@ -603,7 +588,7 @@ export class RedisStore implements Store, RedisNamespace {
     if (reply[0] === "limit") {
       const limit: StoreLimit =
         reply[1] === "seeds" ? "max_seeds_per_namespace" : "max_buckets_per_seed";
-      this.#limitRefusals[limit]++;
+      this.#counters.refuse(limit);
       const max =
         limit === "max_seeds_per_namespace" ? rules.maxSeedsPerNamespace : rules.maxBucketsPerSeed;
       throw limitExceededError(limit, ns.name, seed, Number(reply[2]), max);
@@ -720,11 +705,6 @@ export class RedisStore implements Store, RedisNamespace {
     } catch {
       // Counted by #run; the keys expire on their own, and the next sweep tries again.
     }
-  }
-
-  #drop(reason: DropReason, count: number): void {
-    if (reason === "too_old") this.#tooOld += count;
-    else this.#tooFarFuture += count;
   }
 
   readonly #onMessage = (_channel: string, text: string): void => {

@@ -1,3 +1,4 @@
+import { StoreCounters } from "./counters.js";
 import { StoreError } from "./errors.js";
 import { limitExceededError } from "./limits.js";
 import type { ResolvedOptions } from "./options.js";
@@ -5,13 +6,11 @@ import { readClock, SeedRange } from "./seed-range.js";
 import { SeedTable } from "./seed-table.js";
 import { decodeSnapshot, encodeSnapshot, type SeedEntry } from "./snapshot.js";
 import type {
-  ApplyStatus,
   BucketState,
   DeltaResult,
   DeltaUpdateInput,
   EvictResult,
   RestoreResult,
-  StoreLimit,
   StoreStats,
   UpdateResult,
 } from "./store.js";
@@ -27,16 +26,7 @@ export class Aggregator {
   #namespaces = new Map<string, Map<bigint, SeedTable>>();
   readonly #batch = new Batch();
   readonly #range: SeedRange;
-  #applied = 0;
-  #tooOld = 0;
-  #tooFarFuture = 0;
-  #clamped = 0;
-  #evictedSeeds = 0;
-  #evictedBuckets = 0;
-  readonly #limitRefusals: Record<StoreLimit, number> = {
-    max_seeds_per_namespace: 0,
-    max_buckets_per_seed: 0,
-  };
+  readonly #counters = new StoreCounters();
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -50,7 +40,7 @@ export class Aggregator {
     const now = this.#now();
     const status = this.#range.classify(update.seed, now);
     if (status !== "applied") {
-      this.#drop(status, count);
+      this.#counters.drop(status, count);
       return { status, buckets: [], clampedTimestamps: 0 };
     }
     if (count === 0) return { status, buckets: [], clampedTimestamps: 0 };
@@ -79,8 +69,8 @@ export class Aggregator {
     const buckets = table.endBatch(maxCols);
     if (held === undefined) this.#keepNewSeed(namespace, seed, table, now);
     else if (table.size === 0) this.#forget(namespace, seed);
-    this.#applied += count;
-    this.#clamped += clamped;
+    this.#counters.applied += count;
+    this.#counters.clamped += clamped;
     return { status, buckets, clampedTimestamps: clamped };
   }
 
@@ -96,7 +86,7 @@ export class Aggregator {
     const now = this.#now();
     const status = this.#range.classify(seed, now);
     if (status !== "applied") {
-      this.#drop(status, 1);
+      this.#counters.drop(status, 1);
       return { status, bucket: undefined, timestampClamped: false };
     }
     const latest = this.#range.latestTimestamp(now);
@@ -122,8 +112,8 @@ export class Aggregator {
     };
     if (held === undefined) this.#keepNewSeed(namespace, seed, table, now);
     else if (table.size === 0) this.#forget(namespace, seed);
-    this.#applied++;
-    if (timestampClamped) this.#clamped++;
+    this.#counters.applied++;
+    if (timestampClamped) this.#counters.clamped++;
     return { status, bucket, timestampClamped };
   }
 
@@ -149,8 +139,7 @@ export class Aggregator {
       }
       if (tables.size === 0) this.#namespaces.delete(namespace);
     }
-    this.#evictedSeeds += seeds;
-    this.#evictedBuckets += buckets;
+    this.#counters.evicted(seeds, buckets);
     return { seeds, buckets };
   }
 
@@ -170,12 +159,7 @@ export class Aggregator {
       namespaces: this.#namespaces.size,
       seeds,
       buckets,
-      appliedDeltas: this.#applied,
-      droppedDeltas: { too_old: this.#tooOld, too_far_future: this.#tooFarFuture },
-      clampedTimestamps: this.#clamped,
-      limitRefusals: { ...this.#limitRefusals },
-      evictedSeeds: this.#evictedSeeds,
-      evictedBuckets: this.#evictedBuckets,
+      ...this.#counters.counts(),
     };
   }
 
@@ -216,11 +200,6 @@ export class Aggregator {
     return readClock(this.options);
   }
 
-  #drop(reason: Exclude<ApplyStatus, "applied">, count: number): void {
-    if (reason === "too_old") this.#tooOld += count;
-    else this.#tooFarFuture += count;
-  }
-
   /**
    * Stores the table a new seed's first batch was applied to, if it holds
    * anything and the limits allow; otherwise throws, and the table (never
@@ -237,7 +216,7 @@ export class Aggregator {
       let live = 0;
       for (const held of tables.keys()) if (held >= horizon) live++;
       if (live >= maxSeedsPerNamespace) {
-        this.#limitRefusals.max_seeds_per_namespace++;
+        this.#counters.refuse("max_seeds_per_namespace");
         throw limitExceededError(
           "max_seeds_per_namespace",
           namespace,
@@ -255,7 +234,7 @@ export class Aggregator {
   }
 
   #tooManyBuckets(namespace: string, seed: bigint, size: number): StoreError {
-    this.#limitRefusals.max_buckets_per_seed++;
+    this.#counters.refuse("max_buckets_per_seed");
     const max = this.options.maxBucketsPerSeed;
     return limitExceededError("max_buckets_per_seed", namespace, seed, size, max);
   }

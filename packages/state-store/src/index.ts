@@ -16,6 +16,8 @@
  * @packageDocumentation
  */
 
+export type { StoreCounts } from "./counters.js";
+export { StoreCounters } from "./counters.js";
 export type { StoreErrorCode } from "./errors.js";
 export { StoreError } from "./errors.js";
 export { limitExceededError } from "./limits.js";

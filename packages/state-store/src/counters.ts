@@ -1,0 +1,56 @@
+import type { DropReason, StoreLimit, StoreStats } from "./store.js";
+
+/** The counting part of {@link StoreStats}: what every store reports the same way. */
+export type StoreCounts = Pick<
+  StoreStats,
+  | "appliedDeltas"
+  | "droppedDeltas"
+  | "clampedTimestamps"
+  | "limitRefusals"
+  | "evictedSeeds"
+  | "evictedBuckets"
+>;
+
+/**
+ * The running counters behind `stats()`, kept the same by every store
+ * (exported as `StoreCounters`, so other stores count as the in-memory one does).
+ */
+export class StoreCounters {
+  applied = 0;
+  clamped = 0;
+  readonly #dropped: Record<DropReason, number> = { too_old: 0, too_far_future: 0 };
+  readonly #refused: Record<StoreLimit, number> = {
+    max_seeds_per_namespace: 0,
+    max_buckets_per_seed: 0,
+  };
+  #evictedSeeds = 0;
+  #evictedBuckets = 0;
+
+  /** `count` deltas set aside for `reason`. */
+  drop(reason: DropReason, count: number): void {
+    this.#dropped[reason] += count;
+  }
+
+  /** An update refused by `limit`. */
+  refuse(limit: StoreLimit): void {
+    this.#refused[limit]++;
+  }
+
+  /** Seeds removed by eviction, and the buckets they held. */
+  evicted(seeds: number, buckets: number): void {
+    this.#evictedSeeds += seeds;
+    this.#evictedBuckets += buckets;
+  }
+
+  /** A copy of the counts, as `stats()` reports them. */
+  counts(): StoreCounts {
+    return {
+      appliedDeltas: this.applied,
+      droppedDeltas: { ...this.#dropped },
+      clampedTimestamps: this.clamped,
+      limitRefusals: { ...this.#refused },
+      evictedSeeds: this.#evictedSeeds,
+      evictedBuckets: this.#evictedBuckets,
+    };
+  }
+}
