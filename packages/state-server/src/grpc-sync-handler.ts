@@ -1,4 +1,9 @@
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import {
+  constants,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Stream,
+} from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NAMESPACE_HEADER, StateService } from "@fair/state-proto";
 import { FRAME_PREFIX_BYTES } from "./response-encoder.js";
@@ -63,21 +68,20 @@ async function serveSync(
       ...options.sync.responseHeaders,
     });
   };
-  // The hub cut the stream off as a slow consumer: stop waiting to write.
-  const cutOff = new AbortController();
   let status: ConnectError | undefined;
   try {
     const namespace = header(request, NAMESPACE_HEADER);
     const refusal = options.authorize(header(request, "authorization"), namespace ?? "");
     if (refusal) throw refusal;
     const requests = readRequests(request, options.maxMessageBytes);
+    // Cut off as a slow consumer while stuck: the reset ends the wait below.
     const frames = options.sync.serve(requests, namespace, grpcFrames, abort.signal, () =>
-      cutOff.abort(),
+      resetIfStuck(response.stream),
     );
     for await (const frame of frames) {
       if (!headersSent) sendHeaders();
       if (response.stream.destroyed) break;
-      if (!response.write(frame)) await writable(response, cutOff.signal);
+      if (!response.write(frame)) await writable(response);
     }
   } catch (error) {
     status = ConnectError.from(error);
@@ -85,13 +89,6 @@ async function serveSync(
     response.off("close", onClose);
   }
   if (response.stream.destroyed) return;
-  if (cutOff.signal.aborted && response.stream.writableNeedDrain) {
-    // A client that reads nothing would never receive a status behind the
-    // data it left unread: reset the stream, which gRPC clients report as
-    // RESOURCE_EXHAUSTED, and let its buffers go.
-    response.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    return;
-  }
   if (!headersSent) sendHeaders();
   response.addTrailers(
     status === undefined
@@ -114,21 +111,30 @@ function header(request: Http2ServerRequest, name: string): string | null {
   return typeof value === "string" ? value : null;
 }
 
-/** Resolves once the stream takes writes again, is gone, or `cutOff` aborts. */
-function writable(response: Http2ServerResponse, cutOff: AbortSignal): Promise<void> {
+/** Resolves once the stream takes writes again or is gone. */
+function writable(response: Http2ServerResponse): Promise<void> {
   // A stream already gone emits neither "drain" nor "close" again.
-  if (cutOff.aborted || response.stream.destroyed) return Promise.resolve();
+  if (response.stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       response.off("drain", done);
       response.off("close", done);
-      cutOff.removeEventListener("abort", done);
       resolve();
     };
     response.on("drain", done);
     response.on("close", done);
-    cutOff.addEventListener("abort", done);
   });
+}
+
+/**
+ * For a stream the hub cut off as a slow consumer: if the client has left
+ * data unread, it would never receive a status queued behind it, and the
+ * writer would wait for it forever. Reset the stream instead (gRPC clients
+ * report `ENHANCE_YOUR_CALM` as RESOURCE_EXHAUSTED) and let its buffers go.
+ * A stream that can still take writes ends with its status as usual.
+ */
+export function resetIfStuck(stream: Http2Stream): void {
+  if (stream.writableNeedDrain) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
 /**

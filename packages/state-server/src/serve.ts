@@ -2,7 +2,6 @@ import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import type { Server as HttpServer } from "node:http";
 import {
-  constants,
   createServer as createHttp2Server,
   createSecureServer,
   type Http2SecureServer,
@@ -17,7 +16,7 @@ import { RedisStore } from "@fair/state-store-redis";
 import { authInterceptor, type OnAuthRefusal, refuseSyncToken } from "./auth-interceptor.js";
 import { AuthTokens } from "./auth-tokens.js";
 import { Connections } from "./connections.js";
-import { createGrpcSyncHandler } from "./grpc-sync-handler.js";
+import { createGrpcSyncHandler, resetIfStuck } from "./grpc-sync-handler.js";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { createMetricsListener } from "./metrics-listener.js";
 import { loadSnapshotFile, removeStaleTemporaries, SnapshotWriter } from "./snapshot-file.js";
@@ -112,11 +111,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
     contextValues: (request) => {
       const values = connections.contextValues(request);
       if ("stream" in request) {
-        values.set(resetStuckStreamKey, () => {
-          if (request.stream.writableNeedDrain) {
-            request.stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-          }
-        });
+        values.set(resetStuckStreamKey, () => resetIfStuck(request.stream));
       }
       return values;
     },
