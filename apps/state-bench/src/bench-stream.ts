@@ -1,6 +1,6 @@
 import type { ClientHttp2Session, ClientHttp2Stream } from "node:http2";
+import { GrpcFrameReader } from "@fair/state-proto";
 import { type BucketView, key } from "./bucket-view.js";
-import { FrameReader } from "./grpc-frames.js";
 import { walkSyncResponse } from "./sync-response-walker.js";
 import { PROBE_ROW } from "./workload.js";
 
@@ -22,7 +22,7 @@ export class BenchStream {
   status: string | undefined;
   lastBroadcastAt = 0;
   readonly #stream: ClientHttp2Stream;
-  readonly #reader = new FrameReader();
+  readonly #reader = new GrpcFrameReader();
   #fullState:
     | { buckets: Map<number, { prob: number; timeMs: number }>; done: () => void }
     | undefined;

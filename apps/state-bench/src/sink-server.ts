@@ -2,8 +2,8 @@ import { once } from "node:events";
 import { createServer, type Http2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { SyncResponseSchema } from "@fair/state-proto";
-import { FrameReader, frame } from "./grpc-frames.js";
+import { GrpcFrameReader, SyncResponseSchema } from "@fair/state-proto";
+import { frame } from "./grpc-frames.js";
 
 /**
  * A stand-in server that reads and discards everything, answering only
@@ -19,7 +19,7 @@ export async function startSink(): Promise<{ address: string; close: () => Promi
   );
   const server: Http2Server = createServer((request, response) => {
     response.writeHead(200, { "content-type": "application/grpc+proto" });
-    const reader = new FrameReader();
+    const reader = new GrpcFrameReader();
     request.on("data", (chunk: Buffer) => {
       for (const message of reader.push(chunk)) {
         // A StateRequest is field 2 (tag 0x12); a DeltaUpdate is field 1.

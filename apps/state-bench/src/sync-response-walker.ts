@@ -18,7 +18,7 @@ export interface WalkedResponse {
 
 export type BucketVisitor = (rowId: number, colId: number, prob: number, timeMs: number) => void;
 
-export function walkSyncResponse(bytes: Buffer, onBucket: BucketVisitor): WalkedResponse {
+export function walkSyncResponse(bytes: Uint8Array, onBucket: BucketVisitor): WalkedResponse {
   const reader = new WireReader(bytes);
   const out: WalkedResponse = { seed: 0n, fullState: false, fullStateLast: false, buckets: 0 };
   while (!reader.done(bytes.length)) {
@@ -54,7 +54,10 @@ export function walkSyncResponse(bytes: Buffer, onBucket: BucketVisitor): Walked
 
 class WireReader {
   pos = 0;
-  constructor(private readonly bytes: Buffer) {}
+  readonly #view: DataView;
+  constructor(private readonly bytes: Uint8Array) {
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
 
   done(end: number): boolean {
     return this.pos >= end;
@@ -85,7 +88,7 @@ class WireReader {
   }
 
   double(): number {
-    const value = this.bytes.readDoubleLE(this.pos);
+    const value = this.#view.getFloat64(this.pos, true);
     this.pos += 8;
     return value;
   }

@@ -50,6 +50,9 @@ export {
   HealthCheckResponseSchema,
 } from "./gen/grpc/health/v1/health_pb.js";
 
+export type { GrpcPrefixCheck } from "./grpc-frames.js";
+export { GRPC_PREFIX_BYTES, GrpcFrameReader } from "./grpc-frames.js";
+
 /** Request header selecting an isolated key space (default: empty). */
 export const NAMESPACE_HEADER = "fair-state-namespace";
 /** Response header carrying the server's seed window in milliseconds. */

@@ -5,8 +5,7 @@ import {
   type Http2Stream,
 } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { NAMESPACE_HEADER, StateService } from "@fair/state-proto";
-import { FRAME_PREFIX_BYTES } from "./response-encoder.js";
+import { GrpcFrameReader, NAMESPACE_HEADER, StateService } from "@fair/state-proto";
 import { grpcFrames } from "./responses.js";
 import { DecodeError, decodeSyncRequest, type SyncRequestInput } from "./sync-request-decoder.js";
 import type { SyncService } from "./sync-service.js";
@@ -138,49 +137,38 @@ export function resetIfStuck(stream: Http2Stream): void {
 }
 
 /**
- * The request messages of a gRPC stream: length-prefixed frames, each
- * checked against `maxMessageBytes` as soon as its prefix arrives, so an
- * oversized one is refused before it is buffered.
+ * The request messages of a gRPC stream, each checked against
+ * `maxMessageBytes` as soon as its prefix arrives, so an oversized one is
+ * refused before it is buffered.
  */
 async function* readRequests(
   request: Http2ServerRequest,
   maxMessageBytes: number,
 ): AsyncGenerator<SyncRequestInput> {
-  let pending: Buffer = EMPTY;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let pos = 0;
-    while (pending.length - pos >= FRAME_PREFIX_BYTES) {
-      const flags = pending[pos] as number;
-      const length = pending.readUInt32BE(pos + 1);
-      if (flags & 1) {
-        throw new ConnectError(
-          "received a compressed message, but the stream negotiated no compression (grpc-encoding)",
-          Code.Internal,
-        );
-      }
-      if (length > maxMessageBytes) {
-        throw new ConnectError(
-          `a request message of ${length} bytes is over the limit of ${maxMessageBytes} (maxMessageBytes)`,
-          Code.ResourceExhausted,
-        );
-      }
-      const end = pos + FRAME_PREFIX_BYTES + length;
-      if (end > pending.length) break;
-      yield decoded(pending.subarray(pos + FRAME_PREFIX_BYTES, end));
-      pos = end;
+  const reader = new GrpcFrameReader((compressed, length) => {
+    if (compressed) {
+      throw new ConnectError(
+        "received a compressed message, but the stream negotiated no compression (grpc-encoding)",
+        Code.Internal,
+      );
     }
-    pending = pos === pending.length ? EMPTY : pending.subarray(pos);
+    if (length > maxMessageBytes) {
+      throw new ConnectError(
+        `a request message of ${length} bytes is over the limit of ${maxMessageBytes} (maxMessageBytes)`,
+        Code.ResourceExhausted,
+      );
+    }
+  });
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    for (const message of reader.push(chunk)) yield decoded(message);
   }
-  if (pending.length > 0) {
+  if (reader.buffered > 0) {
     throw new ConnectError(
-      `the request stream ended inside a message (${pending.length} bytes left over)`,
+      `the request stream ended inside a message (${reader.buffered} bytes left over)`,
       Code.InvalidArgument,
     );
   }
 }
-
-const EMPTY = Buffer.alloc(0);
 
 function decoded(bytes: Uint8Array): SyncRequestInput {
   try {

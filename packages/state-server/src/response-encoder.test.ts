@@ -1,7 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
-import { SyncResponseSchema } from "@fair/state-proto";
+import { GRPC_PREFIX_BYTES, SyncResponseSchema } from "@fair/state-proto";
 import { describe, expect, test } from "vitest";
-import { concatFrames, encodeResponse, FRAME_PREFIX_BYTES } from "./response-encoder.js";
+import { concatFrames, encodeResponse } from "./response-encoder.js";
 
 const edgeBuckets = [
   { rowId: 0, colId: 0, prob: 0, lastUpdateTimeMs: 0 },
@@ -18,8 +18,8 @@ const edgeBuckets = [
 /** The message inside a frame, after checking the prefix says exactly its length, uncompressed. */
 function unframe(frame: Uint8Array) {
   expect(frame[0]).toBe(0);
-  expect(Buffer.from(frame).readUInt32BE(1)).toBe(frame.length - FRAME_PREFIX_BYTES);
-  return fromBinary(SyncResponseSchema, frame.subarray(FRAME_PREFIX_BYTES));
+  expect(Buffer.from(frame).readUInt32BE(1)).toBe(frame.length - GRPC_PREFIX_BYTES);
+  return fromBinary(SyncResponseSchema, frame.subarray(GRPC_PREFIX_BYTES));
 }
 
 const plain = (

@@ -1,7 +1,5 @@
 import type { BucketState } from "@fair/state-broadcast";
-
-/** Bytes of the gRPC length prefix before every message: a compressed flag and a big-endian length. */
-export const FRAME_PREFIX_BYTES = 5;
+import { GRPC_PREFIX_BYTES } from "@fair/state-proto";
 
 /** What marks a reply to a `StateRequest` (`full_state`, `full_state_last`). */
 export type FullStateMark = "none" | "part" | "last";
@@ -38,10 +36,10 @@ export function encodeResponse(
     bodies[i] = body;
     size += 1 + varintSize(body) + body;
   }
-  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+  const out = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + size);
   out[0] = 0; // not compressed
   out.writeUInt32BE(size, 1);
-  let pos = FRAME_PREFIX_BYTES;
+  let pos = GRPC_PREFIX_BYTES;
   out[pos++] = 0x08; // field 1, varint
   out.set(seedBytes, pos);
   pos += seedBytes.length;
@@ -73,14 +71,14 @@ export function encodeResponse(
 /** One gRPC frame holding the messages of `frames` concatenated (their prefixes dropped). */
 export function concatFrames(frames: readonly Uint8Array[]): Buffer {
   let size = 0;
-  for (const frame of frames) size += frame.length - FRAME_PREFIX_BYTES;
-  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + size);
+  for (const frame of frames) size += frame.length - GRPC_PREFIX_BYTES;
+  const out = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + size);
   out[0] = 0;
   out.writeUInt32BE(size, 1);
-  let pos = FRAME_PREFIX_BYTES;
+  let pos = GRPC_PREFIX_BYTES;
   for (const frame of frames) {
-    out.set(frame.subarray(FRAME_PREFIX_BYTES), pos);
-    pos += frame.length - FRAME_PREFIX_BYTES;
+    out.set(frame.subarray(GRPC_PREFIX_BYTES), pos);
+    pos += frame.length - GRPC_PREFIX_BYTES;
   }
   return out;
 }

@@ -4,10 +4,11 @@ import type { Batch, BucketState } from "@fair/state-broadcast";
 import {
   type Bucket,
   BucketSchema,
+  GRPC_PREFIX_BYTES,
   type SyncResponse,
   SyncResponseSchema,
 } from "@fair/state-proto";
-import { concatFrames, encodeResponse, FRAME_PREFIX_BYTES } from "./response-encoder.js";
+import { concatFrames, encodeResponse } from "./response-encoder.js";
 
 /**
  * How a stream turns what it sends into messages of its transport: framed
@@ -84,7 +85,7 @@ export const connectBinary: SyncEncoding<SyncResponse> = {
 /** A message that protobuf-es writes as exactly the message inside `frame`. */
 function carrying(frame: Buffer): SyncResponse {
   const message = create(SyncResponseSchema);
-  const bytes = frame.subarray(FRAME_PREFIX_BYTES);
+  const bytes = frame.subarray(GRPC_PREFIX_BYTES);
   if (bytes.length > 0) {
     // protobuf-es stores an unknown field as its tag and the raw bytes after
     // the tag; one "field" holding everything after the first tag reproduces
