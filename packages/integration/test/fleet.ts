@@ -55,7 +55,7 @@ export class Fleet {
     const client = new StateClient({
       baseUrl: `http://${this.server?.grpcAddress ?? "127.0.0.1:1"}`,
       now: this.time.now,
-      timers: this.time.oneShotTimers,
+      timers: this.time.timers,
       random: () => 0.5,
       onStateUpdate: (seed, buckets) => {
         let seedView = view.get(seed);

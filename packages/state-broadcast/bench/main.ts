@@ -67,6 +67,8 @@ function manualTimers() {
       for (const [, fn] of callbacks) fn();
     },
     timers: {
+      setTimeout: () => 0,
+      clearTimeout: () => {},
       setInterval: (fn: () => void, ms: number) => {
         const id = nextId++;
         if (ms === INTERVAL_MS) callbacks.set(id, fn);

@@ -16,12 +16,13 @@
  * @packageDocumentation
  */
 
+export type { Timers } from "@fair/timers";
 export type { Batch, BatchEncoder, BucketState } from "./batch.js";
 export type { BroadcastErrorCode } from "./errors.js";
 export { BroadcastError } from "./errors.js";
 export type { HubState } from "./hub.js";
 export { Hub } from "./hub.js";
-export type { HubOptions, Timers } from "./options.js";
-export { DEFAULT_HUB_OPTIONS } from "./options.js";
+export type { HubOptions } from "./options.js";
+export { DEFAULT_HUB_OPTIONS, defaultHubOptions } from "./options.js";
 export type { HubStats } from "./stats.js";
 export type { CloseCode, CloseReason, SubscribeOptions, Subscription } from "./subscription.js";

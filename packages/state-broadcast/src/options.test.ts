@@ -1,18 +1,18 @@
 import { FakeTime } from "@fair/testing";
 import { describe, expect, test } from "vitest";
 import { bucket, drain } from "../test/helpers.js";
-import { BroadcastError, DEFAULT_HUB_OPTIONS, Hub, type HubOptions } from "./index.js";
+import { BroadcastError, defaultHubOptions, Hub, type HubOptions } from "./index.js";
 
 describe("options", () => {
   test("defaults: immediate mode, 1024-bucket batches, merging after 8192, 262144 keys, 10 s stall", () => {
-    expect(DEFAULT_HUB_OPTIONS).toMatchObject({
+    expect(defaultHubOptions).toMatchObject({
       broadcastIntervalMs: 0,
       maxBucketsPerBatch: 1024,
       mergeAfterPendingBuckets: 8192,
       maxPendingKeysPerSubscriber: 262_144,
       maxStallMs: 10_000,
     });
-    expect(Object.isFrozen(DEFAULT_HUB_OPTIONS)).toBe(true);
+    expect(Object.isFrozen(defaultHubOptions)).toBe(true);
     new Hub().stop();
   });
 

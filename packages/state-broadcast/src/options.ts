@@ -1,16 +1,6 @@
+import { systemTimers, type Timers } from "@fair/timers";
 import type { BatchEncoder } from "./batch.js";
 import { BroadcastError } from "./errors.js";
-
-/**
- * The timer functions the hub uses, injected so that tests run on fake time.
- * The same object can drive the store's eviction timer.
- */
-export interface Timers {
-  /** Calls `fn` every `ms` milliseconds until cleared; returns a handle for `clearInterval`. */
-  setInterval(fn: () => void, ms: number): unknown;
-  /** Cancels a handle returned by `setInterval`. */
-  clearInterval(handle: unknown): void;
-}
 
 /** How a {@link Hub} batches, bounds and times its deliveries. */
 export interface HubOptions {
@@ -55,7 +45,7 @@ export interface HubOptions {
   readonly maxStallMs: number;
   /** Current time in milliseconds. Default `Date.now`. */
   readonly now: () => number;
-  /** Interval timers. Default: the platform's `setInterval` (unref'd) and `clearInterval`. */
+  /** Timers for flushes and stall sweeps (only the interval functions are used). Default `systemTimers` (`@fair/timers`). */
   readonly timers: Timers;
   /** Encodes a batch once for all its subscribers (see `Hub.encode`). No default: `encode()` throws without it. */
   readonly encode?: BatchEncoder;
@@ -64,25 +54,29 @@ export interface HubOptions {
 }
 
 /** The defaults of every {@link HubOptions} field that has one. */
-export const DEFAULT_HUB_OPTIONS: Readonly<Omit<HubOptions, "encode" | "signal">> = Object.freeze({
+export const defaultHubOptions: Readonly<Omit<HubOptions, "encode" | "signal">> = Object.freeze({
   broadcastIntervalMs: 0,
   maxBucketsPerBatch: 1024,
   mergeAfterPendingBuckets: 8192,
   maxPendingKeysPerSubscriber: 262_144,
   maxStallMs: 10_000,
   now: () => Date.now(),
-  timers: Object.freeze({
-    // Unref'd: the hub's upkeep alone should not keep a process alive; the
-    // streams and listeners that use it do.
-    setInterval: (fn: () => void, ms: number): unknown => setInterval(fn, ms).unref(),
-    clearInterval: (handle: unknown): void =>
-      clearInterval(handle as ReturnType<typeof setInterval>),
-  }),
+  // Unref'd: the hub's upkeep alone should not keep a process alive; the
+  // streams and listeners that use it do.
+  timers: systemTimers,
 });
+
+/**
+ * The defaults of every {@link HubOptions} field that has one.
+ *
+ * @deprecated Renamed `defaultHubOptions`, as every package names its
+ * defaults; this name goes in the next release.
+ */
+export const DEFAULT_HUB_OPTIONS = defaultHubOptions;
 
 /** Merges `input` over the defaults and checks every field, naming the first bad one. */
 export function resolveHubOptions(input: Partial<HubOptions> = {}): HubOptions {
-  const options: Record<string, unknown> = { ...DEFAULT_HUB_OPTIONS };
+  const options: Record<string, unknown> = { ...defaultHubOptions };
   // A field given as `undefined` (say, from an unset config value) means "the default".
   for (const [name, value] of Object.entries(input)) {
     if (value !== undefined) options[name] = value;

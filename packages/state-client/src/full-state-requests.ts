@@ -1,5 +1,5 @@
+import type { Timers } from "@fair/timers";
 import { StateClientError } from "./errors.js";
-import type { ClientTimers } from "./options.js";
 import type { BucketValue } from "./state-link.js";
 
 interface Waiter {
@@ -24,7 +24,7 @@ interface Pending {
 export class FullStateRequests {
   readonly #bySeed = new Map<bigint, Pending>();
 
-  constructor(private readonly timers: ClientTimers) {}
+  constructor(private readonly timers: Timers) {}
 
   /** Seeds with a caller waiting. */
   seeds(): IterableIterator<bigint> {

@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 
+export type { Timers } from "@fair/timers";
 export type { StateClientErrorCode } from "./errors.js";
 export { StateClientError } from "./errors.js";
 export type { ClientTimers, StateClientOptions } from "./options.js";

@@ -1,12 +1,15 @@
 import type { Transport } from "@connectrpc/connect";
+import { systemTimers, type Timers } from "@fair/timers";
 import { StateClientError } from "./errors.js";
 import type { BucketValue } from "./state-link.js";
 
-/** The one-shot timers the client uses; `globalThis` fits. */
-export interface ClientTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/**
+ * The timers the client takes.
+ *
+ * @deprecated Use `Timers` (from this package or `@fair/timers`), which
+ * every package takes; this name goes in the next release.
+ */
+export type ClientTimers = Timers;
 
 /** Options of {@link StateClient}. Only `baseUrl` is required. */
 export interface StateClientOptions {
@@ -64,22 +67,11 @@ export interface StateClientOptions {
   transport: Transport | undefined;
   /** The clock, Unix ms. Default `Date.now`. */
   now: () => number;
-  /** Timers for flushes, backoff and request timeouts. Default the global ones (unref'd). */
-  timers: ClientTimers;
+  /** Timers for flushes, backoff and request timeouts (only the one-shot functions are used). Default `systemTimers` (`@fair/timers`). */
+  timers: Timers;
   /** Randomness for backoff jitter, in [0, 1). Default `Math.random`. */
   random: () => number;
 }
-
-const defaultTimers: ClientTimers = {
-  setTimeout(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    handle.unref();
-    return handle;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
-};
 
 /** The defaults of {@link StateClientOptions}. */
 export const defaultStateClientOptions: Readonly<StateClientOptions> = Object.freeze({
@@ -102,7 +94,7 @@ export const defaultStateClientOptions: Readonly<StateClientOptions> = Object.fr
   authToken: undefined,
   transport: undefined,
   now: Date.now,
-  timers: defaultTimers,
+  timers: systemTimers,
   random: Math.random,
 });
 

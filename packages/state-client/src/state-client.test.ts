@@ -140,7 +140,7 @@ function start(options: Partial<StateClientOptions> = {}) {
   client = new StateClient({
     transport: server.transport,
     now: time.now,
-    timers: time.oneShotTimers,
+    timers: time.timers,
     random: () => 0.5,
     ...options,
   });

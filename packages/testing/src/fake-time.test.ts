@@ -17,8 +17,8 @@ test("set() moves the clock either way and fires nothing; the next tick fires wh
 test("a set() past due timers leaves them to the next tick, in time order", () => {
   const time = new FakeTime(0);
   const fired: string[] = [];
-  time.oneShotTimers.setTimeout(() => fired.push("b"), 20);
-  time.oneShotTimers.setTimeout(() => fired.push("a"), 10);
+  time.timers.setTimeout(() => fired.push("b"), 20);
+  time.timers.setTimeout(() => fired.push("a"), 10);
   time.set(500);
   expect(time.nextDueInMs).toBe(-490);
   time.tick(0);

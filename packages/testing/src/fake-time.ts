@@ -1,14 +1,4 @@
-/** The interval timer functions the store and the hub inject; `globalThis` fits too. */
-export interface Timers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
-
-/** The one-shot timer functions the client injects; `globalThis` fits too. */
-export interface OneShotTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { Timers } from "@fair/timers";
 
 interface FakeTimer {
   readonly fn: () => void;
@@ -34,18 +24,14 @@ export class FakeTime {
   /** The clock to inject as `now`. */
   readonly now = (): number => this.#nowMs;
 
-  /** Interval timers to inject as `timers` (store, hub). */
+  /** The timers to inject as every package's `timers`. */
   readonly timers: Timers = {
-    setInterval: (fn, ms) => this.#add(fn, ms, Math.max(1, ms)),
-    clearInterval: (handle) => {
-      this.#timers.delete(handle as number);
-    },
-  };
-
-  /** One-shot timers to inject as `timers` (client). */
-  readonly oneShotTimers: OneShotTimers = {
     setTimeout: (fn, ms) => this.#add(fn, ms, 0),
     clearTimeout: (handle) => {
+      this.#timers.delete(handle as number);
+    },
+    setInterval: (fn, ms) => this.#add(fn, ms, Math.max(1, ms)),
+    clearInterval: (handle) => {
       this.#timers.delete(handle as number);
     },
   };

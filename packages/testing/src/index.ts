@@ -3,5 +3,4 @@
  * published, only ever a devDependency.
  */
 export { Conditions } from "./conditions.js";
-export type { OneShotTimers, Timers } from "./fake-time.js";
 export { FakeTime } from "./fake-time.js";
