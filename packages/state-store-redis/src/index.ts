@@ -1,8 +1,9 @@
 /**
  * `@fair/state-store-redis`: the FAIR State Service's `Store` on Redis (or
  * Valkey) 7+, so several stateless server replicas share one view. Same
- * semantics as `InMemoryStore` (one conformance suite runs on both), plus a
- * change feed that carries every replica's applied buckets to the others.
+ * semantics as `InMemoryStore` (one conformance suite runs on both), plus the
+ * `Store` contract's readiness, change feed (every replica's applied buckets,
+ * carried to the others) and metrics capabilities.
  *
  * @example
  * ```ts
@@ -17,10 +18,10 @@
  * @packageDocumentation
  */
 
+export type { ChangeListener } from "@fair/state-store";
 export type { RedisStoreOptions, ResolvedRedisOptions } from "./options.js";
 export { defaultRedisStoreOptions } from "./options.js";
 export type {
-  ChangeListener,
   OperationListener,
   RedisNamespace,
   RedisOperation,

@@ -1,10 +1,6 @@
 import { randomBytes } from "node:crypto";
-import {
-  type InMemoryStoreOptions,
-  type ResolvedStoreOptions,
-  resolveStoreOptions,
-  StoreError,
-} from "@fair/state-store";
+import { type InMemoryStoreOptions, StoreError } from "@fair/state-store";
+import { type ResolvedStoreOptions, resolveStoreOptions } from "@fair/state-store/internal";
 
 /**
  * Options of {@link RedisStore}: the rules every store shares (window, decay,
@@ -70,27 +66,27 @@ export interface ResolvedRedisOptions {
   readonly maxReconnectDelayMs: number;
 }
 
-/** Fills in defaults; refuses unusable options with a `StoreError` (`invalid_options`). */
+/** Fills in defaults; refuses unusable options with a `StoreError` (`invalid_option`). */
 export function resolveRedisOptions(partial: Partial<RedisStoreOptions>): ResolvedRedisOptions {
   const rules = resolveStoreOptions(partial);
   const d = defaultRedisStoreOptions;
   const url = partial.url ?? d.url;
   if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
-    throw new StoreError("invalid_options", "url", `must be a redis:// or rediss:// URL`);
+    throw new StoreError("invalid_option", "url", `must be a redis:// or rediss:// URL`);
   }
   const keyPrefix = partial.keyPrefix ?? d.keyPrefix;
   // Braces would change the keys' hash tags; whitespace would break the
   // space-separated index members and messages.
   if (typeof keyPrefix !== "string" || /[\s{}]/.test(keyPrefix)) {
     throw new StoreError(
-      "invalid_options",
+      "invalid_option",
       "keyPrefix",
       `must be a string without whitespace or braces, got ${JSON.stringify(keyPrefix)}`,
     );
   }
   const replicaId = partial.replicaId ?? randomBytes(6).toString("hex");
   if (typeof replicaId !== "string" || !/^[\w.-]{1,64}$/.test(replicaId)) {
-    throw new StoreError("invalid_options", "replicaId", "must be 1–64 of [A-Za-z0-9_.-]");
+    throw new StoreError("invalid_option", "replicaId", "must be 1–64 of [A-Za-z0-9_.-]");
   }
   const resolved = {
     rules,
@@ -104,7 +100,7 @@ export function resolveRedisOptions(partial: Partial<RedisStoreOptions>): Resolv
   for (const field of ["commandTimeoutMs", "connectTimeoutMs", "maxReconnectDelayMs"] as const) {
     const value = resolved[field];
     if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-      throw new StoreError("invalid_options", field, `must be an integer in [1, 2^31 − 1] ms`);
+      throw new StoreError("invalid_option", field, `must be an integer in [1, 2^31 − 1] ms`);
     }
   }
   return Object.freeze(resolved);

@@ -1,7 +1,7 @@
-// The shared Store contract suite (@fair/state-store/conformance), run
+// The shared Store contract suite (@fair/state-store-conformance), run
 // against RedisStore on the real Redis: each store gets a key prefix of its
 // own, removed after the test.
-import { describeStoreConformance } from "@fair/state-store/conformance";
+import { describeStoreConformance } from "@fair/state-store-conformance";
 import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
 import { describe, inject } from "vitest";
 import { RedisStore } from "./index.js";

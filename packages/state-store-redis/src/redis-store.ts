@@ -1,26 +1,33 @@
 import {
   type BucketState,
-  checkSeed,
-  DeltaBatch,
+  type ChangeListener,
   type DeltaResult,
   type DeltaUpdateInput,
   type EvictResult,
-  limitExceededError,
-  readStoreClock,
-  SeedRange,
   type Store,
-  StoreCounters,
+  type StoreChangeFeed,
   StoreError,
   type StoreLimit,
   type StoreNamespace,
+  type StoreReadiness,
   type StoreStats,
   type UpdateResult,
+} from "@fair/state-store";
+import {
+  checkSeed,
+  DeltaBatch,
+  limitExceededError,
+  readStoreClock,
+  SeedRange,
+  StoreCounters,
   validateDelta,
   validateUpdate,
-} from "@fair/state-store";
+} from "@fair/state-store/internal";
 import { Redis } from "ioredis";
+import type { Registry } from "prom-client";
 import { encodeNamespace, KeyLayout, padSeed } from "./keys.js";
 import { type ChangeMessage, messageHeader, parseMessage, parseRowHash } from "./message.js";
+import { registerRedisMetrics } from "./metrics.js";
 import {
   type RedisStoreOptions,
   type ResolvedRedisOptions,
@@ -40,9 +47,6 @@ const operations: readonly RedisOperation[] = [
   "reread",
   "subscribe",
 ];
-
-/** Called with the changed buckets of one (namespace, seed): this replica's and the others'. */
-export type ChangeListener = (namespace: string, seed: bigint, buckets: BucketState[]) => void;
 
 /** Called with each Redis operation's duration in milliseconds and whether it succeeded. */
 export type OperationListener = (
@@ -111,6 +115,11 @@ interface Connections {
  * operations reject with a `StoreError` of code `unavailable` and
  * {@link RedisStore.ready} is false.
  *
+ * Of the `Store` contract's optional capabilities it offers readiness
+ * ({@link RedisStore.readiness}), a change feed ({@link RedisStore.changes})
+ * and metrics of its own ({@link RedisStore.registerMetrics}); Redis keeps
+ * the data, so there is no snapshot to take.
+ *
  * @example
  * ```ts
  * const store = new RedisStore({ url: "redis://127.0.0.1:6379", keyPrefix: "fair:" });
@@ -121,7 +130,7 @@ interface Connections {
  * await store.stop();
  * ```
  */
-export class RedisStore implements Store, RedisNamespace {
+export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreChangeFeed {
   readonly #options: ResolvedRedisOptions;
   readonly #keys: KeyLayout;
   readonly #range: SeedRange;
@@ -140,6 +149,9 @@ export class RedisStore implements Store, RedisNamespace {
   #connections: Connections | undefined;
   #stopped = false;
   #ready = false;
+  #notReadyReason = "not started";
+  /** The last connection error, for the reason readiness gives. */
+  #lastError: string | undefined;
   #subscribed = false;
   #sharded = false;
   #runId: string | undefined;
@@ -156,7 +168,7 @@ export class RedisStore implements Store, RedisNamespace {
     number
   >;
 
-  /** Throws a `StoreError` (`invalid_options`) naming the first unusable option. */
+  /** Throws a `StoreError` (`invalid_option`) naming the first unusable option. */
   constructor(options: Partial<RedisStoreOptions> = {}) {
     this.#options = resolveRedisOptions(options);
     this.#keys = new KeyLayout(this.#options.keyPrefix);
@@ -180,12 +192,48 @@ export class RedisStore implements Store, RedisNamespace {
     return this.#options.replicaId;
   }
 
+  /** How the store names itself in a server's logs: `{ store: "redis", replicaId }`. */
+  get description(): Readonly<Record<string, string>> {
+    return { store: "redis", replicaId: this.replicaId };
+  }
+
+  /** Readiness, for the server's health: this store itself ({@link RedisStore.ready}, {@link RedisStore.onReadyChange}). */
+  get readiness(): StoreReadiness {
+    return this;
+  }
+
+  /** The change feed of every replica's applies: this store itself ({@link RedisStore.onChange}). */
+  get changes(): StoreChangeFeed {
+    return this;
+  }
+
   /**
    * True while both connections are up and the change channel is
    * subscribed: what a server reports as SERVING.
    */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /**
+   * Why the store is not ready (`"not started"`, `"cannot reach Redis at
+   * 10.0.0.5:6379: connect ECONNREFUSED …"`, `"subscribing to the change
+   * channel"`, `"stopped"`); `undefined` while ready.
+   */
+  get notReadyReason(): string | undefined {
+    return this.#ready ? undefined : this.#notReadyReason;
+  }
+
+  /**
+   * Registers this store's metrics on a server's registry: Redis latency
+   * and errors by operation, the relay between replicas, disconnects and
+   * Redis restarts (`fair_state_redis_*`, `fair_state_relay_*`).
+   */
+  registerMetrics(registry: Registry): void {
+    registerRedisMetrics(registry, {
+      stats: () => this.redisStats(),
+      onOperation: (listener) => this.onOperation(listener),
+    });
   }
 
   /**
@@ -225,12 +273,13 @@ export class RedisStore implements Store, RedisNamespace {
     command.on("close", this.#updateReady);
     // An "error" event without a listener would crash the process; the
     // failures it reports surface as failed operations and readiness.
-    command.on("error", noop);
-    subscriber.on("error", noop);
+    command.on("error", this.#onConnectionError);
+    subscriber.on("error", this.#onConnectionError);
     subscriber.on("ready", this.#onSubscriberReady);
     subscriber.on("close", this.#onSubscriberClose);
     subscriber.on("message", this.#onMessage);
     subscriber.on("smessage", this.#onMessage);
+    this.#updateReady();
     command.connect().catch(noop);
     subscriber.connect().catch(noop);
     const { timers, evictionIntervalMs } = this.#options.rules;
@@ -253,7 +302,7 @@ export class RedisStore implements Store, RedisNamespace {
     if (this.#sweep !== undefined) this.#options.rules.timers.clearInterval(this.#sweep);
     this.#sweep = undefined;
     const connections = this.#connections;
-    this.#setReady(false);
+    this.#updateReady();
     if (connections === undefined) return;
     const { command, subscriber } = connections;
     // QUIT lets replies in flight arrive; disconnect() ends reconnect timers either way.
@@ -758,12 +807,31 @@ export class RedisStore implements Store, RedisNamespace {
     }
   }
 
+  readonly #onConnectionError = (error: Error): void => {
+    this.#lastError = error.message;
+    this.#updateReady();
+  };
+
   readonly #updateReady = (): void => {
     const command = this.#connections?.command;
+    if (this.#stopped) {
+      this.#notReadyReason = "stopped";
+    } else if (command === undefined) {
+      this.#notReadyReason = "not started";
+    } else if (command.status !== "ready") {
+      const at = `Redis at ${command.options.host}:${command.options.port}`;
+      this.#notReadyReason =
+        this.#lastError === undefined
+          ? `connecting to ${at}`
+          : `cannot reach ${at}: ${this.#lastError}`;
+    } else if (!this.#subscribed) {
+      this.#notReadyReason = "subscribing to the change channel";
+    }
     this.#setReady(!this.#stopped && this.#subscribed && command?.status === "ready");
   };
 
   #setReady(ready: boolean): void {
+    if (ready) this.#lastError = undefined;
     if (ready === this.#ready) return;
     this.#ready = ready;
     if (!ready && !this.#stopped) this.#disconnects++;

@@ -1,8 +1,8 @@
 import { StoreCounters } from "./counters.js";
 import { StoreError } from "./errors.js";
 import { limitExceededError } from "./limits.js";
-import type { ResolvedOptions } from "./options.js";
-import { readClock, SeedRange } from "./seed-range.js";
+import type { ResolvedStoreOptions } from "./options.js";
+import { readStoreClock, SeedRange } from "./seed-range.js";
 import { SeedTable } from "./seed-table.js";
 import { decodeSnapshot, encodeSnapshot, type SeedEntry } from "./snapshot.js";
 import type {
@@ -14,7 +14,7 @@ import type {
   StoreStats,
   UpdateResult,
 } from "./store.js";
-import { Batch, checkSeed, validateDelta, validateUpdate } from "./validate.js";
+import { checkSeed, DeltaBatch, validateDelta, validateUpdate } from "./validate.js";
 
 /**
  * Everything an in-memory store holds, for all namespaces: the tables, the
@@ -22,13 +22,13 @@ import { Batch, checkSeed, validateDelta, validateUpdate } from "./validate.js";
  * namespace views are thin doors onto it.
  */
 export class Aggregator {
-  readonly options: ResolvedOptions;
+  readonly options: ResolvedStoreOptions;
   #namespaces = new Map<string, Map<bigint, SeedTable>>();
-  readonly #batch = new Batch();
+  readonly #batch = new DeltaBatch();
   readonly #range: SeedRange;
   readonly #counters = new StoreCounters();
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedStoreOptions) {
     this.options = options;
     this.#range = new SeedRange(options);
   }
@@ -197,7 +197,7 @@ export class Aggregator {
   }
 
   #now(): number {
-    return readClock(this.options);
+    return readStoreClock(this.options);
   }
 
   /**

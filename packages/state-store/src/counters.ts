@@ -11,10 +11,7 @@ export type StoreCounts = Pick<
   | "evictedBuckets"
 >;
 
-/**
- * The running counters behind `stats()`, kept the same by every store
- * (exported as `StoreCounters`, so other stores count as the in-memory one does).
- */
+/** The running counters behind `stats()`; every store counts with them, so all count alike. */
 export class StoreCounters {
   applied = 0;
   clamped = 0;

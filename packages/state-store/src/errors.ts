@@ -6,7 +6,7 @@
  * - `out_of_range`: a well-formed value beyond a bound (an id at or past
  *   `maxRows` / `maxCols`, `|delta| > 1`, a timestamp past 2^53 − 1, a seed
  *   past 2^64 − 1).
- * - `invalid_options`: an option of the store itself is unusable.
+ * - `invalid_option`: an option of the store itself is unusable.
  * - `snapshot_version`: a snapshot in a format this version cannot read.
  * - `snapshot_malformed`: a snapshot that does not decode or contradicts
  *   itself or the store's options.
@@ -24,7 +24,7 @@
 export type StoreErrorCode =
   | "invalid_argument"
   | "out_of_range"
-  | "invalid_options"
+  | "invalid_option"
   | "snapshot_version"
   | "snapshot_malformed"
   | "unavailable"

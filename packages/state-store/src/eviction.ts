@@ -1,4 +1,4 @@
-import type { StoreTimers } from "./options.js";
+import type { Timers } from "@fair/timers";
 
 /**
  * A repeating task on injected timers that can be started once, stopped any
@@ -6,7 +6,7 @@ import type { StoreTimers } from "./options.js";
  * when stopped: no interval, no abort listener.
  */
 export class IntervalTask {
-  readonly #timers: StoreTimers;
+  readonly #timers: Timers;
   readonly #intervalMs: number;
   readonly #run: () => void;
   #handle: unknown;
@@ -14,7 +14,7 @@ export class IntervalTask {
   #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => this.stop();
 
-  constructor(timers: StoreTimers, intervalMs: number, run: () => void) {
+  constructor(timers: Timers, intervalMs: number, run: () => void) {
     this.#timers = timers;
     this.#intervalMs = intervalMs;
     this.#run = run;

@@ -16,20 +16,13 @@
  * @packageDocumentation
  */
 
-export type { StoreCounts } from "./counters.js";
-export { StoreCounters } from "./counters.js";
+export type { Timers } from "@fair/timers";
 export type { StoreErrorCode } from "./errors.js";
 export { StoreError } from "./errors.js";
-export { limitExceededError } from "./limits.js";
 export type { InMemoryNamespace } from "./memory-store.js";
 export { InMemoryStore } from "./memory-store.js";
-export type {
-  InMemoryStoreOptions,
-  ResolvedOptions as ResolvedStoreOptions,
-  StoreTimers,
-} from "./options.js";
-export { defaultStoreOptions, resolveOptions as resolveStoreOptions } from "./options.js";
-export { readClock as readStoreClock, SeedRange } from "./seed-range.js";
+export type { InMemoryStoreOptions, StoreTimers } from "./options.js";
+export { defaultStoreOptions } from "./options.js";
 export { snapshotFormatVersion } from "./snapshot.js";
 export type {
   ApplyStatus,
@@ -47,10 +40,11 @@ export type {
   StoreStats,
   UpdateResult,
 } from "./store.js";
-export {
-  Batch as DeltaBatch,
-  checkSeed,
-  validateDelta,
-  validateUpdate,
-} from "./validate.js";
+export type {
+  ChangeListener,
+  StoreChangeFeed,
+  StoreMetrics,
+  StorePersistence,
+  StoreReadiness,
+} from "./store-capabilities.js";
 export { windowSeed } from "./window-seed.js";

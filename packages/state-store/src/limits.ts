@@ -3,7 +3,7 @@ import type { StoreLimit } from "./store.js";
 
 /**
  * The refusal of an update that would break a limit, worded the same by
- * every store (exported as `limitExceededError`): the seed at fault, what
+ * every store: the seed at fault, what
  * the update would have made of it, and the option to raise.
  *
  * @param limit - which limit the update would break

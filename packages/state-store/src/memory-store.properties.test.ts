@@ -1,5 +1,5 @@
 // The eviction timer's property, specific to the in-memory store (its
-// timer and clock); the contract's properties are in src/conformance.
+// timer and clock); the contract's properties are in @fair/state-store-conformance.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { makeStore, seed0, windowMs } from "../test/helpers.js";

@@ -1,5 +1,5 @@
 // What the in-memory store adds to the Store contract (the contract itself
-// is src/conformance, run by conformance.test.ts): synchronous answers.
+// is @fair/state-store-conformance, which runs on this store too): synchronous answers.
 import { describe, expect, test } from "vitest";
 import { makeStore, seed0, t0, update } from "../test/helpers.js";
 

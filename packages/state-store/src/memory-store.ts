@@ -1,7 +1,7 @@
 import { Aggregator } from "./aggregator.js";
 import { StoreError } from "./errors.js";
 import { IntervalTask } from "./eviction.js";
-import { type InMemoryStoreOptions, publicOptions, resolveOptions } from "./options.js";
+import { type InMemoryStoreOptions, publicOptions, resolveStoreOptions } from "./options.js";
 import type {
   BucketState,
   DeltaResult,
@@ -13,6 +13,7 @@ import type {
   StoreStats,
   UpdateResult,
 } from "./store.js";
+import type { StorePersistence } from "./store-capabilities.js";
 
 /**
  * A namespace of an {@link InMemoryStore}: the {@link StoreNamespace}
@@ -32,7 +33,8 @@ export interface InMemoryNamespace extends StoreNamespace {
 
 /**
  * The {@link Store} in one process's memory: server-owned decay, clamping,
- * window checks, eviction on a timer, snapshots. Every method answers
+ * window checks, eviction on a timer, snapshots (its one optional
+ * capability is {@link StorePersistence}). Every method answers
  * synchronously — the in-memory hot path pays for no promise — and is typed
  * so; through the {@link Store} interface the same values arrive as
  * `MaybePromise`s.
@@ -52,14 +54,15 @@ export interface InMemoryNamespace extends StoreNamespace {
  * store.stop();
  * ```
  */
-export class InMemoryStore implements Store, InMemoryNamespace {
+export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence {
+  readonly description: Readonly<Record<string, string>> = Object.freeze({ store: "memory" });
   readonly #core: Aggregator;
   readonly #eviction: IntervalTask;
   readonly #options: Readonly<InMemoryStoreOptions>;
 
-  /** Throws a `StoreError` (`invalid_options`) naming the first unusable option. */
+  /** Throws a `StoreError` (`invalid_option`) naming the first unusable option. */
   constructor(options: Partial<InMemoryStoreOptions> = {}) {
-    const resolved = resolveOptions(options);
+    const resolved = resolveStoreOptions(options);
     this.#core = new Aggregator(resolved);
     this.#options = publicOptions(resolved);
     this.#eviction = new IntervalTask(
@@ -74,6 +77,11 @@ export class InMemoryStore implements Store, InMemoryNamespace {
   /** The options in effect, defaults filled in. */
   get options(): Readonly<InMemoryStoreOptions> {
     return this.#options;
+  }
+
+  /** Snapshots and restores: this store itself ({@link InMemoryStore.snapshot}, {@link InMemoryStore.restore}). */
+  get persistence(): StorePersistence {
+    return this;
   }
 
   /** Whether the eviction timer is running. */

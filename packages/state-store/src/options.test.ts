@@ -60,7 +60,7 @@ describe("options", () => {
       caught = error;
     }
     expect(caught).toBeInstanceOf(StoreError);
-    expect(caught).toMatchObject({ code: "invalid_options", field });
+    expect(caught).toMatchObject({ code: "invalid_option", field });
   });
 
   test("a clock that returns something other than a finite number is refused when read", () => {

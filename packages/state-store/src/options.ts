@@ -1,15 +1,13 @@
+import { systemTimers, type Timers } from "@fair/timers";
 import { StoreError } from "./errors.js";
 
 /**
- * The two timer functions a store needs, so tests and servers can hand in
- * fake or shared timers. `globalThis` satisfies it.
+ * The timers a store takes.
+ *
+ * @deprecated Use `Timers` from `@fair/timers`, which every package takes;
+ * this name goes in the next release.
  */
-export interface StoreTimers {
-  /** Calls `fn` every `ms` milliseconds until cleared; returns a handle. */
-  setInterval(fn: () => void, ms: number): unknown;
-  /** Stops the interval behind `handle`. */
-  clearInterval(handle: unknown): void;
-}
+export type StoreTimers = Timers;
 
 /** Options of {@link InMemoryStore}. Every field is optional in the constructor. */
 export interface InMemoryStoreOptions {
@@ -78,22 +76,12 @@ export interface InMemoryStoreOptions {
   /** The clock, in Unix milliseconds. Default `Date.now`. */
   now: () => number;
   /**
-   * Timers for eviction. Default the global ones, with the interval
-   * `unref()`ed so a forgotten store does not keep the process alive.
+   * Timers for eviction (only the interval functions are used). Default
+   * `systemTimers` from `@fair/timers`: the platform's, `unref()`ed so a
+   * forgotten store does not keep the process alive.
    */
-  timers: StoreTimers;
+  timers: Timers;
 }
-
-const defaultTimers: StoreTimers = {
-  setInterval(fn, ms) {
-    const handle = setInterval(fn, ms);
-    handle.unref();
-    return handle;
-  },
-  clearInterval(handle) {
-    clearInterval(handle as ReturnType<typeof setInterval>);
-  },
-};
 
 /**
  * The defaults of {@link InMemoryStoreOptions}. `seedEvictionTtlMs`,
@@ -113,15 +101,15 @@ export const defaultStoreOptions: Readonly<InMemoryStoreOptions> = Object.freeze
   maxClockSkewMs: 30_000,
   evictionIntervalMs: 30_000,
   now: Date.now,
-  timers: defaultTimers,
+  timers: systemTimers,
 });
 
 /**
  * Options after defaults, checked, with the bigint forms the hot path needs.
- * Exported (as `ResolvedStoreOptions`) for other `Store` implementations,
- * which share the in-memory store's rules and validation.
+ * Other `Store` implementations resolve their rules with it too
+ * (`@fair/state-store/internal`), so they share the in-memory store's.
  */
-export interface ResolvedOptions extends Readonly<InMemoryStoreOptions> {
+export interface ResolvedStoreOptions extends Readonly<InMemoryStoreOptions> {
   readonly windowBig: bigint;
   readonly ttlBig: bigint;
   readonly futureSpanBig: bigint;
@@ -129,11 +117,8 @@ export interface ResolvedOptions extends Readonly<InMemoryStoreOptions> {
   readonly decayPerMs: number;
 }
 
-/**
- * Fills in defaults and refuses unusable options with a `StoreError`
- * (exported as `resolveStoreOptions`).
- */
-export function resolveOptions(partial: Partial<InMemoryStoreOptions>): ResolvedOptions {
+/** Fills in defaults and refuses unusable options with a `StoreError` (`invalid_option`). */
+export function resolveStoreOptions(partial: Partial<InMemoryStoreOptions>): ResolvedStoreOptions {
   const windowMs = partial.windowMs ?? defaultStoreOptions.windowMs;
   requireInteger("windowMs", windowMs, 1, Number.MAX_SAFE_INTEGER);
   const d = defaultStoreOptions;
@@ -157,7 +142,7 @@ export function resolveOptions(partial: Partial<InMemoryStoreOptions>): Resolved
   const rate = options.decayRatePerSecond;
   if (typeof rate !== "number" || !Number.isFinite(rate) || rate < 0) {
     throw new StoreError(
-      "invalid_options",
+      "invalid_option",
       "decayRatePerSecond",
       `must be finite and ≥ 0, got ${rate}`,
     );
@@ -166,7 +151,7 @@ export function resolveOptions(partial: Partial<InMemoryStoreOptions>): Resolved
   requireInteger("maxCols", options.maxCols, 1, 2 ** 32);
   // Keys are row × maxCols + col in a double; past 2^53 they would collide.
   if (options.maxRows * options.maxCols > 2 ** 53) {
-    throw new StoreError("invalid_options", "maxCols", "maxRows × maxCols must be at most 2^53");
+    throw new StoreError("invalid_option", "maxCols", "maxRows × maxCols must be at most 2^53");
   }
   requireInteger("maxFutureWindows", options.maxFutureWindows, 0, 2 ** 20);
   requireInteger("maxSeedsPerNamespace", options.maxSeedsPerNamespace, 1, 2 ** 20);
@@ -174,11 +159,11 @@ export function resolveOptions(partial: Partial<InMemoryStoreOptions>): Resolved
   requireInteger("maxClockSkewMs", options.maxClockSkewMs, 0, Number.MAX_SAFE_INTEGER);
   requireInteger("evictionIntervalMs", options.evictionIntervalMs, 1, 2 ** 31 - 1);
   if (typeof options.now !== "function") {
-    throw new StoreError("invalid_options", "now", "must be a function returning Unix ms");
+    throw new StoreError("invalid_option", "now", "must be a function returning Unix ms");
   }
-  const timers = options.timers as Partial<StoreTimers> | undefined;
+  const timers = options.timers as Partial<Timers> | undefined;
   if (typeof timers?.setInterval !== "function" || typeof timers.clearInterval !== "function") {
-    throw new StoreError("invalid_options", "timers", "must have setInterval and clearInterval");
+    throw new StoreError("invalid_option", "timers", "must have setInterval and clearInterval");
   }
   return Object.freeze({
     ...options,
@@ -192,7 +177,7 @@ export function resolveOptions(partial: Partial<InMemoryStoreOptions>): Resolved
 function requireInteger(field: string, value: unknown, min: number, max: number): void {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new StoreError(
-      "invalid_options",
+      "invalid_option",
       field,
       `must be an integer in [${min}, ${max}], got ${String(value)}`,
     );
@@ -200,7 +185,7 @@ function requireInteger(field: string, value: unknown, min: number, max: number)
 }
 
 /** The options as the user sees them: without the derived fields. */
-export function publicOptions(resolved: ResolvedOptions): Readonly<InMemoryStoreOptions> {
+export function publicOptions(resolved: ResolvedStoreOptions): Readonly<InMemoryStoreOptions> {
   const { windowBig, ttlBig, futureSpanBig, decayPerMs, ...options } = resolved;
   return Object.freeze(options);
 }

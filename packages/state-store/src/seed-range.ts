@@ -1,5 +1,5 @@
 import { StoreError } from "./errors.js";
-import type { ResolvedOptions } from "./options.js";
+import type { ResolvedStoreOptions } from "./options.js";
 import type { ApplyStatus } from "./store.js";
 
 /**
@@ -10,7 +10,7 @@ import type { ApplyStatus } from "./store.js";
  * the same rule, so an in-memory and a Redis store drop the same deltas.
  */
 export class SeedRange {
-  readonly #options: ResolvedOptions;
+  readonly #options: ResolvedStoreOptions;
   // Seeds below this were evicted; deltas for them are too old from then on.
   #evictedBefore = 0n;
   // Horizon and future limit as of #clockMs: bigint arithmetic once per
@@ -19,7 +19,7 @@ export class SeedRange {
   #horizon = 0n;
   #futureLimit = 0n;
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedStoreOptions) {
     this.#options = options;
   }
 
@@ -65,10 +65,10 @@ export class SeedRange {
 }
 
 /** Reads the store's clock, refusing a reading that is not finite Unix ms. */
-export function readClock(options: ResolvedOptions): number {
+export function readStoreClock(options: ResolvedStoreOptions): number {
   const now = options.now();
   if (typeof now !== "number" || !Number.isFinite(now)) {
-    throw new StoreError("invalid_options", "now", `returned ${String(now)}, not Unix ms`);
+    throw new StoreError("invalid_option", "now", `returned ${String(now)}, not Unix ms`);
   }
   return now;
 }

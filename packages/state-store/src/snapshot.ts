@@ -6,7 +6,7 @@ import {
   StoreSnapshotSchema,
 } from "@fair/state-proto";
 import { StoreError } from "./errors.js";
-import type { ResolvedOptions } from "./options.js";
+import type { ResolvedStoreOptions } from "./options.js";
 import { SeedTable } from "./seed-table.js";
 
 /** The `format_version` this package writes, and the only one it reads. */
@@ -59,7 +59,7 @@ export function encodeSnapshot(
  * caller that swaps the tables in only on success applies nothing of a bad
  * snapshot.
  */
-export function decodeSnapshot(bytes: Uint8Array, options: ResolvedOptions): SeedEntry[] {
+export function decodeSnapshot(bytes: Uint8Array, options: ResolvedStoreOptions): SeedEntry[] {
   if (!(bytes instanceof Uint8Array)) {
     throw new StoreError("invalid_argument", "bytes", "must be a Uint8Array");
   }
@@ -101,7 +101,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: ResolvedOptions): See
   });
 }
 
-function decodeTable(entry: SeedSnapshot, field: string, options: ResolvedOptions): SeedTable {
+function decodeTable(entry: SeedSnapshot, field: string, options: ResolvedStoreOptions): SeedTable {
   const { rowIds, colIds, probs, lastUpdateTimesMs } = entry;
   const length = rowIds.length;
   for (const [name, column] of [

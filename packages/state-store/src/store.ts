@@ -1,12 +1,10 @@
-/**
- * A value, or a promise of one. {@link Store} methods return it so that a
- * remote store (Redis) can be asynchronous while the in-memory one answers
- * synchronously and its callers need not pay for a promise per call.
- * Measured on the in-memory store (bench/main.ts, see the README): `await`
- * of the plain value adds ~0.5 µs to a ~29 µs batch of 100 deltas (~2 %), the
- * same as an always-async method would; so callers generic over `Store` may
- * simply `await`, and callers holding an `InMemoryStore` pay nothing.
- */
+import type {
+  StoreChangeFeed,
+  StoreMetrics,
+  StorePersistence,
+  StoreReadiness,
+} from "./store-capabilities.js";
+
 /**
  * What `applyUpdate` reads: a protobuf-es `DeltaUpdate`, or any object of
  * the same shape. A uint64 id or timestamp is a `bigint` (as protobuf-es
@@ -27,6 +25,15 @@ export interface BucketDeltaInput {
   readonly lastUpdateTimeMs: bigint | number;
 }
 
+/**
+ * A value, or a promise of one. {@link Store} methods return it so that a
+ * remote store (Redis) can be asynchronous while the in-memory one answers
+ * synchronously and its callers need not pay for a promise per call.
+ * Measured on the in-memory store (bench/main.ts, see the README): `await`
+ * of the plain value adds ~0.5 µs to a ~29 µs batch of 100 deltas (~2 %), the
+ * same as an always-async method would; so callers generic over `Store` may
+ * simply `await`, and callers holding an `InMemoryStore` pay nothing.
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
@@ -99,7 +106,7 @@ export interface EvictResult {
   readonly buckets: number;
 }
 
-/** The answer to {@link InMemoryStore.restore}. */
+/** The answer to {@link StorePersistence.restore}. */
 export interface RestoreResult {
   /** Seeds now held. */
   readonly seeds: number;
@@ -163,11 +170,26 @@ export interface StoreNamespace {
 }
 
 /**
- * The aggregation store: the contract the server programs against and that
- * both {@link InMemoryStore} and a Redis store implement. A `Store` is its
- * default namespace (`""`) plus the way to the others.
+ * The aggregation store: all a server knows of where the shared state lives.
+ * `InMemoryStore` implements it in one process, `@fair/state-store-redis` on
+ * Redis for several replicas. A `Store` is its default namespace (`""`)
+ * plus the way to the others, a lifecycle, and optional capabilities a
+ * backend may offer — each discovered by its presence, never by class:
+ * {@link StoreReadiness} (`readiness`), {@link StoreChangeFeed} (`changes`),
+ * {@link StorePersistence} (`persistence`) and {@link StoreMetrics}
+ * (`registerMetrics`).
+ *
+ * @example
+ * ```ts
+ * function serve(store: Store) {
+ *   store.registerMetrics?.(registry);
+ *   store.start();
+ *   const publishesItself = store.changes !== undefined;
+ *   const serving = () => store.readiness?.ready ?? true;
+ * }
+ * ```
  */
-export interface Store extends StoreNamespace {
+export interface Store extends StoreNamespace, Partial<StoreMetrics> {
   /**
    * The key space called `name`; `""` is the store itself. Cheap and
    * allocation-light: a server takes one per stream.
@@ -180,4 +202,28 @@ export interface Store extends StoreNamespace {
   evictBefore(seed: bigint): MaybePromise<EvictResult>;
   /** Sizes and counters, for metrics. */
   stats(): MaybePromise<StoreStats>;
+  /**
+   * Starts the store's background work: evicting expired seeds on its timer,
+   * and for a remote store connecting (and reconnecting until stopped).
+   * Returns at once; a no-op when started. Aborting `signal` stops the
+   * store, as `stop()` does.
+   */
+  start(signal?: AbortSignal): void;
+  /**
+   * Stops the background work and lets go of connections; idempotent.
+   * Resolves (when it returns a promise) once nothing of the store is left
+   * running.
+   */
+  stop(): MaybePromise<void>;
+  /** Present when the store can be unable to serve; see {@link StoreReadiness}. */
+  readonly readiness?: StoreReadiness;
+  /** Present when other servers change the shared view too; see {@link StoreChangeFeed}. */
+  readonly changes?: StoreChangeFeed;
+  /** Present when the store can be snapshotted and restored; see {@link StorePersistence}. */
+  readonly persistence?: StorePersistence;
+  /**
+   * How the store names itself in a server's logs, e.g.
+   * `{ store: "redis", replicaId: "3f9a…" }`. Default: nothing.
+   */
+  readonly description?: Readonly<Record<string, string>>;
 }

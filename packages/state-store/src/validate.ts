@@ -1,5 +1,5 @@
 import { StoreError } from "./errors.js";
-import type { ResolvedOptions } from "./options.js";
+import type { ResolvedStoreOptions } from "./options.js";
 import type { DeltaUpdateInput } from "./store.js";
 
 const maxUint64 = 2n ** 64n - 1n;
@@ -7,10 +7,10 @@ const maxUint64 = 2n ** 64n - 1n;
 /**
  * A validated batch as numbers: bucket keys (`row × maxCols + col`), deltas
  * and timestamps, in the update's order. Reused from update to update so the
- * hot path does not allocate per delta (exported as `DeltaBatch`, so other
- * stores validate exactly as the in-memory one does).
+ * hot path does not allocate per delta. Other stores validate with it too,
+ * so they refuse exactly what the in-memory one refuses.
  */
-export class Batch {
+export class DeltaBatch {
   keys = new Float64Array(256);
   deltas = new Float64Array(256);
   times = new Float64Array(256);
@@ -34,8 +34,8 @@ export class Batch {
  */
 export function validateUpdate(
   update: DeltaUpdateInput,
-  options: ResolvedOptions,
-  batch: Batch,
+  options: ResolvedStoreOptions,
+  batch: DeltaBatch,
 ): void {
   if (update === null || typeof update !== "object") {
     throw new StoreError("invalid_argument", "update", "must be a DeltaUpdate");
@@ -93,7 +93,7 @@ export function validateDelta(
   colId: number,
   deltaProb: number,
   timestampMs: number,
-  options: ResolvedOptions,
+  options: ResolvedStoreOptions,
 ): number {
   checkSeed(seed, "seed", options);
   checkIndex(rowId, "rowId", options.maxRows, "maxRows");
@@ -130,7 +130,7 @@ export function validateDelta(
 export function checkSeed(
   seed: unknown,
   field: string,
-  options: ResolvedOptions,
+  options: ResolvedStoreOptions,
 ): asserts seed is bigint {
   if (typeof seed !== "bigint") {
     throw new StoreError("invalid_argument", field, `must be a uint64 bigint, got ${typeof seed}`);

@@ -3,9 +3,8 @@
 // refusals.
 import { create } from "@bufbuild/protobuf";
 import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
+import { type BucketState, StoreError, type StoreErrorCode } from "@fair/state-store";
 import { expect } from "vitest";
-import { StoreError, type StoreErrorCode } from "../errors.js";
-import type { BucketState } from "../store.js";
 
 /** The window every conformance store runs with: 5 minutes. */
 export const windowMs = 300_000;

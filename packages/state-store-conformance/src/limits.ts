@@ -1,8 +1,9 @@
 // Limits on what one namespace may hold (DESIGN §4: nothing a client sends
 // may grow memory without bound): an update past maxSeedsPerNamespace or
 // maxBucketsPerSeed is refused whole, naming the option, and counted.
+
+import type { Store, StoreStats } from "@fair/state-store";
 import { describe, expect, test } from "vitest";
-import type { Store, StoreStats } from "../store.js";
 import { expectStoreError, seed0, sorted, t0, update, windowMs } from "./fixtures.js";
 import type { ConformanceContext } from "./suite.js";
 

@@ -1,8 +1,9 @@
 // Properties of the aggregation (DESIGN §3), checked with fast-check over
 // generated deltas, clocks and windows, on any store.
+
+import type { BucketState } from "@fair/state-store";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import type { BucketState } from "../store.js";
 import { seed0, t0, update } from "./fixtures.js";
 import type { ConformanceContext } from "./suite.js";
 

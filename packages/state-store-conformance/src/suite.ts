@@ -1,5 +1,5 @@
+import type { MaybePromise, Store } from "@fair/state-store";
 import { afterEach, describe } from "vitest";
-import type { MaybePromise, Store } from "../store.js";
 import { ManualClock, windowMs } from "./fixtures.js";
 import { describeLimits } from "./limits.js";
 import { describeProperties } from "./properties.js";
@@ -57,7 +57,7 @@ export interface ConformanceContext {
  *
  * @example
  * ```ts
- * import { describeStoreConformance } from "@fair/state-store/conformance";
+ * import { describeStoreConformance } from "@fair/state-store-conformance";
  * import { InMemoryStore } from "@fair/state-store";
  *
  * describeStoreConformance("InMemoryStore", (options) => ({ store: new InMemoryStore(options) }));

@@ -1,0 +1,64 @@
+import type { Registry } from "prom-client";
+import type { BucketState, MaybePromise, RestoreResult } from "./store.js";
+
+/**
+ * Optional: a store that can be unable to serve (a remote store that lost
+ * its connection) says so here. A server reports NOT_SERVING while
+ * `ready` is false, and logs `notReadyReason` when readiness changes. A
+ * store without this capability is always ready once started.
+ */
+export interface StoreReadiness {
+  /** Whether the store can serve now. */
+  readonly ready: boolean;
+  /**
+   * Why the store cannot serve, for logs and operators (`"connecting to
+   * redis://10.0.0.5:6379"`); `undefined` while ready.
+   */
+  readonly notReadyReason: string | undefined;
+  /** Calls `listener` with every change of {@link StoreReadiness.ready}; returns the way to stop. */
+  onReadyChange(listener: (ready: boolean) => void): () => void;
+}
+
+/** Called with the changed buckets of one (namespace, seed), each with its latest value. */
+export type ChangeListener = (namespace: string, seed: bigint, buckets: BucketState[]) => void;
+
+/**
+ * Optional: a store shared by several servers (replicas) announces every
+ * change of its shared view here — the other replicas' and this one's
+ * own, in the order the view took them, so no listener ever sees an older
+ * value after a newer one. A server with such a store broadcasts from the
+ * feed alone and never publishes an `applyUpdate` result itself. A store
+ * without this capability changes only through its own `applyUpdate`, and
+ * the server broadcasts what that returns.
+ */
+export interface StoreChangeFeed {
+  /** Calls `listener` with every change of the shared view; returns the way to stop listening. */
+  onChange(listener: ChangeListener): () => void;
+}
+
+/**
+ * Optional: a store whose contents can be written out and read back, so a
+ * restarted server does not start empty. A server with a `snapshotPath`
+ * writes snapshots on a timer and at shutdown, and restores one at start.
+ * (A store kept elsewhere, such as Redis, has no need of it.)
+ */
+export interface StorePersistence {
+  /** Every bucket of every namespace, as bytes `restore()` reads back. */
+  snapshot(): MaybePromise<Uint8Array>;
+  /**
+   * Replaces the store's contents with a snapshot's, or throws a
+   * `StoreError` (`snapshot_version`, `snapshot_malformed`) and leaves the
+   * store as it was.
+   */
+  restore(bytes: Uint8Array): MaybePromise<RestoreResult>;
+}
+
+/**
+ * Optional: a store with figures of its own beyond {@link StoreStats}
+ * (a remote store's command latency, its relay between replicas) registers
+ * them on the server's registry, under `fair_state_*` names.
+ */
+export interface StoreMetrics {
+  /** Registers the store's own metrics on `registry`; called once, before the store starts. */
+  registerMetrics(registry: Registry): void;
+}
