@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     {
       grpcAddress: running.grpcAddress,
       metricsAddress: running.metricsAddress,
-      replicaId: "replicaId" in running.server.store ? running.server.store.replicaId : undefined,
+      ...running.server.store.description,
       config: { ...config, redisUrl: withoutPassword(config.redisUrl) },
       origins,
     },

@@ -177,19 +177,28 @@ describe("when the server goes away", () => {
 /**
  * Moves fake time past every client's backoff until all are connected. Each
  * round waits until every client still out has settled (connected, or
- * failed again and is backing off), so no round races a connection attempt.
+ * failed again and is backing off), so no round races a connection attempt
+ * — including one still in flight when the round begins, whose failure
+ * (ECONNREFUSED from before the server came back) may arrive only now.
  */
 async function reconnectAll(clients: Instance[], maxBackoffMs: number): Promise<void> {
   for (let round = 0; round < 10 && !connected(clients)(); round++) {
-    const settled = new Set<Instance>();
-    const stop = clients.map((c) =>
-      c.client.subscribe({ onStatusChange: (status) => status !== "connecting" && settled.add(c) }),
-    );
+    const settled = clients
+      .filter((c) => c.client.status !== "connected")
+      .map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const stop = c.client.subscribe({
+              onStatusChange: (status) => {
+                if (status === "connecting") return;
+                stop();
+                resolve();
+              },
+            });
+          }),
+      );
     fleet.tick(maxBackoffMs);
-    await fleet.until(() =>
-      clients.every((c) => c.client.status === "connected" || settled.has(c)),
-    );
-    for (const unsubscribe of stop) unsubscribe();
+    await Promise.all(settled);
   }
   expect(connected(clients)()).toBe(true);
 }

@@ -1,16 +1,7 @@
-import type { IncomingMessage } from "node:http";
-import type { Http2ServerRequest, Http2Session } from "node:http2";
-import {
-  Code,
-  ConnectError,
-  type ContextValues,
-  createContextKey,
-  createContextValues,
-  type Interceptor,
-} from "@connectrpc/connect";
-import { Health } from "@fair/state-proto";
+import type { Http2Session } from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { ServerLogger } from "./logger.js";
 import type { StateServerMetrics } from "./metrics.js";
-import type { ServerLogger } from "./serve.js";
 
 /** The connection limits of the gRPC listener, in milliseconds where they are times. */
 export interface ConnectionLimits {
@@ -34,20 +25,15 @@ export type ConnectionCloseReason = "keepalive_timeout" | "idle";
  */
 const REFUSED_LINGER_MS = 10_000;
 
-const HEALTH_PATH = `/${Health.typeName}/`;
-
-const refusalKey = createContextKey<ConnectError | undefined>(undefined, {
-  description: "fair-state connection refusal",
-});
-
 /**
  * The HTTP/2 connections of the gRPC listener: counts them against
  * `maxConnections`, pings quiet ones, and closes dead and idle ones.
  *
  * **Refusing.** A connection past `maxConnections` is not dropped at once
- * (a gRPC client would only see "connection reset"): each of its requests
- * gets `RESOURCE_EXHAUSTED` naming `maxConnections`, except
- * `grpc.health.v1.Health`, which is answered — a server full of clients is
+ * (a gRPC client would only see "connection reset"): each `Sync` stream on
+ * it gets `RESOURCE_EXHAUSTED` naming `maxConnections` (through the
+ * server's admission, `admission.ts`), while `grpc.health.v1.Health` is
+ * answered — a server full of clients is
  * alive, and the kubelet's gRPC probes open a connection each. At its first
  * request the connection is closed gracefully (GOAWAY): the request in
  * flight is answered and the client's next attempt opens a new connection.
@@ -123,42 +109,16 @@ export class Connections {
   }
 
   /**
-   * The status refusing `request`, or `undefined` when it may go on: a
-   * request on a refused connection, unless it asks `grpc.health.v1.Health`.
-   * A transport that bypasses Connect must check this itself (the Connect
-   * routes do, through {@link Connections.interceptor}).
+   * The status refusing a `Sync` stream on `session`, or `undefined` when
+   * it may go on: streams on a refused connection get RESOURCE_EXHAUSTED.
+   * (Health checks are answered on every connection; they never ask.)
    */
-  refusal(request: IncomingMessage | Http2ServerRequest): ConnectError | undefined {
-    const session = "stream" in request ? request.stream.session : undefined;
+  refusal(session: Http2Session | undefined): ConnectError | undefined {
     if (session === undefined || !this.#refused.has(session)) return undefined;
-    if (request.url?.startsWith(HEALTH_PATH)) return undefined;
     return new ConnectError(
       `the server holds its limit of ${this.#limits.maxConnections} connections (maxConnections); retry with backoff`,
       Code.ResourceExhausted,
     );
-  }
-
-  /** Whether `request` came on a refused connection (health checks included). */
-  isRefused(request: Http2ServerRequest): boolean {
-    const session = request.stream.session;
-    return session !== undefined && this.#refused.has(session);
-  }
-
-  /** For `connectNodeAdapter`'s `contextValues`: carries {@link Connections.refusal} to the interceptor. */
-  readonly contextValues = (request: IncomingMessage | Http2ServerRequest): ContextValues => {
-    const values = createContextValues();
-    const refusal = this.refusal(request);
-    if (refusal) values.set(refusalKey, refusal);
-    return values;
-  };
-
-  /** Refuses Connect requests on refused connections (see {@link Connections.refusal}). */
-  interceptor(): Interceptor {
-    return (next) => async (request) => {
-      const refusal = request.contextValues.get(refusalKey);
-      if (refusal) throw refusal;
-      return next(request);
-    };
   }
 
   /** Stops every keepalive and idle timer (shutdown closes the connections). Idempotent. */

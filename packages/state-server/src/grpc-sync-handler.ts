@@ -1,59 +1,54 @@
-import {
-  constants,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type Http2Stream,
-} from "node:http2";
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { GrpcFrameReader, NAMESPACE_HEADER, StateService } from "@fair/state-proto";
+import { GrpcFrameReader, StateService } from "@fair/state-proto";
+import type { SyncAdmission } from "./admission.js";
 import { grpcFrames } from "./responses.js";
 import { DecodeError, decodeSyncRequest, type SyncRequestInput } from "./sync-request-decoder.js";
 import type { SyncService } from "./sync-service.js";
 
-const SYNC_PATH = `/${StateService.typeName}/${StateService.method.sync.name}`;
+/** The path of `Sync`, the same for every protocol. */
+export const SYNC_PATH = `/${StateService.typeName}/${StateService.method.sync.name}`;
 
-/** What the gRPC path needs besides the streams themselves. */
-export interface GrpcSyncOptions {
-  readonly sync: SyncService;
-  /** Largest request message accepted, in bytes (`maxMessageBytes`). */
-  readonly maxMessageBytes: number;
-  /** The status refusing a request's credentials, if any (see `refuseSyncToken`). */
-  readonly authorize: (authorization: string | null, namespace: string) => ConnectError | undefined;
+/**
+ * Whether the gRPC path serves `request`: `Sync` over the gRPC protocol with
+ * protobuf and no compression. Everything else (gRPC-Web, Connect, JSON,
+ * compressed streams, other methods) goes to Connect.
+ */
+export function isPlainGrpcSync(request: Http2ServerRequest): boolean {
+  if (request.method !== "POST" || request.url !== SYNC_PATH) return false;
+  const type = request.headers["content-type"];
+  if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
+  const encoding = request.headers["grpc-encoding"];
+  return encoding === undefined || encoding === "identity";
 }
 
 /**
- * Serves `Sync` over the gRPC protocol with protobuf and no compression,
- * straight on the HTTP/2 stream: requests decoded by hand, broadcasts
- * written as the frames every stream shares. Returns a request handler that
- * answers `false` for anything else (gRPC-Web, Connect, JSON, compressed
- * streams, other methods), which the caller hands to Connect.
+ * Serves one `Sync` stream over the gRPC protocol (see
+ * {@link isPlainGrpcSync}), straight on the HTTP/2 stream: requests decoded
+ * by hand, broadcasts written as the frames every stream shares.
  *
  * Why: under load the server spent most of its one thread in protobuf-es
  * decoding and in Connect's per-message machinery (async iterables, an
  * envelope copy and a promise per message per stream); bench/README.md has
  * the profiles and the figures before and after.
  */
-export function createGrpcSyncHandler(
-  options: GrpcSyncOptions,
-): (request: Http2ServerRequest, response: Http2ServerResponse) => boolean {
-  return (request, response) => {
-    if (request.method !== "POST" || request.url !== SYNC_PATH) return false;
-    const type = request.headers["content-type"];
-    if (type !== "application/grpc" && type !== "application/grpc+proto") return false;
-    const encoding = request.headers["grpc-encoding"];
-    if (encoding !== undefined && encoding !== "identity") return false;
-    serveSync(request, response, options).catch(() => {
-      // Only a write to a stream torn down under us lands here: let it go.
-      response.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    });
-    return true;
-  };
+export function serveGrpcSync(
+  request: Http2ServerRequest,
+  response: Http2ServerResponse,
+  sync: SyncService,
+  admission: SyncAdmission,
+): void {
+  serveSync(request, response, sync, admission).catch(() => {
+    // Only a write to a stream torn down under us lands here: let it go.
+    response.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  });
 }
 
 async function serveSync(
   request: Http2ServerRequest,
   response: Http2ServerResponse,
-  options: GrpcSyncOptions,
+  sync: SyncService,
+  admission: SyncAdmission,
 ): Promise<void> {
   const abort = new AbortController();
   // The client went away (cancelled, reset or disconnected): end the stream.
@@ -62,21 +57,12 @@ async function serveSync(
   let headersSent = false;
   const sendHeaders = () => {
     headersSent = true;
-    response.writeHead(200, {
-      "content-type": "application/grpc",
-      ...options.sync.responseHeaders,
-    });
+    response.writeHead(200, { "content-type": "application/grpc", ...sync.responseHeaders });
   };
   let status: ConnectError | undefined;
   try {
-    const namespace = header(request, NAMESPACE_HEADER);
-    const refusal = options.authorize(header(request, "authorization"), namespace ?? "");
-    if (refusal) throw refusal;
-    const requests = readRequests(request, options.maxMessageBytes);
-    // Cut off as a slow consumer while stuck: the reset ends the wait below.
-    const frames = options.sync.serve(requests, namespace, grpcFrames, abort.signal, () =>
-      resetIfStuck(response.stream),
-    );
+    const requests = readRequests(request, sync.maxMessageBytes);
+    const frames = sync.serve(requests, admission, grpcFrames, abort.signal);
     for await (const frame of frames) {
       if (!headersSent) sendHeaders();
       if (response.stream.destroyed) break;
@@ -105,11 +91,6 @@ async function serveSync(
   }
 }
 
-function header(request: Http2ServerRequest, name: string): string | null {
-  const value = request.headers[name];
-  return typeof value === "string" ? value : null;
-}
-
 /** Resolves once the stream takes writes again or is gone. */
 function writable(response: Http2ServerResponse): Promise<void> {
   // A stream already gone emits neither "drain" nor "close" again.
@@ -123,17 +104,6 @@ function writable(response: Http2ServerResponse): Promise<void> {
     response.on("drain", done);
     response.on("close", done);
   });
-}
-
-/**
- * For a stream the hub cut off as a slow consumer: if the client has left
- * data unread, it would never receive a status queued behind it, and the
- * writer would wait for it forever. Reset the stream instead (gRPC clients
- * report `ENHANCE_YOUR_CALM` as RESOURCE_EXHAUSTED) and let its buffers go.
- * A stream that can still take writes ends with its status as usual.
- */
-export function resetIfStuck(stream: Http2Stream): void {
-  if (stream.writableNeedDrain) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
- * `@fair/state-server`: the FAIR State Service — the `Sync` service over
- * Connect (gRPC, gRPC-Web and Connect protocols on HTTP/2), its
- * configuration schema, its metrics and health.
+ * `@fair/state-server`: the FAIR State Service — the `Sync` service on
+ * HTTP/2 (gRPC, gRPC-Web and Connect protocols) over any `Store`, with its
+ * policies, configuration schema, metrics, health and listeners.
  *
  * @example
  * ```ts
@@ -16,18 +16,17 @@
  * @packageDocumentation
  */
 
+export type { SyncAdmission } from "./admission.js";
 export type { ConfigKey, StateServerConfig } from "./config-schema.js";
 export { configKeys, envName, flagName } from "./config-schema.js";
-export type { ConnectionCloseReason, ConnectionLimits } from "./connections.js";
-export { Connections } from "./connections.js";
+export type { ConnectionCloseReason, ConnectionLimits, Connections } from "./connections.js";
 export { HealthStatus } from "./health.js";
+export type { RunningStateServer, ServeOptions } from "./listeners.js";
+export { serveStateServer } from "./listeners.js";
 export type { ConfigIssue, ConfigOrigin, ConfigSources, LoadedConfig } from "./load-config.js";
 export { CONFIG_FILE_ENV, ConfigError, configHelp, loadConfig } from "./load-config.js";
+export type { ServerLogger } from "./logger.js";
 export type { MetricSources, StateServerMetrics, SyncMetrics } from "./metrics.js";
-export { createMetrics } from "./metrics.js";
-export type { RunningStateServer, ServeOptions, ServerLogger } from "./serve.js";
-export { serveStateServer } from "./serve.js";
-export type { ServerStore, StateServer, StateServerOptions } from "./state-server.js";
+export type { StateServer, StateServerOptions } from "./state-server.js";
 export { createStateServer } from "./state-server.js";
-export type { SyncServiceOptions } from "./sync-service.js";
-export { registerSyncService, SyncService } from "./sync-service.js";
+export { createStoreFromConfig } from "./store-from-config.js";

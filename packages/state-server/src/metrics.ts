@@ -1,16 +1,13 @@
 import type { HubStats } from "@fair/state-broadcast";
 import type { MaybePromise, StoreStats } from "@fair/state-store";
-import type { RedisStats } from "@fair/state-store-redis";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** Where scrape-time figures come from: the store's and the hub's own counters. */
 export interface MetricSources {
-  /** The store's sizes and counters; a Redis store answers asynchronously. */
+  /** The store's sizes and counters; a remote store answers asynchronously. */
   readonly storeStats: () => MaybePromise<StoreStats>;
   readonly hubStats: () => HubStats;
   readonly serving: () => boolean;
-  /** The Redis store's own counters; absent for the in-memory store (the metrics stay 0). */
-  readonly redisStats?: (() => RedisStats) | undefined;
 }
 
 /** The counters the Sync handler moves as it works. */
@@ -31,13 +28,13 @@ export interface SyncMetrics {
   readonly storeUnavailable: Counter<"operation">;
 }
 
-/** Every metric of one server, on its own registry (so several servers can share a process). */
+/**
+ * Every metric of one server, on its own registry (so several servers can
+ * share a process). A store with metrics of its own registers them on the
+ * same registry (`Store.registerMetrics`).
+ */
 export interface StateServerMetrics extends SyncMetrics {
   readonly registry: Registry;
-  /** Duration of each Redis operation, by operation. */
-  readonly redisLatency: Histogram<"operation">;
-  /** Failed Redis operations, by operation. */
-  readonly redisErrors: Counter<"operation">;
   /** Sync streams refused for their token, by reason (missing, unknown, namespace). */
   readonly authFailures: Counter<"reason">;
   /** Snapshot writes, by result (ok, error). */
@@ -76,7 +73,7 @@ function sharedStoreStats(read: () => MaybePromise<StoreStats>): () => Promise<S
       try {
         last = await read();
       } catch {
-        // Keep the last figures; the Redis error metrics tell the story.
+        // Keep the last figures; the store's own error metrics tell the story.
       } finally {
         // Cleared once every collector of this scrape has had its turn.
         setImmediate(() => {
@@ -141,8 +138,6 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
         this.set(read(await storeStats()));
       },
     });
-  const redisMirror = (name: string, help: string, read: (stats: RedisStats) => number) =>
-    mirror(name, help, () => (sources.redisStats ? read(sources.redisStats()) : 0));
 
   new Counter({
     name: "fair_state_deltas_dropped_total",
@@ -211,48 +206,8 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   );
   gauge(
     "fair_state_serving",
-    "1 while the server is SERVING; 0 from the moment shutdown begins, and while the Redis store is unavailable.",
+    "1 while the server is SERVING; 0 before it starts, from the moment shutdown begins, and while the store is not ready (Redis unreachable).",
     () => (sources.serving() ? 1 : 0),
-  );
-  redisMirror(
-    "fair_state_relay_messages_received_total",
-    "Change messages received from other replicas (store: redis).",
-    (stats) => stats.messagesReceived,
-  );
-  redisMirror(
-    "fair_state_relay_buckets_total",
-    "Buckets relayed to this replica's streams from other replicas' changes and from re-reads (store: redis).",
-    (stats) => stats.bucketsRelayed,
-  );
-  redisMirror(
-    "fair_state_relay_gaps_total",
-    "Row versions that jumped, meaning change messages were lost; each row was re-read (store: redis).",
-    (stats) => stats.gaps,
-  );
-  redisMirror(
-    "fair_state_relay_rows_reread_total",
-    "Rows read back from Redis after a gap or a resubscription (store: redis).",
-    (stats) => stats.rowsReread,
-  );
-  redisMirror(
-    "fair_state_relay_resyncs_total",
-    "Resyncs after (re)subscribing to the change channel: every live row read back (store: redis).",
-    (stats) => stats.resyncs,
-  );
-  redisMirror(
-    "fair_state_relay_bad_messages_total",
-    "Change messages that did not parse (another format, e.g. during a rolling update) and were ignored (store: redis).",
-    (stats) => stats.badMessages,
-  );
-  redisMirror(
-    "fair_state_redis_disconnects_total",
-    "Times the Redis store stopped being ready (a connection dropped) (store: redis).",
-    (stats) => stats.disconnects,
-  );
-  redisMirror(
-    "fair_state_redis_restarts_total",
-    "Times Redis came back with a new run id, its data lost (store: redis).",
-    (stats) => stats.redisRestarts,
   );
 
   return {
@@ -262,13 +217,6 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       name: "fair_state_store_unavailable_total",
       help: "Requests a stream could not complete because the store was unavailable, by operation (apply, get_seed); each ended its stream with UNAVAILABLE.",
       labelNames: ["operation"],
-      registers,
-    }),
-    redisLatency: new Histogram({
-      name: "fair_state_redis_operation_duration_seconds",
-      help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), get_seed, evict, stats, reread, subscribe (store: redis).",
-      labelNames: ["operation"],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
       registers,
     }),
     authFailures: new Counter({
@@ -281,12 +229,6 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       name: "fair_state_snapshot_writes_total",
       help: "Snapshots of the in-memory store written to snapshotPath, by result (ok, error).",
       labelNames: ["result"],
-      registers,
-    }),
-    redisErrors: new Counter({
-      name: "fair_state_redis_errors_total",
-      help: "Failed Redis operations, by operation (store: redis).",
-      labelNames: ["operation"],
       registers,
     }),
     connections: new Gauge({

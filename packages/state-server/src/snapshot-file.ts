@@ -1,11 +1,6 @@
 import { open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-
-/** What a store must offer to be snapshotted to a file. */
-export interface Snapshottable {
-  snapshot(): Uint8Array;
-  restore(bytes: Uint8Array): { seeds: number; buckets: number; skippedSeeds: number };
-}
+import type { MaybePromise, StorePersistence } from "@fair/state-store";
 
 /** What became of the snapshot file at start-up. */
 export type SnapshotLoad =
@@ -32,12 +27,12 @@ export class SnapshotWriter {
 
   constructor(
     private readonly path: string,
-    private readonly snapshot: () => Uint8Array,
+    private readonly snapshot: () => MaybePromise<Uint8Array>,
   ) {}
 
   /** Writes a snapshot taken once the writes before it are done; rejects if this one fails. */
   write(): Promise<void> {
-    const next = this.#last.then(() => writeFileAtomically(this.path, this.snapshot()));
+    const next = this.#last.then(async () => writeFileAtomically(this.path, await this.snapshot()));
     this.#last = next.catch(() => {});
     return next;
   }
@@ -95,7 +90,7 @@ export async function writeFileAtomically(path: string, bytes: Uint8Array): Prom
  */
 export async function loadSnapshotFile(
   path: string,
-  store: Snapshottable,
+  store: StorePersistence,
   nowMs: number,
 ): Promise<SnapshotLoad> {
   let bytes: Buffer;
@@ -106,7 +101,7 @@ export async function loadSnapshotFile(
     throw error;
   }
   try {
-    return { kind: "loaded", ...store.restore(bytes) };
+    return { kind: "loaded", ...(await store.restore(bytes)) };
   } catch (error) {
     const movedTo = `${path}.rejected-${nowMs}`;
     await rename(path, movedTo);

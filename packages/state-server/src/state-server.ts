@@ -1,86 +1,151 @@
 import { setMaxListeners } from "node:events";
-import type { ConnectRouter } from "@connectrpc/connect";
-import { compressionGzip } from "@connectrpc/connect-node";
+import { readFile } from "node:fs/promises";
+import type {
+  Http2SecureServer,
+  Http2Server,
+  Http2ServerRequest,
+  Http2ServerResponse,
+  Http2Session,
+} from "node:http2";
 import { Hub } from "@fair/state-broadcast";
 import { HealthCheckResponse_ServingStatus as ServingStatus } from "@fair/state-proto";
-import { InMemoryStore, type StoreTimers } from "@fair/state-store";
-import { RedisStore } from "@fair/state-store-redis";
+import type { Store } from "@fair/state-store";
+import { systemTimers, type Timers } from "@fair/timers";
+import { Admission } from "./admission.js";
+import { AuthTokens } from "./auth-tokens.js";
 import type { StateServerConfig } from "./config-schema.js";
+import { Connections } from "./connections.js";
 import { HealthStatus } from "./health.js";
+import { type ServerLogger, silentLogger } from "./logger.js";
 import { createMetrics, type StateServerMetrics } from "./metrics.js";
-import { registerSyncService, SyncService } from "./sync-service.js";
-
-/**
- * The stores a server runs on: one process's memory, or Redis shared by
- * several replicas. `config.store` picks one; tests and embedders may hand
- * one in.
- */
-export type ServerStore = InMemoryStore | RedisStore;
+import { createRequestHandler } from "./request-handler.js";
+import { SnapshotSchedule } from "./snapshots.js";
+import { createStoreFromConfig } from "./store-from-config.js";
+import { SyncService } from "./sync-service.js";
 
 /** What a state server is made of besides its configuration; all injectable for tests. */
 export interface StateServerOptions {
   readonly config: StateServerConfig;
   /** The clock, Unix milliseconds. Default `Date.now`. */
   readonly now?: () => number;
-  /** Timers for eviction, broadcast flushes and stall sweeps. Default the global ones (unref'd). */
-  readonly timers?: StoreTimers;
+  /** Timers for eviction, broadcast flushes, stall sweeps and snapshots. Default `systemTimers`. */
+  readonly timers?: Timers;
   /**
-   * The store to serve instead of the one `config.store` describes. The
-   * server starts and stops it. Default: made from the configuration.
+   * The store to serve instead of the one `config.store` describes: any
+   * implementation of the `Store` contract. The server starts and stops it.
+   * Default: made from the configuration.
    */
-  readonly store?: ServerStore;
+  readonly store?: Store;
+  /** Where the server reports start-up, refusals, readiness and shutdown. Default: nowhere. */
+  readonly logger?: ServerLogger;
 }
 
 /**
- * The State Service without its listeners: the store, the hub, health and
- * metrics, and the Connect routes that serve them. `serveStateServer` puts
- * it on sockets; embedders can mount {@link StateServer.routes} themselves.
+ * The State Service without its listeners: the store, the hub, health,
+ * metrics and every policy — tokens, connection and stream limits, request
+ * rates, the slow-consumer cut-off — behind one HTTP/2 request handler that
+ * serves gRPC, gRPC-Web and Connect alike. `serveStateServer` puts it on
+ * sockets; an embedder can {@link StateServer.attach} it to an HTTP/2 server
+ * of its own and gets the same policies.
+ *
+ * @example
+ * ```ts
+ * const server = createStateServer({ config });
+ * const http2 = createServer({ settings: { maxConcurrentStreams: config.maxStreamsPerConnection } });
+ * server.attach(http2);
+ * await server.start();
+ * http2.listen(50051);
+ * ```
  */
 export interface StateServer {
   readonly config: StateServerConfig;
-  readonly store: ServerStore;
+  readonly store: Store;
   readonly hub: Hub;
   readonly health: HealthStatus;
   readonly metrics: StateServerMetrics;
-  /** The `Sync` streams, for the Connect routes and the gRPC path alike. */
-  readonly sync: SyncService;
-  /** Registers `Sync` and `grpc.health.v1.Health` on a router. */
-  readonly routes: (router: ConnectRouter) => void;
-  /** Options for `connectNodeAdapter`: limits, compression, the shutdown signal. */
-  readonly handlerOptions: {
-    readonly acceptCompression: (typeof compressionGzip)[];
-    readonly readMaxBytes: number;
-    readonly writeMaxBytes: number;
-    readonly shutdownSignal: AbortSignal;
-  };
+  /** The HTTP/2 connections the server has been handed, counted against `maxConnections`. */
+  readonly connections: Connections;
   /**
-   * Starts the hub, then the store (eviction; on Redis, connecting), and
-   * reports SERVING — on Redis, once the store is ready, and NOT_SERVING
-   * whenever it is not.
+   * Serves one request: `Sync` and `grpc.health.v1.Health`, in every
+   * protocol. Requests on connections not handed to {@link StateServer.handleSession}
+   * escape `maxConnections`, keepalive and the idle timeout: use
+   * {@link StateServer.attach}.
    */
-  start(): void;
+  readonly handleRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void;
+  /** Takes a new connection: counted against `maxConnections`, pinged, closed when idle. */
+  readonly handleSession: (session: Http2Session) => void;
+  /** Serves every connection and request of `server`; returns the way to detach. */
+  attach(server: Http2Server | Http2SecureServer): () => void;
   /**
-   * Reports NOT_SERVING, then stops the hub (every Sync stream ends with
-   * UNAVAILABLE so its client reconnects), aborts health watches and stops
-   * the store. Idempotent; resolves once the store has let go of its
-   * connections.
+   * Reads the token file, restores the snapshot (with `snapshotPath` and a
+   * store that can be snapshotted), starts the hub and the store, and
+   * reports SERVING — once the store is ready, when it can be unready. Until
+   * it resolves, `Sync` is refused with UNAVAILABLE. Rejects, leaving
+   * nothing running, when the token file cannot be read.
+   */
+  start(): Promise<void>;
+  /**
+   * Reads the token file again: a token removed from it is refused from the
+   * next stream on. A file that cannot be read leaves the old tokens in
+   * place and rejects with the reason.
+   */
+  reload(): Promise<void>;
+  /**
+   * Reports NOT_SERVING, stops applying updates, stops the hub (every `Sync`
+   * stream ends with UNAVAILABLE so its client reconnects), aborts health
+   * watches, stops the store and writes the last snapshot. Connections stay
+   * open for their owner to close. Idempotent.
    */
   stop(): Promise<void>;
 }
 
-/** Wires store, hub, health and metrics from a configuration. */
+/** Wires store, hub, health, metrics and policies from a configuration. */
 export function createStateServer(options: StateServerOptions): StateServer {
   const { config } = options;
-  const clock = options.now === undefined ? {} : { now: options.now };
-  const timers = options.timers === undefined ? {} : { timers: options.timers };
-  const store = options.store ?? createStore(config, { ...clock, ...timers });
-  const hub = new Hub({ broadcastIntervalMs: config.broadcastInterval, ...clock, ...timers });
+  const logger = options.logger ?? silentLogger;
+  const now = options.now ?? Date.now;
+  const timers = options.timers ?? systemTimers;
+  const store = options.store ?? createStoreFromConfig(config, { now, timers });
+  const hub = new Hub({ broadcastIntervalMs: config.broadcastInterval, now, timers });
   const health = new HealthStatus();
   const metrics = createMetrics({
     storeStats: () => store.stats(),
     hubStats: () => hub.stats(),
     serving: () => health.serving,
-    redisStats: store instanceof RedisStore ? () => store.redisStats() : undefined,
+  });
+  store.registerMetrics?.(metrics.registry);
+  warnOfSeedLimit(config, logger);
+
+  let state: "new" | "starting" | "running" | "stopped" = "new";
+  const connections = new Connections(
+    {
+      maxConnections: config.maxConnections,
+      keepaliveIntervalMs: config.keepaliveInterval,
+      keepaliveTimeoutMs: config.keepaliveTimeout,
+      idleTimeoutMs: config.idleTimeout,
+    },
+    metrics,
+    logger,
+  );
+  const admission = new Admission({
+    connections,
+    metrics,
+    logger,
+    running: () => state === "running",
+  });
+  const sync = new SyncService({
+    store,
+    hub,
+    metrics,
+    // A store with a change feed hands every change to the hub itself.
+    publishApplied: store.changes === undefined,
+    windowMs: config.seedWindowDuration,
+    decayRate: config.decayRate,
+    maxDeltasPerMessage: config.maxDeltasPerMessage,
+    maxStreams: config.maxStreams,
+    maxRequestsPerSecond: config.maxRequestsPerSecond,
+    maxMessageBytes: config.maxMessageBytes,
+    now,
   });
   const shutdown = new AbortController();
   // Connect links every request's signal to this one: one "abort" listener
@@ -88,45 +153,40 @@ export function createStateServer(options: StateServerOptions): StateServer {
   // Node would warn of a possible leak in every server's log; the churn test
   // checks there is none.
   setMaxListeners(0, shutdown.signal);
-  let started = false;
-  let stopped = false;
-  let stopping: Promise<void> | undefined;
+  const handleRequest = createRequestHandler({
+    sync,
+    health,
+    admission,
+    compression: config.compression,
+    maxMessageBytes: config.maxMessageBytes,
+    shutdownSignal: shutdown.signal,
+  });
+  const handleSession = (session: Http2Session) => connections.add(session);
+  const snapshots =
+    config.snapshotPath !== undefined && store.persistence !== undefined
+      ? new SnapshotSchedule({
+          path: config.snapshotPath,
+          intervalMs: config.snapshotInterval,
+          persistence: store.persistence,
+          metrics,
+          logger,
+          timers,
+          now,
+        })
+      : undefined;
+
   const detach: (() => void)[] = [];
-  const storeReady = () => !(store instanceof RedisStore) || store.ready;
   const report = () => {
-    health.set(
-      started && !stopped && storeReady() ? ServingStatus.SERVING : ServingStatus.NOT_SERVING,
+    const ready = store.readiness?.ready ?? true;
+    health.set(state === "running" && ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  };
+  const readTokens = async () => {
+    const path = config.authTokensFile;
+    admission.setTokens(
+      path === undefined ? undefined : AuthTokens.parse(await readFile(path, "utf8"), path),
     );
   };
-
-  if (store instanceof RedisStore) {
-    // Every change reaches the hub from the store, this replica's own and the
-    // other replicas' alike, in order per bucket; streams do not publish.
-    detach.push(
-      store.onChange((namespace, seed, buckets) => {
-        if (hub.state === "running") hub.publish(namespace, seed, buckets);
-      }),
-      store.onReadyChange(report),
-      store.onOperation((operation, durationMs, ok) => {
-        metrics.redisLatency.labels(operation).observe(durationMs / 1000);
-        if (!ok) metrics.redisErrors.labels(operation).inc();
-      }),
-    );
-  }
-
-  const sync = new SyncService({
-    store,
-    hub,
-    metrics,
-    publishApplied: !(store instanceof RedisStore),
-    windowMs: config.seedWindowDuration,
-    decayRate: config.decayRate,
-    maxDeltasPerMessage: config.maxDeltasPerMessage,
-    maxStreams: config.maxStreams,
-    maxRequestsPerSecond: config.maxRequestsPerSecond,
-    maxMessageBytes: config.maxMessageBytes,
-    ...clock,
-  });
+  let stopping: Promise<void> | undefined;
 
   return {
     config,
@@ -134,58 +194,89 @@ export function createStateServer(options: StateServerOptions): StateServer {
     hub,
     health,
     metrics,
-    sync,
-    routes(router) {
-      registerSyncService(router, sync);
-      health.register(router);
+    connections,
+    handleRequest,
+    handleSession,
+    attach(server) {
+      server.on("session", handleSession);
+      server.on("request", handleRequest);
+      return () => {
+        server.off("session", handleSession);
+        server.off("request", handleRequest);
+      };
     },
-    handlerOptions: {
-      acceptCompression: config.compression === "gzip" ? [compressionGzip] : [],
-      readMaxBytes: config.maxMessageBytes,
-      writeMaxBytes: config.maxMessageBytes,
-      shutdownSignal: shutdown.signal,
-    },
-    start() {
-      if (started || stopped) return;
-      started = true;
+    async start() {
+      if (state !== "new") return;
+      state = "starting";
+      try {
+        await readTokens();
+        await snapshots?.start();
+      } catch (error) {
+        state = "stopped";
+        throw error;
+      }
+      if (stopping) {
+        snapshots?.stop();
+        return;
+      }
+      const { readiness, changes } = store;
+      if (changes) {
+        // Every change reaches the hub from the store, this server's own and
+        // the other replicas' alike, in the order the shared view took them.
+        detach.push(
+          changes.onChange((namespace, seed, buckets) => {
+            if (hub.state === "running") hub.publish(namespace, seed, buckets);
+          }),
+        );
+      }
+      if (readiness) {
+        detach.push(
+          readiness.onReadyChange((ready) => {
+            report();
+            if (ready) logger.info({ ...store.description }, "store ready: SERVING");
+            else {
+              logger.warn(
+                { ...store.description, reason: readiness.notReadyReason },
+                "store not ready: NOT_SERVING",
+              );
+            }
+          }),
+        );
+      }
       hub.start();
       store.start();
+      state = "running";
       report();
     },
+    reload: readTokens,
     stop() {
       stopping ??= (async () => {
-        stopped = true;
-        health.set(ServingStatus.NOT_SERVING);
+        const started = state === "running";
+        state = "stopped";
+        report();
+        sync.close();
         hub.stop();
         shutdown.abort();
+        connections.stop();
         for (const undo of detach.splice(0)) undo();
+        snapshots?.stop();
         await store.stop();
+        // Last, when nothing can change the store any more; never over a
+        // snapshot that a server which did not start could not have restored.
+        if (started) await snapshots?.write();
       })();
       return stopping;
     },
   };
 }
 
-function createStore(
-  config: StateServerConfig,
-  injected: { now?: () => number; timers?: StoreTimers },
-): ServerStore {
-  const rules = {
-    windowMs: config.seedWindowDuration,
-    seedEvictionTtlMs: config.seedEvictionTtl,
-    decayRatePerSecond: config.decayRate,
-    maxRows: config.maxRows,
-    maxCols: config.maxCols,
-    maxClockSkewMs: config.maxClockSkew,
-    maxSeedsPerNamespace: config.maxSeedsPerNamespace,
-    maxBucketsPerSeed: config.maxBucketsPerSeed,
-    ...injected,
-  };
-  if (config.store === "memory") return new InMemoryStore(rules);
-  return new RedisStore({
-    ...rules,
-    url: config.redisUrl,
-    keyPrefix: config.redisKeyPrefix,
-    commandTimeoutMs: config.redisCommandTimeout,
-  });
+/** Seeds outside the live range are dropped anyway; past this many a fleet's own are refused. */
+function warnOfSeedLimit(config: StateServerConfig, logger: ServerLogger): void {
+  const liveSeeds = Math.floor(config.seedEvictionTtl / config.seedWindowDuration) + 3;
+  if (liveSeeds > config.maxSeedsPerNamespace) {
+    logger.warn(
+      { liveSeeds, maxSeedsPerNamespace: config.maxSeedsPerNamespace },
+      "a namespace may hold more live seeds than maxSeedsPerNamespace: raise it, or updates for new windows may be refused",
+    );
+  }
 }

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ConnectRouter, createContextKey } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Hub } from "@fair/state-broadcast";
 import {
   DECAY_RATE_HEADER,
@@ -7,6 +7,7 @@ import {
   WINDOW_MS_HEADER,
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
+import { admissionKey, type SyncAdmission } from "./admission.js";
 import type { SyncMetrics } from "./metrics.js";
 import { RequestRate } from "./request-rate.js";
 import { bucketsPerPart, connectBinary, connectJson, type SyncEncoding } from "./responses.js";
@@ -21,9 +22,8 @@ export interface SyncServiceOptions {
   readonly metrics: SyncMetrics;
   /**
    * Whether a stream publishes the buckets its update changed to the hub.
-   * Default true. False for a store that hands every change to the hub
-   * itself (the Redis store, which orders its own changes with the other
-   * replicas').
+   * Default true. False for a store with a change feed, which hands every
+   * change to the hub itself (in the order its shared view took them).
    */
   readonly publishApplied?: boolean;
   /** Sent in `fair-state-window-ms`, so clients can check they agree. */
@@ -53,11 +53,15 @@ export class SyncService {
   readonly #options: SyncServiceOptions;
   readonly #bucketsPerPart: number;
   #streams = 0;
+  #closed = false;
   /** The response headers of every stream: the server's rules, so clients can check they agree. */
   readonly responseHeaders: Readonly<Record<string, string>>;
+  /** Largest request message accepted, in bytes. */
+  readonly maxMessageBytes: number;
 
   constructor(options: SyncServiceOptions) {
     this.#options = options;
+    this.maxMessageBytes = options.maxMessageBytes;
     this.#bucketsPerPart = bucketsPerPart(options.maxMessageBytes);
     this.responseHeaders = {
       [WINDOW_MS_HEADER]: String(options.windowMs),
@@ -66,20 +70,18 @@ export class SyncService {
   }
 
   /**
-   * Serves one stream in `namespace` (the `fair-state-namespace` header;
-   * default empty): applies what `requests` carry and yields what the client
-   * is sent, encoded by `encoding`. Returns when the client ends its side;
-   * throws the `ConnectError` that ends the stream otherwise. `onCutOff` is
-   * called the moment the hub cuts the stream off as a slow consumer, so a
-   * transport waiting to write can stop waiting.
+   * Serves one admitted stream (see `admission.ts`): applies what `requests`
+   * carry and yields what the client is sent, encoded by `encoding`. Returns
+   * when the client ends its side; throws the `ConnectError` that ends the
+   * stream otherwise — at once if the admission refused it.
    */
   async *serve<Out>(
     requests: AsyncIterable<SyncRequestInput>,
-    namespace: string | null | undefined,
+    admission: SyncAdmission,
     encoding: SyncEncoding<Out>,
     signal: AbortSignal,
-    onCutOff?: () => void,
   ): AsyncGenerator<Out> {
+    if (admission.refusal) throw admission.refusal;
     const options = this.#options;
     const { metrics } = options;
     let code = "ok";
@@ -94,7 +96,7 @@ export class SyncService {
           Code.ResourceExhausted,
         );
       }
-      const name = namespace ?? "";
+      const name = admission.namespace;
       if (name.length > MAX_NAMESPACE_LENGTH) {
         throw new ConnectError(
           `${NAMESPACE_HEADER}: ${name.length} characters, more than the limit of ${MAX_NAMESPACE_LENGTH}`,
@@ -115,7 +117,8 @@ export class SyncService {
             options.now ?? Date.now,
           ),
           encoding,
-          onCutOff,
+          onCutOff: admission.resetIfStuck,
+          accepting: () => !this.#closed,
         },
         signal,
       );
@@ -130,28 +133,24 @@ export class SyncService {
       metrics.streamsClosed.labels(code).inc();
     }
   }
+
+  /**
+   * Stops applying: from now on every stream's next update ends it with
+   * UNAVAILABLE instead of reaching the store, so a server shutting down
+   * can take its last snapshot knowing nothing changes after it.
+   * Idempotent.
+   */
+  close(): void {
+    this.#closed = true;
+  }
 }
 
 /**
- * For Connect's routes: resets the request's HTTP/2 stream if it still has
- * unread data. Set by whoever mounts the routes (`serve.ts`, through
- * `contextValues`); a stream cut off as a slow consumer that reads nothing
- * would otherwise wait forever for Connect's pending write.
- */
-export const resetStuckStreamKey = createContextKey<(() => void) | undefined>(undefined, {
-  description: "reset the request's stream if it cannot drain",
-});
-
-/**
  * Registers `fair.state.v1.StateService` on a Connect router, serving its
- * streams from `service` (or a service made from these options).
+ * streams from `service`; each request's admission comes in its context
+ * values (`admissionKey`), set by the server's request handler.
  */
-export function registerSyncService(
-  router: ConnectRouter,
-  serviceOrOptions: SyncService | SyncServiceOptions,
-): void {
-  const service =
-    serviceOrOptions instanceof SyncService ? serviceOrOptions : new SyncService(serviceOrOptions);
+export function registerSyncService(router: ConnectRouter, service: SyncService): void {
   router.service(StateService, {
     sync: (requests, context) => {
       for (const [name, value] of Object.entries(service.responseHeaders)) {
@@ -161,10 +160,9 @@ export function registerSyncService(
       const json = context.requestHeader.get("content-type")?.includes("json");
       return service.serve(
         requests,
-        context.requestHeader.get(NAMESPACE_HEADER),
+        context.values.get(admissionKey),
         json ? connectJson : connectBinary,
         context.signal,
-        context.values.get(resetStuckStreamKey),
       );
     },
   });

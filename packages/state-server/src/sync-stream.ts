@@ -16,7 +16,7 @@ export interface SyncStreamDeps<Out> {
   readonly store: StoreNamespace;
   readonly hub: Hub;
   readonly metrics: SyncMetrics;
-  /** Whether to publish applied buckets to the hub (false when the store does). */
+  /** Whether to publish applied buckets to the hub (false when the store's change feed does). */
   readonly publishApplied: boolean;
   readonly maxDeltasPerMessage: number;
   readonly bucketsPerPart: number;
@@ -25,7 +25,9 @@ export interface SyncStreamDeps<Out> {
   /** How broadcasts and full-state replies become messages. */
   readonly encoding: SyncEncoding<Out>;
   /** Called when the hub cuts this stream off as a slow consumer. */
-  readonly onCutOff?: (() => void) | undefined;
+  readonly onCutOff: () => void;
+  /** Whether updates may still be applied: false once the server is stopping. */
+  readonly accepting: () => boolean;
 }
 
 /**
@@ -52,11 +54,9 @@ export class SyncStream<Out> {
     this.#deps = deps;
     this.#subscription = deps.hub.subscribe(deps.namespace, { signal });
     const { onCutOff } = deps;
-    if (onCutOff) {
-      void this.#subscription.closed.then((reason) => {
-        if (reason.code === "slow_consumer") onCutOff();
-      });
-    }
+    void this.#subscription.closed.then((reason) => {
+      if (reason.code === "slow_consumer") onCutOff();
+    });
   }
 
   /**
@@ -220,6 +220,14 @@ export class SyncStream<Out> {
     const count = update.deltas.length;
     metrics.deltaUpdatesReceived.inc();
     metrics.deltasReceived.inc(count);
+    if (!this.#deps.accepting()) {
+      // Nothing changes once the server is stopping: its last snapshot follows.
+      this.#failure = new ConnectError(
+        "the server is shutting down; the update was not applied",
+        Code.Unavailable,
+      );
+      return;
+    }
     let result: UpdateResult;
     try {
       if (count > maxDeltasPerMessage) {

@@ -9,7 +9,12 @@ import {
   createClient,
   type Transport,
 } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
 import {
   NAMESPACE_HEADER,
   StateService,
@@ -17,6 +22,7 @@ import {
   SyncRequestSchema,
   type SyncResponse,
 } from "@fair/state-proto";
+import type { Store } from "@fair/state-store";
 import { FakeTime } from "@fair/testing";
 import {
   loadConfig,
@@ -72,19 +78,48 @@ export function plain(response: SyncResponse): PlainBucket[] {
   }));
 }
 
+/** A Connect transport of one protocol to `baseUrl`, on `sessionManager`'s connection. */
+export type MakeTransport = (baseUrl: string, sessionManager: Http2SessionManager) => Transport;
+
+/** gRPC with protobuf: served on the HTTP/2 stream by the server's own code (grpc-sync-handler.ts). */
+export const grpcProtobuf: MakeTransport = (baseUrl, sessionManager) =>
+  createGrpcTransport({ baseUrl, sessionManager });
+
+/** gRPC-Web with protobuf: served through Connect. */
+export const grpcWebProtobuf: MakeTransport = (baseUrl, sessionManager) =>
+  createGrpcWebTransport({ baseUrl, httpVersion: "2", sessionManager });
+
+/** The Connect protocol with JSON: served through Connect, with message objects. */
+export const connectJson: MakeTransport = (baseUrl, sessionManager) =>
+  createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false, sessionManager });
+
 export interface TestServer {
   readonly running: RunningStateServer;
   readonly time: FakeTime;
   readonly config: StateServerConfig;
   /** A gRPC transport to the server, for other services (health). */
   readonly transport: Transport;
-  /** Opens a Sync stream; closed by {@link TestServer.close}. */
+  /** Opens a Sync stream over gRPC; closed by {@link TestServer.close}. */
   connect(namespace?: string): SyncClient;
+  /**
+   * Opens a Sync stream over `make`'s protocol, on a connection of its own,
+   * with `headers`; closed by {@link TestServer.close}.
+   */
+  open(make: MakeTransport, headers?: Record<string, string>): SyncClient;
   /** Ends every client and shuts the server down. */
   close(): Promise<void>;
 }
 
-export async function startServer(overrides: Partial<StateServerConfig> = {}): Promise<TestServer> {
+/**
+ * Makes the store a test server runs on, from its configuration and clock;
+ * by default the server makes its own from `config.store`.
+ */
+export type MakeStore = (config: StateServerConfig, time: FakeTime) => Store;
+
+export async function startServer(
+  overrides: Partial<StateServerConfig> = {},
+  makeStore?: MakeStore,
+): Promise<TestServer> {
   const time = new FakeTime(t0);
   const config: StateServerConfig = {
     ...loadConfig({ argv: [], env: {} }).config,
@@ -93,7 +128,12 @@ export async function startServer(overrides: Partial<StateServerConfig> = {}): P
     shutdownGracePeriod: 2_000,
     ...overrides,
   };
-  const running = await serveStateServer({ config, now: time.now, timers: time.timers });
+  const running = await serveStateServer({
+    config,
+    now: time.now,
+    timers: time.timers,
+    ...(makeStore === undefined ? {} : { store: makeStore(config, time) }),
+  });
   const sessions = new Http2SessionManager(`http://${running.grpcAddress}`);
   const transport = createGrpcTransport({
     baseUrl: `http://${running.grpcAddress}`,
@@ -101,6 +141,7 @@ export async function startServer(overrides: Partial<StateServerConfig> = {}): P
   });
   const client = createClient(StateService, transport);
   const clients: SyncClient[] = [];
+  const ownSessions: Http2SessionManager[] = [];
   return {
     running,
     time,
@@ -112,10 +153,20 @@ export async function startServer(overrides: Partial<StateServerConfig> = {}): P
       clients.push(sync);
       return sync;
     },
+    open(make, headers = {}) {
+      const baseUrl = `http://${running.grpcAddress}`;
+      const sessionManager = new Http2SessionManager(baseUrl);
+      ownSessions.push(sessionManager);
+      const own = createClient(StateService, make(baseUrl, sessionManager));
+      const sync = new SyncClient((requests, options) => own.sync(requests, options), headers);
+      clients.push(sync);
+      return sync;
+    },
     async close() {
       for (const sync of clients) sync.end();
       await running.shutdown(500);
       sessions.abort();
+      for (const own of ownSessions) own.abort();
     },
   };
 }

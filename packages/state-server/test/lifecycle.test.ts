@@ -3,6 +3,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@fair/state-proto";
 import { afterEach, describe, expect, test } from "vitest";
 import { deltaUpdate, seed0, startServer, stateRequest, type TestServer, t0 } from "./harness.js";
+import { MapStore } from "./map-store.js";
 
 let server: TestServer;
 afterEach(async () => {
@@ -45,6 +46,26 @@ describe("health", () => {
     server.running.server.stop(); // the first step of shutdown; the listeners are still up
     expect(await get("/readyz")).toEqual({ status: 503, text: "not serving\n" });
     expect((await get("/nope")).status).toBe(404);
+  });
+
+  test("a store that says it cannot serve turns the server NOT_SERVING until it can; streams stay open", async () => {
+    let store: MapStore | undefined;
+    server = await startServer({}, (_config, time) => {
+      store = new MapStore({ now: time.now, timers: time.timers });
+      return store;
+    });
+    const health = createClient(Health, server.transport);
+    const stream = server.connect();
+    stream.send(stateRequest(seed0));
+    await stream.until(() => stream.responses.length === 1);
+
+    store?.setReady(false);
+    expect(await get("/readyz")).toEqual({ status: 503, text: "not serving\n" });
+    expect((await health.check({ service: "" })).status).toBe(ServingStatus.NOT_SERVING);
+    store?.setReady(true);
+    expect(await get("/readyz")).toEqual({ status: 200, text: "ready\n" });
+    stream.send(stateRequest(seed0));
+    await stream.until(() => stream.responses.length === 2);
   });
 });
 

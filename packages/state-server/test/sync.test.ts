@@ -1,5 +1,8 @@
 // The Sync service on a real HTTP/2 listener (127.0.0.1, port 0), driven by
-// Connect gRPC clients, with the server's clock and timers faked.
+// Connect gRPC clients, with the server's clock and timers faked. Every test
+// runs twice: on the in-memory store the server makes from its config, and
+// on a test-only Store (map-store.ts) handed to it, which the server knows
+// only through the Store contract.
 
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
@@ -14,6 +17,7 @@ import {
 import { afterEach, describe, expect, test, vi } from "vitest";
 import {
   deltaUpdate,
+  type MakeStore,
   plain,
   type SyncClient,
   seed0,
@@ -23,6 +27,7 @@ import {
   t0,
   windowMs,
 } from "./harness.js";
+import { MapStore } from "./map-store.js";
 
 const lambda = 0.01;
 const decay = (ms: number) => Math.exp((-lambda * ms) / 1000);
@@ -31,6 +36,22 @@ let server: TestServer;
 afterEach(async () => {
   await server?.close();
 });
+
+const stores: [string, MakeStore | undefined][] = [
+  ["the in-memory store", undefined],
+  [
+    "a test-only Store",
+    (config, time) =>
+      new MapStore({
+        windowMs: config.seedWindowDuration,
+        seedEvictionTtlMs: config.seedEvictionTtl,
+        decayRatePerSecond: config.decayRate,
+        maxClockSkewMs: config.maxClockSkew,
+        now: time.now,
+        timers: time.timers,
+      }),
+  ],
+];
 
 /** Waits until every client's view of `seed` has `prob` at (row, col). */
 async function allSee(clients: SyncClient[], row: number, col: number, prob: number) {
@@ -47,236 +68,240 @@ async function allSee(clients: SyncClient[], row: number, col: number, prob: num
   );
 }
 
-describe("aggregation across clients", () => {
-  test("deltas from three clients are decayed, summed and clamped, and every client (sender included) gets the result", async () => {
-    server = await startServer();
-    const clients = [server.connect(), server.connect(), server.connect()];
-    const [a, b, c] = clients as [SyncClient, SyncClient, SyncClient];
+describe.each(stores)("on %s", (_store, makeStore) => {
+  describe("aggregation across clients", () => {
+    test("deltas from three clients are decayed, summed and clamped, and every client (sender included) gets the result", async () => {
+      server = await startServer({}, makeStore);
+      const clients = [server.connect(), server.connect(), server.connect()];
+      const [a, b, c] = clients as [SyncClient, SyncClient, SyncClient];
 
-    a.send(deltaUpdate(seed0, [[0, 5, 0.3, t0]]));
-    await allSee(clients, 0, 5, 0.3);
+      a.send(deltaUpdate(seed0, [[0, 5, 0.3, t0]]));
+      await allSee(clients, 0, 5, 0.3);
 
-    b.send(deltaUpdate(seed0, [[0, 5, 0.4, t0 + 1_000]]));
-    const afterB = 0.3 * decay(1_000) + 0.4;
-    await allSee(clients, 0, 5, afterB);
+      b.send(deltaUpdate(seed0, [[0, 5, 0.4, t0 + 1_000]]));
+      const afterB = 0.3 * decay(1_000) + 0.4;
+      await allSee(clients, 0, 5, afterB);
 
-    c.send(deltaUpdate(seed0, [[0, 5, 0.5, t0 + 2_000]]));
-    await allSee(clients, 0, 5, 1);
-    expect(c.view(seed0)).toEqual([{ rowId: 0, colId: 5, prob: 1, lastUpdateTimeMs: t0 + 2_000 }]);
-
-    // A late delta is decayed to the bucket's time; the timestamp stays.
-    a.send(deltaUpdate(seed0, [[0, 5, -0.2, t0 + 500]]));
-    const afterLate = 1 - 0.2 * decay(1_500);
-    await allSee(clients, 0, 5, afterLate);
-    for (const client of clients) {
-      expect(client.view(seed0)).toEqual([
-        { rowId: 0, colId: 5, prob: afterLate, lastUpdateTimeMs: t0 + 2_000 },
+      c.send(deltaUpdate(seed0, [[0, 5, 0.5, t0 + 2_000]]));
+      await allSee(clients, 0, 5, 1);
+      expect(c.view(seed0)).toEqual([
+        { rowId: 0, colId: 5, prob: 1, lastUpdateTimeMs: t0 + 2_000 },
       ]);
-    }
-  });
 
-  test("several deltas in one update apply in order, and each changed bucket is broadcast once", async () => {
-    server = await startServer();
-    const a = server.connect();
-    a.send(
-      deltaUpdate(seed0, [
-        [1, 7, 0.04, t0],
-        [1, 7, 0.04, t0],
-        [2, 9, 0.04, t0],
-      ]),
-    );
-    await a.until(() => a.responses.length === 1);
-    expect(plain(a.responses[0] ?? fail())).toEqual([
-      { rowId: 1, colId: 7, prob: 0.08, lastUpdateTimeMs: t0 },
-      { rowId: 2, colId: 9, prob: 0.04, lastUpdateTimeMs: t0 },
-    ]);
-  });
+      // A late delta is decayed to the bucket's time; the timestamp stays.
+      a.send(deltaUpdate(seed0, [[0, 5, -0.2, t0 + 500]]));
+      const afterLate = 1 - 0.2 * decay(1_500);
+      await allSee(clients, 0, 5, afterLate);
+      for (const client of clients) {
+        expect(client.view(seed0)).toEqual([
+          { rowId: 0, colId: 5, prob: afterLate, lastUpdateTimeMs: t0 + 2_000 },
+        ]);
+      }
+    });
 
-  test("the response headers carry the server's window and decay rate", async () => {
-    server = await startServer({ decayRate: 0.02 });
-    const a = server.connect();
-    a.send(stateRequest(seed0));
-    await a.until(() => a.headers !== undefined);
-    expect(a.headers?.get(WINDOW_MS_HEADER)).toBe(String(windowMs));
-    expect(a.headers?.get(DECAY_RATE_HEADER)).toBe("0.02");
-  });
-
-  test("namespaces are isolated key spaces", async () => {
-    server = await startServer();
-    const checkout = server.connect("checkout");
-    const search = server.connect("search");
-    checkout.send(deltaUpdate(seed0, [[0, 1, 0.5, t0]]));
-    await checkout.until(() => checkout.view(seed0).length === 1);
-    search.send(stateRequest(seed0));
-    await search.until(() => search.fullStateReplies(seed0).length === 1);
-    expect(search.view(seed0)).toEqual([]);
-    expect(search.responses).toHaveLength(1);
-  });
-
-  test("interval mode coalesces per key and flushes every broadcastInterval", async () => {
-    server = await startServer({ broadcastInterval: 250 });
-    const a = server.connect();
-    a.send(deltaUpdate(seed0, [[0, 1, 0.1, t0]]), deltaUpdate(seed0, [[0, 1, 0.1, t0]]));
-    a.send(stateRequest(seed0)); // answered at once: proves both updates were applied
-    await a.until(() => a.fullStateReplies(seed0).length === 1);
-    expect(a.responses).toHaveLength(1);
-    server.time.tick(250);
-    await a.until(() => a.responses.length === 2);
-    expect(plain(a.responses[1] ?? fail())).toEqual([
-      { rowId: 0, colId: 1, prob: 0.2, lastUpdateTimeMs: t0 },
-    ]);
-  });
-});
-
-describe("codecs", () => {
-  test("binary (encoded once for all streams) and JSON streams receive the same broadcast", async () => {
-    server = await startServer();
-    const binary = server.connect();
-    const sessions = new Http2SessionManager(`http://${server.running.grpcAddress}`);
-    const json = createClient(
-      StateService,
-      createConnectTransport({
-        baseUrl: `http://${server.running.grpcAddress}`,
-        httpVersion: "2",
-        useBinaryFormat: false,
-        sessionManager: sessions,
-      }),
-    );
-    const abort = new AbortController();
-    const received: SyncResponse[] = [];
-    const outbox = (async function* () {
-      yield create(SyncRequestSchema, {
-        request: { case: "stateRequest", value: { seed: seed0 } },
-      });
-      await new Promise((resolve) => abort.signal.addEventListener("abort", resolve));
-    })();
-    const reading = (async () => {
-      for await (const response of json.sync(outbox, { signal: abort.signal }))
-        received.push(response);
-    })().catch(() => undefined);
-    try {
-      binary.send(stateRequest(seed0));
-      await binary.until(() => binary.responses.length === 1);
-      binary.send(
+    test("several deltas in one update apply in order, and each changed bucket is broadcast once", async () => {
+      server = await startServer({}, makeStore);
+      const a = server.connect();
+      a.send(
         deltaUpdate(seed0, [
-          [0, 3, 0.25, t0],
-          [1, 4, 0.5, t0 + 1],
+          [1, 7, 0.04, t0],
+          [1, 7, 0.04, t0],
+          [2, 9, 0.04, t0],
         ]),
       );
-      await binary.until(() => binary.responses.length === 2);
-      const expected = [
-        { rowId: 0, colId: 3, prob: 0.25, lastUpdateTimeMs: t0 },
-        { rowId: 1, colId: 4, prob: 0.5, lastUpdateTimeMs: t0 + 1 },
-      ];
-      expect(plain(binary.responses[1] ?? fail())).toEqual(expected);
-      await vi.waitUntil(() => received.length === 2, { timeout: 10_000 });
-      expect(plain(received[1] ?? fail())).toEqual(expected);
-      expect(received[1]?.seed).toBe(seed0);
-    } finally {
-      abort.abort();
-      await reading;
-      sessions.abort();
-    }
-  });
-});
-
-describe("full state", () => {
-  test("a known seed gets every bucket, an unknown seed one empty reply, both marked full_state and last", async () => {
-    server = await startServer();
-    const writer = server.connect();
-    writer.send(
-      deltaUpdate(seed0, [
-        [0, 1, 0.5, t0],
-        [3, 4, 0.25, t0],
-      ]),
-    );
-    await writer.until(() => writer.responses.length === 1);
-
-    const late = server.connect();
-    const nextWindow = seed0 + BigInt(windowMs);
-    late.send(stateRequest(seed0), stateRequest(nextWindow));
-    await late.until(() => late.responses.length === 2);
-    const [known, unknown] = late.responses;
-    expect(known).toMatchObject({ seed: seed0, fullState: true, fullStateLast: true });
-    expect(late.view(seed0)).toEqual([
-      { rowId: 0, colId: 1, prob: 0.5, lastUpdateTimeMs: t0 },
-      { rowId: 3, colId: 4, prob: 0.25, lastUpdateTimeMs: t0 },
-    ]);
-    expect(unknown).toMatchObject({
-      seed: nextWindow,
-      fullState: true,
-      fullStateLast: true,
-      buckets: [],
+      await a.until(() => a.responses.length === 1);
+      expect(plain(a.responses[0] ?? fail())).toEqual([
+        { rowId: 1, colId: 7, prob: 0.08, lastUpdateTimeMs: t0 },
+        { rowId: 2, colId: 9, prob: 0.04, lastUpdateTimeMs: t0 },
+      ]);
     });
-    // Full-state replies go to the requester only.
-    expect(writer.responses).toHaveLength(1);
-  });
 
-  test("a reply too large for one message is split, and only its last part is marked last", async () => {
-    server = await startServer({ maxMessageBytes: 1024 }); // 24 buckets a part
-    const a = server.connect();
-    const deltas = Array.from({ length: 60 }, (_, i) => [0, i, 0.1, t0] as const);
-    a.send(deltaUpdate(seed0, deltas.slice(0, 30)), deltaUpdate(seed0, deltas.slice(30)));
-    a.send(stateRequest(seed0));
-    await a.until(() => a.fullStateReplies(seed0).some((r) => r.fullStateLast));
-    const parts = a.fullStateReplies(seed0);
-    expect(parts.map((p) => [p.buckets.length, p.fullStateLast])).toEqual([
-      [24, false],
-      [24, false],
-      [12, true],
-    ]);
-    expect(new Set(parts.flatMap((p) => plain(p).map((b) => b.colId))).size).toBe(60);
-  });
+    test("the response headers carry the server's window and decay rate", async () => {
+      server = await startServer({ decayRate: 0.02 }, makeStore);
+      const a = server.connect();
+      a.send(stateRequest(seed0));
+      await a.until(() => a.headers !== undefined);
+      expect(a.headers?.get(WINDOW_MS_HEADER)).toBe(String(windowMs));
+      expect(a.headers?.get(DECAY_RATE_HEADER)).toBe("0.02");
+    });
 
-  test("a client that ends its side still gets the replies it asked for, then the stream ends OK", async () => {
-    server = await startServer();
-    const a = server.connect();
-    a.send(stateRequest(seed0));
-    a.end();
-    expect(await a.closed()).toBeUndefined();
-    expect(a.fullStateReplies(seed0)).toHaveLength(1);
-  });
-});
+    test("namespaces are isolated key spaces", async () => {
+      server = await startServer({}, makeStore);
+      const checkout = server.connect("checkout");
+      const search = server.connect("search");
+      checkout.send(deltaUpdate(seed0, [[0, 1, 0.5, t0]]));
+      await checkout.until(() => checkout.view(seed0).length === 1);
+      search.send(stateRequest(seed0));
+      await search.until(() => search.fullStateReplies(seed0).length === 1);
+      expect(search.view(seed0)).toEqual([]);
+      expect(search.responses).toHaveLength(1);
+    });
 
-describe("seeds", () => {
-  test("eviction drops old seeds: their state is gone and later deltas for them are dropped and counted", async () => {
-    server = await startServer();
-    const a = server.connect();
-    a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0]]));
-    await a.until(() => a.responses.length === 1);
-
-    server.time.tick(server.config.seedEvictionTtl + windowMs);
-    const later = Number(seed0) + server.config.seedEvictionTtl + windowMs;
-    const current = BigInt(Math.floor(later / windowMs) * windowMs);
-    a.send(deltaUpdate(seed0, [[0, 1, 0.5, later]]), stateRequest(seed0));
-    // A delta for the current window after the dropped one proves the stream goes on.
-    a.send(deltaUpdate(current, [[0, 2, 0.1, later]]));
-    await a.until(() => a.responses.some((r) => r.seed === current));
-    expect(a.fullStateReplies(seed0)).toMatchObject([{ buckets: [] }]);
-    expect(await server.running.server.store.stats()).toMatchObject({
-      seeds: 1,
-      evictedSeeds: 1,
-      droppedDeltas: { too_old: 1, too_far_future: 0 },
+    test("interval mode coalesces per key and flushes every broadcastInterval", async () => {
+      server = await startServer({ broadcastInterval: 250 }, makeStore);
+      const a = server.connect();
+      a.send(deltaUpdate(seed0, [[0, 1, 0.1, t0]]), deltaUpdate(seed0, [[0, 1, 0.1, t0]]));
+      a.send(stateRequest(seed0)); // answered at once: proves both updates were applied
+      await a.until(() => a.fullStateReplies(seed0).length === 1);
+      expect(a.responses).toHaveLength(1);
+      server.time.tick(250);
+      await a.until(() => a.responses.length === 2);
+      expect(plain(a.responses[1] ?? fail())).toEqual([
+        { rowId: 0, colId: 1, prob: 0.2, lastUpdateTimeMs: t0 },
+      ]);
     });
   });
 
-  test("seeds more than two windows ahead are refused and counted; the stream goes on", async () => {
-    server = await startServer();
-    const a = server.connect();
-    a.send(deltaUpdate(seed0 + 3n * BigInt(windowMs), [[0, 1, 0.5, t0]]));
-    a.send(deltaUpdate(seed0 + 2n * BigInt(windowMs), [[0, 1, 0.5, t0]]));
-    await a.until(() => a.responses.length === 1);
-    expect(a.responses[0]?.seed).toBe(seed0 + 2n * BigInt(windowMs));
-    expect((await server.running.server.store.stats()).droppedDeltas.too_far_future).toBe(1);
+  describe("codecs", () => {
+    test("binary (encoded once for all streams) and JSON streams receive the same broadcast", async () => {
+      server = await startServer({}, makeStore);
+      const binary = server.connect();
+      const sessions = new Http2SessionManager(`http://${server.running.grpcAddress}`);
+      const json = createClient(
+        StateService,
+        createConnectTransport({
+          baseUrl: `http://${server.running.grpcAddress}`,
+          httpVersion: "2",
+          useBinaryFormat: false,
+          sessionManager: sessions,
+        }),
+      );
+      const abort = new AbortController();
+      const received: SyncResponse[] = [];
+      const outbox = (async function* () {
+        yield create(SyncRequestSchema, {
+          request: { case: "stateRequest", value: { seed: seed0 } },
+        });
+        await new Promise((resolve) => abort.signal.addEventListener("abort", resolve));
+      })();
+      const reading = (async () => {
+        for await (const response of json.sync(outbox, { signal: abort.signal }))
+          received.push(response);
+      })().catch(() => undefined);
+      try {
+        binary.send(stateRequest(seed0));
+        await binary.until(() => binary.responses.length === 1);
+        binary.send(
+          deltaUpdate(seed0, [
+            [0, 3, 0.25, t0],
+            [1, 4, 0.5, t0 + 1],
+          ]),
+        );
+        await binary.until(() => binary.responses.length === 2);
+        const expected = [
+          { rowId: 0, colId: 3, prob: 0.25, lastUpdateTimeMs: t0 },
+          { rowId: 1, colId: 4, prob: 0.5, lastUpdateTimeMs: t0 + 1 },
+        ];
+        expect(plain(binary.responses[1] ?? fail())).toEqual(expected);
+        await vi.waitUntil(() => received.length === 2, { timeout: 10_000 });
+        expect(plain(received[1] ?? fail())).toEqual(expected);
+        expect(received[1]?.seed).toBe(seed0);
+      } finally {
+        abort.abort();
+        await reading;
+        sessions.abort();
+      }
+    });
   });
 
-  test("a timestamp too far ahead of the server clock is clamped to now plus the allowed skew", async () => {
-    server = await startServer();
-    const a = server.connect();
-    a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0 + 3_600_000]]));
-    await a.until(() => a.responses.length === 1);
-    expect(a.view(seed0)[0]?.lastUpdateTimeMs).toBe(t0 + server.config.maxClockSkew);
-    expect((await server.running.server.store.stats()).clampedTimestamps).toBe(1);
+  describe("full state", () => {
+    test("a known seed gets every bucket, an unknown seed one empty reply, both marked full_state and last", async () => {
+      server = await startServer({}, makeStore);
+      const writer = server.connect();
+      writer.send(
+        deltaUpdate(seed0, [
+          [0, 1, 0.5, t0],
+          [3, 4, 0.25, t0],
+        ]),
+      );
+      await writer.until(() => writer.responses.length === 1);
+
+      const late = server.connect();
+      const nextWindow = seed0 + BigInt(windowMs);
+      late.send(stateRequest(seed0), stateRequest(nextWindow));
+      await late.until(() => late.responses.length === 2);
+      const [known, unknown] = late.responses;
+      expect(known).toMatchObject({ seed: seed0, fullState: true, fullStateLast: true });
+      expect(late.view(seed0)).toEqual([
+        { rowId: 0, colId: 1, prob: 0.5, lastUpdateTimeMs: t0 },
+        { rowId: 3, colId: 4, prob: 0.25, lastUpdateTimeMs: t0 },
+      ]);
+      expect(unknown).toMatchObject({
+        seed: nextWindow,
+        fullState: true,
+        fullStateLast: true,
+        buckets: [],
+      });
+      // Full-state replies go to the requester only.
+      expect(writer.responses).toHaveLength(1);
+    });
+
+    test("a reply too large for one message is split, and only its last part is marked last", async () => {
+      server = await startServer({ maxMessageBytes: 1024 }, makeStore); // 24 buckets a part
+      const a = server.connect();
+      const deltas = Array.from({ length: 60 }, (_, i) => [0, i, 0.1, t0] as const);
+      a.send(deltaUpdate(seed0, deltas.slice(0, 30)), deltaUpdate(seed0, deltas.slice(30)));
+      a.send(stateRequest(seed0));
+      await a.until(() => a.fullStateReplies(seed0).some((r) => r.fullStateLast));
+      const parts = a.fullStateReplies(seed0);
+      expect(parts.map((p) => [p.buckets.length, p.fullStateLast])).toEqual([
+        [24, false],
+        [24, false],
+        [12, true],
+      ]);
+      expect(new Set(parts.flatMap((p) => plain(p).map((b) => b.colId))).size).toBe(60);
+    });
+
+    test("a client that ends its side still gets the replies it asked for, then the stream ends OK", async () => {
+      server = await startServer({}, makeStore);
+      const a = server.connect();
+      a.send(stateRequest(seed0));
+      a.end();
+      expect(await a.closed()).toBeUndefined();
+      expect(a.fullStateReplies(seed0)).toHaveLength(1);
+    });
+  });
+
+  describe("seeds", () => {
+    test("eviction drops old seeds: their state is gone and later deltas for them are dropped and counted", async () => {
+      server = await startServer({}, makeStore);
+      const a = server.connect();
+      a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0]]));
+      await a.until(() => a.responses.length === 1);
+
+      server.time.tick(server.config.seedEvictionTtl + windowMs);
+      const later = Number(seed0) + server.config.seedEvictionTtl + windowMs;
+      const current = BigInt(Math.floor(later / windowMs) * windowMs);
+      a.send(deltaUpdate(seed0, [[0, 1, 0.5, later]]), stateRequest(seed0));
+      // A delta for the current window after the dropped one proves the stream goes on.
+      a.send(deltaUpdate(current, [[0, 2, 0.1, later]]));
+      await a.until(() => a.responses.some((r) => r.seed === current));
+      expect(a.fullStateReplies(seed0)).toMatchObject([{ buckets: [] }]);
+      expect(await server.running.server.store.stats()).toMatchObject({
+        seeds: 1,
+        evictedSeeds: 1,
+        droppedDeltas: { too_old: 1, too_far_future: 0 },
+      });
+    });
+
+    test("seeds more than two windows ahead are refused and counted; the stream goes on", async () => {
+      server = await startServer({}, makeStore);
+      const a = server.connect();
+      a.send(deltaUpdate(seed0 + 3n * BigInt(windowMs), [[0, 1, 0.5, t0]]));
+      a.send(deltaUpdate(seed0 + 2n * BigInt(windowMs), [[0, 1, 0.5, t0]]));
+      await a.until(() => a.responses.length === 1);
+      expect(a.responses[0]?.seed).toBe(seed0 + 2n * BigInt(windowMs));
+      expect((await server.running.server.store.stats()).droppedDeltas.too_far_future).toBe(1);
+    });
+
+    test("a timestamp too far ahead of the server clock is clamped to now plus the allowed skew", async () => {
+      server = await startServer({}, makeStore);
+      const a = server.connect();
+      a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0 + 3_600_000]]));
+      await a.until(() => a.responses.length === 1);
+      expect(a.view(seed0)[0]?.lastUpdateTimeMs).toBe(t0 + server.config.maxClockSkew);
+      expect((await server.running.server.store.stats()).clampedTimestamps).toBe(1);
+    });
   });
 });
 

@@ -5,22 +5,19 @@
 // broadcasts, full-state replies and refusals.
 import { once } from "node:events";
 import { connect } from "node:http2";
-import { Code, createClient, type Transport } from "@connectrpc/connect";
-import {
-  compressionGzip,
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-  Http2SessionManager,
-} from "@connectrpc/connect-node";
-import { DECAY_RATE_HEADER, StateService, WINDOW_MS_HEADER } from "@fair/state-proto";
+import { Code } from "@connectrpc/connect";
+import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
+import { DECAY_RATE_HEADER, WINDOW_MS_HEADER } from "@fair/state-proto";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  connectJson,
   deltaUpdate,
   grpcFrame,
+  grpcProtobuf,
+  grpcWebProtobuf,
+  type MakeTransport,
   plain,
   rawSyncStream,
-  SyncClient,
   seed0,
   startServer,
   stateRequest,
@@ -29,42 +26,22 @@ import {
 } from "./harness.js";
 
 let server: TestServer | undefined;
-const sessions: Http2SessionManager[] = [];
 
 afterEach(async () => {
   await server?.close();
   server = undefined;
-  for (const session of sessions.splice(0)) session.abort();
 });
 
-type MakeTransport = (baseUrl: string, sessionManager: Http2SessionManager) => Transport;
-
 const transports: [string, MakeTransport][] = [
-  ["gRPC, protobuf", (baseUrl, sessionManager) => createGrpcTransport({ baseUrl, sessionManager })],
-  [
-    "gRPC-Web, protobuf",
-    (baseUrl, sessionManager) =>
-      createGrpcWebTransport({ baseUrl, httpVersion: "2", sessionManager }),
-  ],
-  [
-    "Connect, JSON",
-    (baseUrl, sessionManager) =>
-      createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false, sessionManager }),
-  ],
+  ["gRPC, protobuf", grpcProtobuf],
+  ["gRPC-Web, protobuf", grpcWebProtobuf],
+  ["Connect, JSON", connectJson],
 ];
-
-function open(running: TestServer, make: MakeTransport): SyncClient {
-  const baseUrl = `http://${running.running.grpcAddress}`;
-  const sessionManager = new Http2SessionManager(baseUrl);
-  sessions.push(sessionManager);
-  const client = createClient(StateService, make(baseUrl, sessionManager));
-  return new SyncClient((requests, options) => client.sync(requests, options), {});
-}
 
 describe.each(transports)("%s", (_name, make) => {
   test("headers, a broadcast and a full-state reply, as every transport gets them", async () => {
     server = await startServer();
-    const sync = open(server, make);
+    const sync = server.open(make);
     sync.send(
       deltaUpdate(seed0, [
         [0, 3, 0.25, t0],
@@ -91,7 +68,7 @@ describe.each(transports)("%s", (_name, make) => {
 
   test("a bad delta ends the stream with INVALID_ARGUMENT naming the field", async () => {
     server = await startServer();
-    const sync = open(server, make);
+    const sync = server.open(make);
     sync.send(deltaUpdate(seed0, [[0, 1, 2, t0]]));
     const error = await sync.closed();
     expect(error?.code).toBe(Code.InvalidArgument);
@@ -102,7 +79,7 @@ describe.each(transports)("%s", (_name, make) => {
 
 test("a gRPC stream with compression the server does not accept goes to Connect, which refuses it", async () => {
   server = await startServer();
-  const sync = open(server, (baseUrl, sessionManager) =>
+  const sync = server.open((baseUrl, sessionManager) =>
     createGrpcTransport({
       baseUrl,
       sessionManager,

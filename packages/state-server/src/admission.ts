@@ -1,0 +1,120 @@
+import { constants, type Http2ServerRequest } from "node:http2";
+import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
+import { NAMESPACE_HEADER } from "@fair/state-proto";
+import type { AuthTokens } from "./auth-tokens.js";
+import type { Connections } from "./connections.js";
+import type { ServerLogger } from "./logger.js";
+import type { StateServerMetrics } from "./metrics.js";
+
+/**
+ * What the server decided about one `Sync` request before serving it. Made
+ * by {@link Admission.admit} for every transport alike — the gRPC path and
+ * Connect's — so a token, a connection over the limit or a stream that
+ * cannot drain is handled by the same code whichever carries the stream.
+ */
+export interface SyncAdmission {
+  /** The `fair-state-namespace` header; `""` when absent. */
+  readonly namespace: string;
+  /** Why the stream is refused before it starts, or `undefined` to serve it. */
+  readonly refusal: ConnectError | undefined;
+  /**
+   * Resets the request's HTTP/2 stream if the client has left data unread.
+   * Called when the hub cuts the stream off as a slow consumer: a client
+   * that reads nothing would never receive a status queued behind its
+   * unread data, and the writer would wait for it forever. Reset instead
+   * (gRPC clients report `ENHANCE_YOUR_CALM` as RESOURCE_EXHAUSTED) and let
+   * its buffers go; a stream that can still take writes ends with its
+   * status as usual.
+   */
+  readonly resetIfStuck: () => void;
+}
+
+/** Carries a request's {@link SyncAdmission} into Connect's `Sync` handler. */
+export const admissionKey = createContextKey<SyncAdmission>(
+  {
+    namespace: "",
+    refusal: new ConnectError(
+      "Sync is served only through the state server's handler",
+      Code.Internal,
+    ),
+    resetIfStuck() {},
+  },
+  { description: "fair-state admission" },
+);
+
+/** What {@link Admission} decides with. */
+export interface AdmissionDeps {
+  readonly connections: Connections;
+  readonly metrics: StateServerMetrics;
+  readonly logger: ServerLogger;
+  /** Whether the server is running: started, and not stopping. */
+  readonly running: () => boolean;
+}
+
+/**
+ * The server's door for `Sync`: a stream on a connection past
+ * `maxConnections` gets RESOURCE_EXHAUSTED, one without a good token
+ * (when tokens are configured) UNAUTHENTICATED or PERMISSION_DENIED, one
+ * before the server has started or once it is stopping UNAVAILABLE. The
+ * token itself never appears in a status, a log line or a metric.
+ * `grpc.health.v1.Health` never comes here: probes carry no token, and a
+ * full server is still alive.
+ */
+export class Admission {
+  readonly #deps: AdmissionDeps;
+  #tokens: AuthTokens | undefined;
+
+  constructor(deps: AdmissionDeps) {
+    this.#deps = deps;
+  }
+
+  /** Replaces the tokens `Sync` needs; `undefined` turns auth off. */
+  setTokens(tokens: AuthTokens | undefined): void {
+    this.#tokens = tokens;
+  }
+
+  /** Decides about one `Sync` request. */
+  admit(request: Http2ServerRequest): SyncAdmission {
+    const namespace = header(request, NAMESPACE_HEADER) ?? "";
+    const stream = request.stream;
+    return {
+      namespace,
+      refusal: this.#refusal(request, namespace),
+      resetIfStuck() {
+        if (stream.writableNeedDrain) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      },
+    };
+  }
+
+  #refusal(request: Http2ServerRequest, namespace: string): ConnectError | undefined {
+    const { connections, metrics, logger, running } = this.#deps;
+    const refused = connections.refusal(request.stream.session);
+    if (refused) return refused;
+    if (!running()) {
+      return new ConnectError("the server is starting or stopping; retry", Code.Unavailable);
+    }
+    const tokens = this.#tokens;
+    if (tokens === undefined) return undefined;
+    const decision = tokens.check(header(request, "authorization"), namespace);
+    if (decision.ok) return undefined;
+    metrics.authFailures.labels(decision.refusal).inc();
+    logger.warn({ reason: decision.refusal, namespace }, "Sync refused: bad token");
+    if (decision.refusal === "namespace") {
+      return new ConnectError(
+        `this token may not use namespace "${namespace}"`,
+        Code.PermissionDenied,
+      );
+    }
+    return new ConnectError(
+      decision.refusal === "missing"
+        ? 'missing "authorization: Bearer <token>" header'
+        : "unknown or revoked token",
+      Code.Unauthenticated,
+    );
+  }
+}
+
+function header(request: Http2ServerRequest, name: string): string | null {
+  const value = request.headers[name];
+  return typeof value === "string" ? value : null;
+}

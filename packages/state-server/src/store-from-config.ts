@@ -1,0 +1,44 @@
+import { InMemoryStore, type Store } from "@fair/state-store";
+import { RedisStore } from "@fair/state-store-redis";
+import type { Timers } from "@fair/timers";
+import type { StateServerConfig } from "./config-schema.js";
+
+/** What a store made from configuration runs on besides it; injectable for tests. */
+export interface StoreEnvironment {
+  readonly now?: () => number;
+  readonly timers?: Timers;
+}
+
+/**
+ * The store `config.store` names, with the rules every store shares. The one
+ * place that knows which backends exist: the rest of the server sees only
+ * the `Store` contract and its optional capabilities.
+ */
+export function createStoreFromConfig(
+  config: StateServerConfig,
+  environment: StoreEnvironment = {},
+): Store {
+  const rules = {
+    windowMs: config.seedWindowDuration,
+    seedEvictionTtlMs: config.seedEvictionTtl,
+    decayRatePerSecond: config.decayRate,
+    maxRows: config.maxRows,
+    maxCols: config.maxCols,
+    maxClockSkewMs: config.maxClockSkew,
+    maxSeedsPerNamespace: config.maxSeedsPerNamespace,
+    maxBucketsPerSeed: config.maxBucketsPerSeed,
+    ...(environment.now === undefined ? {} : { now: environment.now }),
+    ...(environment.timers === undefined ? {} : { timers: environment.timers }),
+  };
+  switch (config.store) {
+    case "memory":
+      return new InMemoryStore(rules);
+    case "redis":
+      return new RedisStore({
+        ...rules,
+        url: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        commandTimeoutMs: config.redisCommandTimeout,
+      });
+  }
+}

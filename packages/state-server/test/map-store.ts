@@ -1,0 +1,272 @@
+// A third Store, for tests only: in memory like InMemoryStore but written
+// apart from it — a Map per seed, every answer a promise, and two of the
+// contract's optional capabilities (a change feed and readiness) — so the
+// server is seen to run on the contract alone.
+import type {
+  BucketState,
+  ChangeListener,
+  DeltaResult,
+  DeltaUpdateInput,
+  EvictResult,
+  InMemoryStoreOptions,
+  Store,
+  StoreChangeFeed,
+  StoreNamespace,
+  StoreReadiness,
+  StoreStats,
+  UpdateResult,
+} from "@fair/state-store";
+import {
+  checkSeed,
+  DeltaBatch,
+  readStoreClock,
+  resolveStoreOptions,
+  SeedRange,
+  StoreCounters,
+  validateDelta,
+  validateUpdate,
+} from "@fair/state-store/internal";
+
+interface Held {
+  prob: number;
+  ts: number;
+}
+
+export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
+  readonly description = { store: "map (test)" };
+  readonly #rules;
+  readonly #range;
+  readonly #batch = new DeltaBatch();
+  readonly #counters = new StoreCounters();
+  /** namespace → seed → `row:col` → bucket */
+  readonly #spaces = new Map<string, Map<bigint, Map<string, Held>>>();
+  readonly #changeListeners = new Set<ChangeListener>();
+  readonly #readyListeners = new Set<(ready: boolean) => void>();
+  #ready = false;
+  #sweep: unknown;
+
+  constructor(options: Partial<InMemoryStoreOptions> = {}) {
+    this.#rules = resolveStoreOptions(options);
+    this.#range = new SeedRange(this.#rules);
+  }
+
+  get changes(): StoreChangeFeed {
+    return this;
+  }
+
+  get readiness(): StoreReadiness {
+    return this;
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get notReadyReason(): string | undefined {
+    return this.#ready ? undefined : "the map store is not started";
+  }
+
+  /** Makes the store (un)ready, as a remote store losing its connection would be. */
+  setReady(ready: boolean): void {
+    if (ready === this.#ready) return;
+    this.#ready = ready;
+    for (const listener of this.#readyListeners) listener(ready);
+  }
+
+  onReadyChange(listener: (ready: boolean) => void): () => void {
+    this.#readyListeners.add(listener);
+    return () => this.#readyListeners.delete(listener);
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.#changeListeners.add(listener);
+    return () => this.#changeListeners.delete(listener);
+  }
+
+  start(): void {
+    if (this.#sweep !== undefined) return;
+    const { timers, evictionIntervalMs, ttlBig } = this.#rules;
+    this.#sweep = timers.setInterval(() => {
+      void this.evictBefore(BigInt(Math.floor(readStoreClock(this.#rules))) - ttlBig);
+    }, evictionIntervalMs);
+    this.setReady(true);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#sweep !== undefined) this.#rules.timers.clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    this.setReady(false);
+  }
+
+  namespace(name: string): StoreNamespace {
+    return {
+      applyUpdate: async (update) => this.#applyUpdate(name, update),
+      applyDelta: async (seed, rowId, colId, deltaProb, timestampMs) =>
+        this.#applyDelta(name, seed, rowId, colId, deltaProb, timestampMs),
+      getSeed: async (seed) => this.#getSeed(name, seed),
+    };
+  }
+
+  applyUpdate(update: DeltaUpdateInput): Promise<UpdateResult> {
+    return this.namespace("").applyUpdate(update) as Promise<UpdateResult>;
+  }
+
+  applyDelta(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): Promise<DeltaResult> {
+    return this.namespace("").applyDelta(
+      seed,
+      rowId,
+      colId,
+      deltaProb,
+      timestampMs,
+    ) as Promise<DeltaResult>;
+  }
+
+  getSeed(seed: bigint): Promise<BucketState[]> {
+    return this.namespace("").getSeed(seed) as Promise<BucketState[]>;
+  }
+
+  async evictBefore(seed: bigint): Promise<EvictResult> {
+    this.#range.evictBefore(seed);
+    let seeds = 0;
+    let buckets = 0;
+    for (const held of this.#spaces.values()) {
+      for (const [heldSeed, table] of held) {
+        if (heldSeed >= seed) continue;
+        seeds++;
+        buckets += table.size;
+        held.delete(heldSeed);
+      }
+    }
+    this.#counters.evicted(seeds, buckets);
+    return { seeds, buckets };
+  }
+
+  async stats(): Promise<StoreStats> {
+    let namespaces = 0;
+    let seeds = 0;
+    let buckets = 0;
+    for (const held of this.#spaces.values()) {
+      if (held.size > 0) namespaces++;
+      seeds += held.size;
+      for (const table of held.values()) buckets += table.size;
+    }
+    return { namespaces, seeds, buckets, ...this.#counters.counts() };
+  }
+
+  #applyUpdate(namespace: string, update: DeltaUpdateInput): UpdateResult {
+    const batch = this.#batch;
+    validateUpdate(update, this.#rules, batch);
+    const now = readStoreClock(this.#rules);
+    const status = this.#range.classify(update.seed, now);
+    if (status !== "applied") {
+      this.#counters.drop(status, batch.length);
+      return { status, buckets: [], clampedTimestamps: 0 };
+    }
+    const latest = this.#range.latestTimestamp(now);
+    const changed = new Map<string, BucketState>();
+    let clamped = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const key = batch.keys[i] as number;
+      const rowId = Math.floor(key / this.#rules.maxCols);
+      const colId = key - rowId * this.#rules.maxCols;
+      let ts = batch.times[i] as number;
+      if (ts > latest) {
+        ts = latest;
+        clamped++;
+      }
+      const a = batch.deltas[i] as number;
+      const { bucket, held } = this.#apply(namespace, update.seed, rowId, colId, a, ts);
+      // A default bucket a delta leaves at 0 changes nothing.
+      if (held || bucket.prob > 0) changed.set(`${rowId}:${colId}`, bucket);
+    }
+    this.#counters.applied += batch.length;
+    this.#counters.clamped += clamped;
+    const buckets = [...changed.values()];
+    if (buckets.length > 0) this.#announce(namespace, update.seed, buckets);
+    return { status, buckets, clampedTimestamps: clamped };
+  }
+
+  #applyDelta(
+    namespace: string,
+    seed: bigint,
+    rowId: number,
+    colId: number,
+    deltaProb: number,
+    timestampMs: number,
+  ): DeltaResult {
+    validateDelta(seed, rowId, colId, deltaProb, timestampMs, this.#rules);
+    const now = readStoreClock(this.#rules);
+    const status = this.#range.classify(seed, now);
+    if (status !== "applied") {
+      this.#counters.drop(status, 1);
+      return { status, bucket: undefined, timestampClamped: false };
+    }
+    const latest = this.#range.latestTimestamp(now);
+    const timestampClamped = timestampMs > latest;
+    const ts = Math.min(timestampMs, latest);
+    const { bucket, held } = this.#apply(namespace, seed, rowId, colId, deltaProb, ts);
+    this.#counters.applied++;
+    if (timestampClamped) this.#counters.clamped++;
+    if (held || bucket.prob > 0) this.#announce(namespace, seed, [bucket]);
+    return { status, bucket, timestampClamped };
+  }
+
+  /**
+   * Decays to the later of the two times, adds, clamps; a bucket at 0 is
+   * forgotten. Says whether the bucket was held before.
+   */
+  #apply(namespace: string, seed: bigint, rowId: number, colId: number, a: number, ts: number) {
+    const seeds = this.#spaces.get(namespace) ?? new Map<bigint, Map<string, Held>>();
+    this.#spaces.set(namespace, seeds);
+    const table = seeds.get(seed) ?? new Map<string, Held>();
+    seeds.set(seed, table);
+    const key = `${rowId}:${colId}`;
+    const held = table.get(key);
+    const { decayPerMs } = this.#rules;
+    let prob: number;
+    let time: number;
+    if (held === undefined) {
+      prob = clamp01(a);
+      time = ts;
+    } else if (ts >= held.ts) {
+      const decayed =
+        ts === held.ts || decayPerMs === 0
+          ? held.prob
+          : held.prob * Math.exp(-decayPerMs * (ts - held.ts));
+      prob = clamp01(decayed + a);
+      time = ts;
+    } else {
+      prob = clamp01(
+        held.prob + (decayPerMs === 0 ? a : a * Math.exp(-decayPerMs * (held.ts - ts))),
+      );
+      time = held.ts;
+    }
+    if (prob === 0) table.delete(key);
+    else table.set(key, { prob, ts: time });
+    if (table.size === 0) seeds.delete(seed);
+    return { bucket: { rowId, colId, prob, lastUpdateTimeMs: time }, held: held !== undefined };
+  }
+
+  #getSeed(namespace: string, seed: bigint): BucketState[] {
+    checkSeed(seed, "seed", this.#rules);
+    const table = this.#spaces.get(namespace)?.get(seed);
+    return [...(table ?? new Map<string, Held>())].map(([key, { prob, ts }]) => {
+      const [row = 0, col = 0] = key.split(":").map(Number);
+      return { rowId: row, colId: col, prob, lastUpdateTimeMs: ts };
+    });
+  }
+
+  #announce(namespace: string, seed: bigint, buckets: BucketState[]): void {
+    for (const listener of this.#changeListeners) listener(namespace, seed, buckets);
+  }
+}
+
+function clamp01(value: number): number {
+  return Math.min(1, Math.max(0, value));
+}
