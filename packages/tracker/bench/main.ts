@@ -4,14 +4,19 @@
 // Run: pnpm --filter @fair/tracker bench
 import { cpus } from "node:os";
 import type { StateLink } from "@fair/state-client";
-import { defaultFairnessTrackerConfig, FairnessTracker, type TrackerTimers } from "../src/index.js";
+import { defaultFairnessTrackerConfig, FairnessTracker, type Timers } from "../src/index.js";
 import { murmur3Sum64 } from "../src/murmur3.js";
 
 const ids = Array.from({ length: 1024 }, (_, i) => `client-${String(i).padStart(5, "0")}`);
 const bytes = ids.map((id) => new TextEncoder().encode(id));
 const passes = 7;
 const opsPerPass = 400_000;
-const stopped: TrackerTimers = { setInterval: () => 0, clearInterval: () => {} };
+const stopped: Timers = {
+  setTimeout: () => 0,
+  clearTimeout: () => {},
+  setInterval: () => 0,
+  clearInterval: () => {},
+};
 
 function measure(name: string, op: (i: number) => void): void {
   for (let i = 0; i < opsPerPass; i++) op(i);

@@ -3,6 +3,7 @@
 
 import { FakeTime } from "@fair/testing";
 import { describe, expect, test } from "vitest";
+import { localTracker } from "../test/helpers.js";
 import {
   defaultFairnessTrackerConfig,
   FairnessTracker,
@@ -120,7 +121,7 @@ describe("the port's stricter checks (§11, deviations)", () => {
     expect(problem({ includeStats })).toContain("IncludeStats must be a boolean");
   });
 
-  test("bad options are refused with invalid_options, naming the field", () => {
+  test("bad options are refused with invalid_option, naming the field", () => {
     const config = defaultFairnessTrackerConfig();
     const bad = (extra: object) => () =>
       new FairnessTracker(config, { ...options, ...extra } as never);
@@ -129,5 +130,40 @@ describe("the port's stricter checks (§11, deviations)", () => {
     expect(bad({ signal: {} })).toThrow("FairnessTrackerOptions.signal");
     expect(bad({ distributed: { trackerId: 7 } })).toThrow("distributed.trackerId");
     expect(bad({ distributed: { trackerId: "t", link: {} } })).toThrow("distributed.link");
+  });
+});
+
+describe("validation refuses configs that would break FAIR (§14)", () => {
+  // FAIR-SPEC §14 item 8 (mutant m48).
+  test("Pi == Pd is rejected", () => {
+    expect(() => localTracker({ pi: 0.1, pd: 0.1 })).toThrow(
+      "the value of Pd is expected to be smaller than Pi",
+    );
+  });
+
+  // FAIR-SPEC §14 item 13 (mutant m53).
+  test("Pi = 0 and Pd = 0 are rejected", () => {
+    expect(() => localTracker({ pi: 0, pd: 0 })).toThrow("must >0");
+    expect(() => localTracker({ pd: 0 })).toThrow("must >0, found Pi: 0.040000 and Pd: 0.000000");
+  });
+
+  // FAIR-SPEC §14 item 34 (mutant m74).
+  test("Pi = 1 is rejected", () => {
+    expect(() => localTracker({ pi: 1, pd: 0.5 })).toThrow(
+      "must <=1, found Pi: 1.000000 and Pd: 0.500000",
+    );
+  });
+
+  // FAIR-SPEC §14 item 28 (mutant m68, equivalent); the intended property is asserted anyway.
+  test("an invalid config makes the constructor throw, never return something unusable", () => {
+    const time = new FakeTime(0);
+    let built: FairnessTracker | undefined;
+    expect(() => {
+      built = new FairnessTracker(
+        { ...defaultFairnessTrackerConfig(), pi: 2 },
+        { timers: time.timers },
+      );
+    }).toThrow(FairnessTrackerError);
+    expect(built).toBeUndefined();
   });
 });

@@ -19,5 +19,5 @@ test("12: an error that wraps nothing reads 'msg' and has no cause", () => {
 });
 
 test("a wrapped non-Error value is shown as a string", () => {
-  expect(new FairnessTrackerError("invalid_options", "bad", 42).message).toBe("bad: 42");
+  expect(new FairnessTrackerError("invalid_option", "bad", 42).message).toBe("bad: 42");
 });

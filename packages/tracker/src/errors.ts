@@ -5,7 +5,7 @@
  *   port's stricter checks); the message says which value, in Go's wording where Go has one.
  * - `invalid_argument`: a function was given a value it cannot use (an empty probability list,
  *   `tolerableBadRequestsPerBadFlow` of 0, a client id that is neither a string nor bytes).
- * - `invalid_options`: a {@link FairnessTrackerOptions} field is unusable; the message names it.
+ * - `invalid_option`: a {@link FairnessTrackerOptions} field is unusable; the message names it.
  * - `invalid_state`: a call the tracker cannot serve in its mode (`rotate()` in distributed mode).
  * - `rotation_failed`: a scheduled rotation could not create its new structure; rotation stops,
  *   as it does in Go.
@@ -13,7 +13,7 @@
 export type FairnessTrackerErrorCode =
   | "invalid_config"
   | "invalid_argument"
-  | "invalid_options"
+  | "invalid_option"
   | "invalid_state"
   | "rotation_failed";
 

@@ -16,6 +16,8 @@
  * @packageDocumentation
  */
 
+export type { Timers } from "@fair/timers";
+export { bucketIndexesOf } from "./bucket-index.js";
 export { FairnessTrackerBuilder } from "./builder.js";
 export type { ClientId } from "./client-id.js";
 export type { FairnessTrackerConfig, FinalProbabilityFunction } from "./config.js";

@@ -100,11 +100,11 @@ export class LocalEngine implements Engine {
     try {
       seed = this.#options.murmurSeed();
     } catch (error) {
-      throw new FairnessTrackerError("invalid_options", "Failed to create a structure", error);
+      throw new FairnessTrackerError("invalid_option", "Failed to create a structure", error);
     }
     if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
       throw new FairnessTrackerError(
-        "invalid_options",
+        "invalid_option",
         `Failed to create a structure: murmurSeed() returned ${String(seed)}, not a uint32`,
       );
     }

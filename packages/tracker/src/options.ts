@@ -1,16 +1,14 @@
 import type { StateLink } from "@fair/state-client";
+import { systemTimers, type Timers } from "@fair/timers";
 import { FairnessTrackerError } from "./errors.js";
 
 /**
- * The two timer functions rotation needs, injected so tests run on fake time; the same shape
- * the other `@fair` packages take, so one object can drive them all. `globalThis` fits.
+ * The timers the tracker takes.
+ *
+ * @deprecated Use `Timers` (from this package or `@fair/timers`), which every package takes,
+ * so one object drives them all; this name goes in the next release.
  */
-export interface TrackerTimers {
-  /** Calls `fn` every `ms` milliseconds until cleared; returns a handle for `clearInterval`. */
-  setInterval(fn: () => void, ms: number): unknown;
-  /** Cancels a handle returned by `setInterval`. */
-  clearInterval(handle: unknown): void;
-}
+export type TrackerTimers = Timers;
 
 /**
  * Distributed mode (DESIGN §3 "Tracker in distributed mode"): the tracker's structures follow
@@ -53,8 +51,8 @@ export interface FairnessTrackerOptions {
    * value from `crypto.getRandomValues`, so outsiders cannot predict collisions.
    */
   readonly murmurSeed: () => number;
-  /** Local mode: timers for the rotation interval. Default the platform's, `unref()`ed. */
-  readonly timers: TrackerTimers;
+  /** Local mode: timers for the rotation interval (only the interval functions are used). Default `systemTimers` (`@fair/timers`), `unref()`ed. */
+  readonly timers: Timers;
   /** Aborting it closes the tracker, as `close()` does. */
   readonly signal?: AbortSignal;
   /**
@@ -75,12 +73,8 @@ export const defaultTrackerOptions: Readonly<
   now: () => Date.now(),
   random: () => Math.random(),
   murmurSeed: () => crypto.getRandomValues(seedBuffer)[0] as number,
-  timers: Object.freeze({
-    // Unref'd: rotation alone should not keep a process alive.
-    setInterval: (fn: () => void, ms: number): unknown => setInterval(fn, ms).unref(),
-    clearInterval: (handle: unknown): void =>
-      clearInterval(handle as ReturnType<typeof setInterval>),
-  }),
+  // Unref'd: rotation alone should not keep a process alive.
+  timers: systemTimers,
   onError: (error: FairnessTrackerError) => process.emitWarning(error),
 });
 
@@ -97,7 +91,7 @@ export function resolveTrackerOptions(
   for (const name of ["now", "random", "murmurSeed", "onError"] as const) {
     if (typeof options[name] !== "function") invalid(name, "must be a function");
   }
-  const timers: Partial<TrackerTimers> | null | undefined = options.timers;
+  const timers: Partial<Timers> | null | undefined = options.timers;
   if (typeof timers?.setInterval !== "function" || typeof timers.clearInterval !== "function") {
     invalid("timers", "must have setInterval(fn, ms) and clearInterval(handle) functions");
   }
@@ -123,5 +117,5 @@ export function resolveTrackerOptions(
 }
 
 function invalid(name: string, problem: string): never {
-  throw new FairnessTrackerError("invalid_options", `FairnessTrackerOptions.${name} ${problem}`);
+  throw new FairnessTrackerError("invalid_option", `FairnessTrackerOptions.${name} ${problem}`);
 }

@@ -1,6 +1,6 @@
 // FAIR-SPEC §14 properties 41–46, which no mutant covers, checked over generated operation
 // sequences. Property 46's exact reproductions are in structure-trace.test.ts (§13.5) and
-// test/eval-golden.test.ts (§13.8).
+// apps/fair-eval/test/eval-golden.test.ts (§13.8).
 
 import { FakeTime } from "@fair/testing";
 import fc from "fast-check";

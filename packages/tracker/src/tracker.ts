@@ -46,7 +46,7 @@ export class FairnessTracker {
    * the link (distributed mode).
    *
    * @throws FairnessTrackerError `invalid_config` ("Configuration cannot be nil", or "Failed to
-   *   create a structure: The input config failed validation: …"), `invalid_options` naming
+   *   create a structure: The input config failed validation: …"), `invalid_option` naming
    *   the bad option, or when `murmurSeed()` fails.
    */
   constructor(config: FairnessTrackerConfig, options: Partial<FairnessTrackerOptions> = {}) {

@@ -137,3 +137,30 @@ describe("defaultFairnessTrackerConfig", () => {
     expect(Object.isFrozen(a)).toBe(true);
   });
 });
+
+describe("the tuning formulas, term by term (§14)", () => {
+  // FAIR-SPEC §14 item 14 (mutant m54).
+  test("Mbad = ceil(expected · 0.001): Gen(10, 10, 10).l is 4 (floor would give 3)", () => {
+    expect(generateTunedStructureConfig(10, 10, 10).l).toBe(4);
+  });
+
+  // FAIR-SPEC §14 item 17 (mutant m57).
+  test("calculateL uses ceil: Gen(100000, 1000, 25).l is 4 (floor would give 3)", () => {
+    expect(generateTunedStructureConfig(100_000, 1000, 25).l).toBe(4);
+  });
+
+  // FAIR-SPEC §14 item 27 (mutant m67).
+  test("the CalculateL term is 1 − (1 − 1/B)^Mbad (swapping B and Mbad gives 213340)", () => {
+    expect(calculateL(1000, 100, 1e-4)).toBe(4);
+    expect(calculateL(1000, 100, 1e-4)).not.toBe(213_340);
+    expect(generateTunedStructureConfig(1000, 2, 25).l).toBe(14);
+  });
+
+  // FAIR-SPEC §14 item 40 (mutant m80).
+  test("pi = 1/tolerable exactly (pi·25 = 1) and pd = 0.001·pi", () => {
+    const config = generateTunedStructureConfig(1000, 1000, 25);
+    expect(config.pi * 25).toBe(1);
+    expect(config.pd).toBe(0.001 * config.pi);
+    expect(generateTunedStructureConfig(1000, 1000, 40).pi).toBe(1 / 40);
+  });
+});

@@ -2,10 +2,10 @@
 // state stays within the bounds of the centralized tracker (N = 8, means over 3 trials), and
 // the two broken protocols of §2.4 do not.
 import { describe, expect, test } from "vitest";
-import { verdict } from "../eval/acceptance.js";
-import { type Summary, summarize } from "../eval/aggregate.js";
-import type { Mode } from "../eval/distributed-run.js";
-import type { RunRecord } from "../eval/job.js";
+import { verdict } from "../src/acceptance.js";
+import { type Summary, summarize } from "../src/aggregate.js";
+import type { Mode } from "../src/distributed-run.js";
+import type { RunRecord } from "../src/job.js";
 import { run } from "./eval-helpers.js";
 
 function summary(

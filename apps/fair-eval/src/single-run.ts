@@ -6,8 +6,8 @@ import {
   type FinalProbabilityFunction,
   generateTunedStructureConfig,
   minFinalProbability,
-  type TrackerTimers,
-} from "../src/index.js";
+  type Timers,
+} from "@fair/tracker";
 import { entitlementJain, jain, serviceCapacity } from "./fairness.js";
 import { GoRand } from "./go-rand.js";
 import type { Scenario } from "./scenarios.js";
@@ -43,8 +43,13 @@ export interface SingleResult {
   readonly utilization: number;
 }
 
-// The Go harness hands the tracker a ticker that never fires: no rotation during a run.
-const stoppedTimers: TrackerTimers = { setInterval: () => 0, clearInterval: () => {} };
+/** Timers that never fire: the Go harness hands the tracker a ticker that never ticks, so nothing rotates during a run. */
+export const stoppedTimers: Timers = {
+  setTimeout: () => 0,
+  clearTimeout: () => {},
+  setInterval: () => 0,
+  clearInterval: () => {},
+};
 
 /** The harness's FAIR config for a scenario with `clients` clients. */
 export function harnessConfig(

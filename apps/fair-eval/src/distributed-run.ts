@@ -1,19 +1,18 @@
 // One run of the distributed evaluation (EVAL.md §2): the §1 workload served by N instances
 // in front of the one shared token bucket, with FAIR state kept in one of six ways.
 import {
+  bucketIndexesOf,
   FairnessTracker,
   type FairnessTrackerConfig,
   type FairnessTrackerOptions,
-  type TrackerTimers,
-} from "../src/index.js";
-import { murmur3Sum64 } from "../src/murmur3.js";
+} from "@fair/tracker";
 import { EventQueue } from "./event-queue.js";
 import { GoRand } from "./go-rand.js";
 import { NaiveClient, type SimDecision } from "./naive-client.js";
 import { MetricsRecorder, type RunMetrics } from "./run-metrics.js";
 import type { Scenario } from "./scenarios.js";
 import { SimStateService } from "./sim-service.js";
-import { harnessConfig } from "./single-run.js";
+import { harnessConfig, stoppedTimers } from "./single-run.js";
 import { TokenBucket } from "./token-bucket.js";
 import { unixMilli, type Workload } from "./workload.js";
 
@@ -67,7 +66,6 @@ interface Decider {
   report(id: string, outcome: "success" | "failure"): void;
 }
 
-const stoppedTimers: TrackerTimers = { setInterval: () => 0, clearInterval: () => {} };
 const sharedId = "fair-eval";
 
 /** The seed of instance `k`'s decision RNG in trial `trial`: the same in every mode. */
@@ -203,10 +201,10 @@ function router(spec: RunSpec, workload: Workload): (event: number, client: numb
     const rng = new GoRand(instanceSeed(spec.scenario, spec.trial, 1 << 20));
     return () => Math.floor(rng.float64() * n);
   }
-  const encoder = new TextEncoder();
-  const home = workload.clients.map(({ id }) => {
-    const bytes = encoder.encode(id);
-    return murmur3Sum64(bytes, bytes.length, 0) % n;
-  });
+  // Sticky by client: the client's bucket in one level of n buckets under murmur seed 0, that
+  // is murmur3's low 32 bits of h1 modulo n.
+  const home = workload.clients.map(
+    ({ id }) => bucketIndexesOf(id, { l: 1, m: n }, 0)[0] as number,
+  );
   return (_, client) => home[client] as number;
 }

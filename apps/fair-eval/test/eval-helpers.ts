@@ -1,10 +1,5 @@
-import {
-  type Mode,
-  type Routing,
-  type RunResult,
-  runDistributed,
-} from "../eval/distributed-run.js";
-import { WorkloadCache } from "../eval/job.js";
+import { type Mode, type Routing, type RunResult, runDistributed } from "../src/distributed-run.js";
+import { WorkloadCache } from "../src/job.js";
 
 const cache = new WorkloadCache();
 

@@ -1,7 +1,7 @@
 // Go's math/rand v1 streams (FAIR-SPEC §13.7), which the evaluation needs to reproduce the Go
 // harness count for count.
 import { expect, test } from "vitest";
-import { GoRand } from "../eval/go-rand.js";
+import { GoRand } from "../src/go-rand.js";
 
 test("13.7: rand.New(rand.NewSource(1000)).Float64() three times", () => {
   const rng = new GoRand(1000);

@@ -1,10 +1,10 @@
 // FAIR-SPEC §13.8 and EVAL.md §1.6: the TypeScript harness, with Go's math/rand, murmur3 and
 // Exp, reproduces the Go harness's counts exactly (property 46).
 import { describe, expect, test } from "vitest";
-import { maxMinEntitlements, serviceCapacity } from "../eval/fairness.js";
-import { scenarioNamed, scenarioSeed } from "../eval/scenarios.js";
-import { runSingle } from "../eval/single-run.js";
-import { generateWorkload, requestCounts } from "../eval/workload.js";
+import { maxMinEntitlements, serviceCapacity } from "../src/fairness.js";
+import { scenarioNamed, scenarioSeed } from "../src/scenarios.js";
+import { runSingle } from "../src/single-run.js";
+import { generateWorkload, requestCounts } from "../src/workload.js";
 
 function run(name: string, fair: boolean) {
   const scenario = scenarioNamed(name);

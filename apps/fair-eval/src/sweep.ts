@@ -1,6 +1,6 @@
 // --sweep: the Go harness's api_noisy_neighbors config sweep (EVAL.md §1.4): 2 final functions
 // × 10 tolerances × 6 λ × 9 bucket counts, ranked by entitlement Jain (ties: utilization).
-import { meanFinalProbability, minFinalProbability } from "../src/index.js";
+import { meanFinalProbability, minFinalProbability } from "@fair/tracker";
 import { WorkloadCache } from "./job.js";
 import { scenarioSeed } from "./scenarios.js";
 import { type FairVariant, runSingle } from "./single-run.js";

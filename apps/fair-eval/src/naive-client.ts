@@ -5,10 +5,7 @@
 // Broadcasts overwrite. Decay gets counted once per instance that sees it: the hottest buckets
 // decay fastest. It exists to show that the evaluation catches that bug.
 import type { BucketDelta, StateLink } from "@fair/state-client";
-import { type BaseHashes, baseHashes, bucketColumn } from "../src/bucket-index.js";
-import { ClientIdEncoder } from "../src/client-id.js";
-import { clamp01 } from "../src/decay.js";
-import { type FairnessTrackerConfig, windowMurmurSeed } from "../src/index.js";
+import { bucketIndexesOf, type FairnessTrackerConfig, windowMurmurSeed } from "@fair/tracker";
 
 interface Replica {
   readonly seed: bigint;
@@ -30,8 +27,6 @@ export class NaiveClient {
   readonly #link: StateLink;
   readonly #random: () => number;
   readonly #decayPerMs: number;
-  readonly #encoder = new ClientIdEncoder();
-  readonly #hashes: BaseHashes = { hash1: 0, hash2: 0 };
   #window: number;
   #main: Replica;
   #secondary: Replica;
@@ -91,13 +86,11 @@ export class NaiveClient {
   /** Decays the client's buckets to now, adds `a` (0 for a read), sends the differences. */
   #visit(replica: Replica, id: string, nowMs: number, a: number): number[] {
     const { l, m } = this.#config;
-    this.#encoder.encode(id);
-    baseHashes(this.#encoder, replica.murmurSeed, this.#hashes);
-    const { hash1, hash2 } = this.#hashes;
+    const columns = bucketIndexesOf(id, this.#config, replica.murmurSeed);
     const probabilities: number[] = [];
     const deltas: BucketDelta[] = [];
     for (let level = 0; level < l; level++) {
-      const column = bucketColumn(hash1, hash2, level, m);
+      const column = columns[level] as number;
       const slot = level * m + column;
       const before = replica.probs[slot] as number;
       const elapsed = nowMs - (replica.times[slot] as number);
@@ -134,4 +127,9 @@ export class NaiveClient {
       times: new Float64Array(size),
     };
   }
+}
+
+/** Clamps to [0, 1] as Go's `Max(0, Min(1, x))` does; NaN propagates. */
+function clamp01(x: number): number {
+  return Math.max(0, Math.min(1, x));
 }
