@@ -33,15 +33,19 @@ export default defineConfig({
     // busy. A test that waits for an event fails by this timeout, never passes by it.
     testTimeout: 30_000,
     reporters: ["default", "./scripts/summary-reporter.ts"],
-    projects: projectDirs.map((dir) => ({
-      extends: true,
-      test: {
-        // Named for the package without its scope: state-store, state-server-app.
-        name: dir.startsWith("apps/") ? `${dir.slice(5)}-app` : dir.slice(9),
-        root: dir,
-        include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-        ...(redisProjects.has(dir) ? { globalSetup: [redisSetup] } : {}),
-      },
-    })),
+    projects: [
+      ...projectDirs.map((dir) => ({
+        extends: true as const,
+        test: {
+          // Named for the package without its scope: state-store, state-server-app.
+          name: dir.startsWith("apps/") ? `${dir.slice(5)}-app` : dir.slice(9),
+          root: dir,
+          include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+          ...(redisProjects.has(dir) ? { globalSetup: [redisSetup] } : {}),
+        },
+      })),
+      // The repository's own scripts (check-deps) have tests too.
+      { extends: true, test: { name: "scripts", root: "scripts", include: ["*.test.ts"] } },
+    ],
   },
 });
