@@ -24,7 +24,7 @@ Options:
   --rate R                    deltas/s per client; 0 = as fast as possible (default 0)
   --duration D                seconds of load measured (default 10)
   --warmup W                  seconds of load before measuring starts (default 2)
-  --broadcast-interval MS     the started server's broadcastInterval (default 0)
+  --broadcast-interval MS     the started server's broadcastIntervalMs (default 0)
   --probe-interval MS         one propagation probe every MS (default 20; 0 = none)
   --namespace NAME            fair-state-namespace (default "")
   --json                      print one JSON object instead of the table
@@ -112,7 +112,7 @@ function table(r: RunResult): string {
     ["streams", `${r.clients} sending, ${r.subscribers} receive-only`],
     [
       "load",
-      `${r.deltasPerMessage} deltas/message over ${r.buckets.toLocaleString("en")} buckets per client, ${r.durationS} s, broadcastInterval ${r.broadcastIntervalMs} ms`,
+      `${r.deltasPerMessage} deltas/message over ${r.buckets.toLocaleString("en")} buckets per client, ${r.durationS} s, broadcastIntervalMs ${r.broadcastIntervalMs}`,
     ],
     ["deltas sent", n(r.deltasSentPerS, "/s")],
     ["deltas ingested (server)", n(r.deltasIngestedPerS, "/s")],

@@ -70,7 +70,7 @@ export async function runBench(options: RunOptions): Promise<RunResult> {
     options.target || sink
       ? undefined
       : await startServerProcess([
-          `--broadcast-interval=${options.broadcastIntervalMs}ms`,
+          `--broadcast-interval-ms=${options.broadcastIntervalMs}`,
           "--max-deltas-per-message=1000000",
           // The load is the point: no per-stream request limit.
           "--max-requests-per-second=16000000",

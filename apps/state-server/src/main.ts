@@ -25,11 +25,13 @@ async function main(): Promise<void> {
     process.stdout.write(`${configHelp()}\n`);
     return;
   }
-  const { config, origins } = loaded;
+  const { config, origins, deprecations } = loaded;
   // Secrets live in files (tlsKeyFile, authTokensFile) and only their paths
   // are logged; the one secret that can sit in a value, a Redis password, is
   // masked in the start-up line below.
   const logger = pino({ level: config.logLevel, base: { service: "fair-state-server" } });
+  // Renamed settings still work for one release; say so once per use.
+  for (const deprecation of deprecations) logger.warn(deprecation);
 
   // Listen for signals before anything slow, so one that arrives during
   // start-up still shuts down gracefully instead of killing the process.
@@ -59,7 +61,7 @@ async function main(): Promise<void> {
 
   const signal = await stopRequested;
   process.off("SIGHUP", reload);
-  logger.info({ signal, gracePeriodMs: config.shutdownGracePeriod }, "shutdown requested");
+  logger.info({ signal, gracePeriodMs: config.shutdownGracePeriodMs }, "shutdown requested");
   const again = (second: NodeJS.Signals) => {
     logger.warn({ signal: second }, "second signal: exiting without waiting");
     process.exit(EXIT_FAILURE);

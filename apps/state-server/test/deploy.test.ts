@@ -106,13 +106,15 @@ describe("k8s manifests", () => {
   test("the ConfigMap's config file is one the server accepts", () => {
     const configMap = new ConfigMap(configMapDoc);
     const text = configMap.data?.["config.yaml"] ?? "";
-    const { config } = loadConfig({
+    const { config, deprecations } = loadConfig({
       argv: ["--config", "/etc/fair-state/config.yaml"],
       env: {},
       readFile: () => text,
     });
     expect(config.grpcListenAddress).toBe(":50051");
     expect(config.metricsListenAddress).toBe(":9090");
+    // The manifests use the current names only.
+    expect(deprecations).toEqual([]);
   });
 
   test("the Deployment mounts that file where FAIR_STATE_CONFIG points, and probes the gRPC port with health checks", () => {
@@ -139,7 +141,7 @@ describe("k8s manifests", () => {
     expect(container?.resources?.limits).toBeDefined();
     expect(deployment.spec?.replicas).toBe(1);
     // The kubelet must wait longer than the server's own grace period.
-    const grace = loadConfig({ argv: [], env: {} }).config.shutdownGracePeriod / 1000;
+    const grace = loadConfig({ argv: [], env: {} }).config.shutdownGracePeriodMs / 1000;
     expect(pod?.terminationGracePeriodSeconds).toBeGreaterThan(grace);
   });
 

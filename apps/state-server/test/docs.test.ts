@@ -2,7 +2,14 @@
 // metric the server has, and nothing it does not have.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { configKeys, createStateServer, envName, flagName, loadConfig } from "@fair/state-server";
+import {
+  configKeys,
+  createStateServer,
+  deprecatedConfigKeys,
+  envName,
+  flagName,
+  loadConfig,
+} from "@fair/state-server";
 import { expect, test } from "vitest";
 
 const deployment = readFileSync(
@@ -29,6 +36,19 @@ test("every configuration key has a row with its environment name and flag", () 
   }
 });
 
+test("every renamed key is listed with its new name, its old environment name and flag", () => {
+  for (const [old, key] of Object.entries(deprecatedConfigKeys) as [
+    keyof typeof deprecatedConfigKeys,
+    keyof typeof configKeys,
+  ][]) {
+    expect(rows).toContainEqual([
+      `\`${old}\``,
+      `\`${key}\``,
+      `\`${envName(old)}\` / \`${flagName(old)}\``,
+    ]);
+  }
+});
+
 test("every fair_state metric the server registers, on either store, is documented, and no other", async () => {
   const registered = new Set<string>();
   for (const store of ["memory", "redis"]) {
@@ -49,7 +69,7 @@ test("the bad-configuration example is what the server really prints", () => {
   const example =
     /```\nstate-server: bad configuration:\n([\s\S]*?)```/.exec(deployment)?.[1] ?? "";
   try {
-    loadConfig({ argv: ["--max-rows=-3"], env: { FAIR_STATE_DECAY_RATE: "abc" } });
+    loadConfig({ argv: ["--max-rows=-3"], env: { FAIR_STATE_DECAY_RATE_PER_SECOND: "abc" } });
     expect.unreachable();
   } catch (error) {
     expect(`${(error as Error).message}\n`).toBe(example);

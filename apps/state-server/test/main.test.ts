@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@fair/state-proto";
-import { configKeys, envName, flagName } from "@fair/state-server";
+import { configKeys, deprecatedConfigKeys, envName, flagName } from "@fair/state-server";
 import { afterEach, describe, expect, test } from "vitest";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
@@ -70,6 +70,9 @@ test("--help lists every option with its flag and environment variable, and exit
     expect(stdout).toContain(flagName(key));
     expect(stdout).toContain(envName(key));
   }
+  for (const [old, key] of Object.entries(deprecatedConfigKeys)) {
+    expect(stdout).toContain(`${old} → ${key}`);
+  }
 });
 
 describe("bad configuration", () => {
@@ -77,16 +80,16 @@ describe("bad configuration", () => {
     const dir = mkdtempSync(join(tmpdir(), "fair-config-"));
     scratch.push(dir);
     const file = join(dir, "fair.yaml");
-    writeFileSync(file, "seedWindowDuration: five minutes\n");
+    writeFileSync(file, "windowMs: five minutes\n");
     const { code, stderr, stdout } = await start(["--config", file, "--max-rows=-3"], {
-      FAIR_STATE_DECAY_RATE: "fast",
+      FAIR_STATE_DECAY_RATE_PER_SECOND: "fast",
     }).exited;
     expect(code).toBe(2);
     expect(stdout).toBe("");
     expect(stderr.trim().split("\n")).toEqual([
       "state-server: bad configuration:",
-      expect.stringMatching(new RegExp(`^file ${file}: seedWindowDuration: `)),
-      expect.stringMatching(/^env FAIR_STATE_DECAY_RATE: decayRate: /),
+      expect.stringMatching(new RegExp(`^file ${file}: windowMs: `)),
+      expect.stringMatching(/^env FAIR_STATE_DECAY_RATE_PER_SECOND: decayRatePerSecond: /),
       expect.stringMatching(/^flag --max-rows: maxRows: /),
     ]);
   });
@@ -97,7 +100,7 @@ describe("a running server", () => {
     const { child, exited } = start([], {
       FAIR_STATE_GRPC_LISTEN_ADDRESS: "127.0.0.1:0",
       FAIR_STATE_METRICS_LISTEN_ADDRESS: "127.0.0.1:0",
-      FAIR_STATE_BROADCAST_INTERVAL: "250ms",
+      FAIR_STATE_BROADCAST_INTERVAL_MS: "250ms",
     });
     const lines = logLines(child);
     const started = (await lines.next()).value ?? {};
@@ -105,8 +108,8 @@ describe("a running server", () => {
       level: 30,
       msg: "fair-state-server started",
       grpcAddress: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
-      config: { broadcastInterval: 250, seedWindowDuration: 300_000 },
-      origins: { broadcastInterval: "env", seedWindowDuration: "default" },
+      config: { broadcastIntervalMs: 250, windowMs: 300_000 },
+      origins: { broadcastIntervalMs: "env", windowMs: "default" },
     });
 
     const baseUrl = `http://${started["grpcAddress"]}`;
@@ -121,6 +124,37 @@ describe("a running server", () => {
     const messages: unknown[] = [];
     for await (const line of lines) messages.push(line["msg"]);
     expect(messages).toEqual(["shutdown requested", "shutting down", "stopped"]);
+    expect((await exited).code).toBe(0);
+  });
+
+  test("an old setting name still works, and is logged once as a deprecation warning", async () => {
+    const { child, exited } = start(["--broadcast-interval=250ms"], {
+      FAIR_STATE_GRPC_LISTEN_ADDRESS: "127.0.0.1:0",
+      FAIR_STATE_METRICS_LISTEN_ADDRESS: "127.0.0.1:0",
+      FAIR_STATE_DECAY_RATE: "0.02",
+    });
+    const lines = logLines(child);
+    const first = [(await lines.next()).value, (await lines.next()).value];
+    expect(first).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: "env FAIR_STATE_DECAY_RATE is deprecated: use FAIR_STATE_DECAY_RATE_PER_SECOND (it will stop working in the next release)",
+      }),
+      expect.objectContaining({
+        level: 40,
+        msg: "flag --broadcast-interval is deprecated: use --broadcast-interval-ms (it will stop working in the next release)",
+      }),
+    ]);
+    const started = (await lines.next()).value ?? {};
+    expect(started).toMatchObject({
+      msg: "fair-state-server started",
+      config: { decayRatePerSecond: 0.02, broadcastIntervalMs: 250 },
+      origins: { decayRatePerSecond: "env", broadcastIntervalMs: "flag" },
+    });
+    child.kill("SIGTERM");
+    const levels: unknown[] = [];
+    for await (const line of lines) levels.push(line["level"]);
+    expect(levels).toEqual([30, 30, 30]);
     expect((await exited).code).toBe(0);
   });
 

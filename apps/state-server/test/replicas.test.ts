@@ -49,7 +49,7 @@ async function startReplica(keyPrefix: string): Promise<{ child: ChildProcess; a
       FAIR_STATE_REDIS_KEY_PREFIX: keyPrefix,
       FAIR_STATE_GRPC_LISTEN_ADDRESS: "127.0.0.1:0",
       FAIR_STATE_METRICS_LISTEN_ADDRESS: "127.0.0.1:0",
-      FAIR_STATE_SHUTDOWN_GRACE_PERIOD: "1s",
+      FAIR_STATE_SHUTDOWN_GRACE_PERIOD_MS: "1s",
     },
     stdio: ["ignore", "pipe", "inherit"],
   });

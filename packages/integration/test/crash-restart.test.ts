@@ -55,7 +55,7 @@ async function startServer(grpcAddress: string, snapshotPath: string) {
     `--grpc-listen-address=${grpcAddress}`,
     "--metrics-listen-address=127.0.0.1:0",
     `--snapshot-path=${snapshotPath}`,
-    "--snapshot-interval=1s",
+    "--snapshot-interval-ms=1s",
   ]);
   processes.push(child);
   const lines: Record<string, unknown>[] = [];

@@ -37,13 +37,13 @@ async function startServer(): Promise<string> {
   const server = new ScriptProcess("state-server", serverMain, [
     "--grpc-listen-address=127.0.0.1:0",
     "--metrics-listen-address=127.0.0.1:0",
-    `--seed-window-duration=${windowMs}ms`,
+    `--window-ms=${windowMs}`,
   ]);
   processes.push(server);
   const started = await server.nextLine();
   expect(started).toMatchObject({
     msg: "fair-state-server started",
-    config: { seedWindowDuration: windowMs, decayRate: lambda },
+    config: { windowMs, decayRatePerSecond: lambda },
   });
   return `http://${started["grpcAddress"]}`;
 }

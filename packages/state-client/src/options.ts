@@ -27,8 +27,18 @@ export interface StateClientOptions {
     | undefined;
   /** The trackers' seed window in ms; compared with the server's. Default 300 000 (5 min). */
   windowMs: number;
-  /** The trackers' decay rate λ per second; used to coalesce and compared with the server's. Default 0.01. */
-  decayRate: number;
+  /**
+   * λ, the trackers' decay rate per second (the tracker's `lambda`); used to
+   * coalesce and compared with the server's `fair-state-decay-rate`. Default 0.01.
+   */
+  decayRatePerSecond: number;
+  /**
+   * The same λ per second under its old name; giving both is `invalid_option`.
+   * Never set in resolved options.
+   *
+   * @deprecated Use `decayRatePerSecond`; `decayRate` goes in the next release.
+   */
+  decayRate?: number | undefined;
   /** What a window or decay-rate mismatch with the server does: report an error event and go on, or also close. Default `"warn"`. */
   onConfigMismatch: "warn" | "refuse";
   /** How long adjustments coalesce before they are sent, in ms. Default 50. */
@@ -79,7 +89,7 @@ export const defaultStateClientOptions: Readonly<StateClientOptions> = Object.fr
   namespace: "",
   onStateUpdate: undefined,
   windowMs: 300_000,
-  decayRate: 0.01,
+  decayRatePerSecond: 0.01,
   onConfigMismatch: "warn",
   flushIntervalMs: 50,
   maxPendingBuckets: 100_000,
@@ -130,8 +140,20 @@ export function resolveOptions(options: Partial<StateClientOptions>): StateClien
     if (!Number.isFinite(value) || value <= 0)
       throw bad(key, `expected a positive number, got ${value}`);
   }
-  if (!Number.isFinite(resolved.decayRate) || resolved.decayRate < 0) {
-    throw bad("decayRate", `expected a finite number ≥ 0, got ${resolved.decayRate}`);
+  // The deprecated name means the same option, for one release.
+  const lambdaName = resolved.decayRate === undefined ? "decayRatePerSecond" : "decayRate";
+  if (resolved.decayRate !== undefined) {
+    if (options.decayRatePerSecond !== undefined) {
+      throw bad(
+        "decayRate",
+        "both decayRate (deprecated) and decayRatePerSecond are given: keep only decayRatePerSecond",
+      );
+    }
+    resolved.decayRatePerSecond = resolved.decayRate;
+    delete resolved.decayRate;
+  }
+  if (!Number.isFinite(resolved.decayRatePerSecond) || resolved.decayRatePerSecond < 0) {
+    throw bad(lambdaName, `expected a finite number ≥ 0, got ${resolved.decayRatePerSecond}`);
   }
   if (resolved.maxBackoffMs < resolved.initialBackoffMs) {
     throw bad("maxBackoffMs", `must be at least initialBackoffMs (${resolved.initialBackoffMs})`);

@@ -416,6 +416,27 @@ describe("connection", () => {
     expect(refuse.client.stats().lastError?.code).toBe("config_mismatch");
   });
 
+  test("decayRate, the deprecated name of decayRatePerSecond, means the same λ; both at once is refused", async () => {
+    for (const options of [{ decayRatePerSecond: 0.02 }, { decayRate: 0.02 }]) {
+      const { server, client } = start(options);
+      server.headers = { [WINDOW_MS_HEADER]: "300000", [DECAY_RATE_HEADER]: "0.02" };
+      const errors: StateClientError[] = [];
+      client.on("error", (e) => errors.push(e));
+      await connected(client, server);
+      expect(errors).toEqual([]);
+      await client.close();
+    }
+    expect(
+      () => new StateClient({ baseUrl: "http://x:1", decayRate: 0.02, decayRatePerSecond: 0.02 }),
+    ).toThrow(
+      expect.objectContaining({
+        code: "invalid_option",
+        message:
+          "decayRate: both decayRate (deprecated) and decayRatePerSecond are given: keep only decayRatePerSecond",
+      }),
+    );
+  });
+
   test("close() sends what is pending, ends the stream, is idempotent and leaves no timer", async () => {
     const { server, time, client } = start();
     await connected(client, server);
@@ -434,7 +455,9 @@ describe("options", () => {
   test.each([
     [{ baseUrl: "localhost:50051" }, "baseUrl"],
     [{ baseUrl: "http://x:1", flushIntervalMs: 0 }, "flushIntervalMs"],
+    [{ baseUrl: "http://x:1", decayRatePerSecond: -1 }, "decayRatePerSecond"],
     [{ baseUrl: "http://x:1", decayRate: -1 }, "decayRate"],
+    [{ baseUrl: "http://x:1", decayRate: 0.01, decayRatePerSecond: 0.01 }, "decayRate"],
     [{ baseUrl: "http://x:1", maxBackoffMs: 1, initialBackoffMs: 10 }, "maxBackoffMs"],
     [{ baseUrl: "http://x:1", onConfigMismatch: "ignore" as "warn" }, "onConfigMismatch"],
     [{ baseUrl: "http://x:1", tls: { ca: "pem" } }, "tls"],

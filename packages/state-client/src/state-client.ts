@@ -103,7 +103,10 @@ export class StateClient implements StateLink {
     } else {
       this.#client = createClient(StateService, transport);
     }
-    this.#pending = new PendingDeltas(this.#options.decayRate, this.#options.maxPendingBuckets);
+    this.#pending = new PendingDeltas(
+      this.#options.decayRatePerSecond,
+      this.#options.maxPendingBuckets,
+    );
     this.#requests = new FullStateRequests(this.#options.timers);
     this.#backoff = new Backoff(
       this.#options.initialBackoffMs,
@@ -305,10 +308,10 @@ export class StateClient implements StateLink {
         `the server's seed window is ${windowMs} ms, the client's windowMs is ${this.#options.windowMs}`,
       );
     }
-    const decayRate = header.get(DECAY_RATE_HEADER);
-    if (decayRate !== null && Number(decayRate) !== this.#options.decayRate) {
+    const serverDecayRate = header.get(DECAY_RATE_HEADER);
+    if (serverDecayRate !== null && Number(serverDecayRate) !== this.#options.decayRatePerSecond) {
       problems.push(
-        `the server's decay rate is ${decayRate}/s, the client's decayRate is ${this.#options.decayRate}`,
+        `the server's decay rate is ${serverDecayRate}/s, the client's decayRatePerSecond is ${this.#options.decayRatePerSecond}`,
       );
     }
     if (problems.length === 0) return;

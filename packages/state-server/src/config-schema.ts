@@ -2,20 +2,25 @@ import parseDuration from "parse-duration";
 import { z } from "zod";
 
 /**
- * A duration written as a string with a unit (`"250ms"`, `"5m"`, `"1h30m"`)
- * or, in a config file, as a number of milliseconds. Parsed to milliseconds.
+ * A duration in milliseconds: a number, a string of digits (`"250"`: the
+ * key's name says ms) or a string with a unit (`"250ms"`, `"5m"`,
+ * `"1h30m"`). Parsed to milliseconds.
  */
 const duration = (options: { min: number }) =>
   z
     .union([z.number(), z.string()])
     .transform((value, ctx) => {
       if (typeof value === "number") return value;
-      // A bare number in a string is ambiguous (seconds? ms?): ask for a unit.
-      const ms = /[a-z]/i.test(value) ? parseDuration(value) : null;
+      const text = value.trim();
+      const ms = /^-?\d+(\.\d+)?$/.test(text)
+        ? Number(text)
+        : /[a-z]/i.test(text)
+          ? parseDuration(text)
+          : null;
       if (ms === null || ms === undefined || !Number.isFinite(ms)) {
         ctx.addIssue({
           code: "custom",
-          message: `expected a duration with a unit such as "250ms", "30s" or "5m", got ${JSON.stringify(value)}`,
+          message: `expected milliseconds ("250") or a duration with a unit such as "250ms", "30s" or "5m", got ${JSON.stringify(value)}`,
         });
         return z.NEVER;
       }
@@ -71,30 +76,30 @@ export const configKeys = {
     default: ":9090",
     help: "Address for /metrics, /healthz and /readyz (HTTP/1.1).",
   },
-  seedWindowDuration: {
+  windowMs: {
     schema: duration({ min: 1 }),
     default: "5m",
-    help: "Length of a seed window; must equal the trackers' rotation period.",
+    help: "Length of a seed window; must equal the trackers' rotation period (rotationFrequencyMs).",
   },
-  seedEvictionTtl: {
+  seedEvictionTtlMs: {
     schema: duration({ min: 1 }),
     default: "15m",
     help: "Seeds whose window started longer ago than this are evicted, and deltas for them dropped.",
   },
-  broadcastInterval: {
+  broadcastIntervalMs: {
     schema: duration({ min: 0 }),
     default: "0ms",
     help: "0 broadcasts after every applied update; more coalesces changes and flushes every interval.",
   },
-  decayRate: {
+  decayRatePerSecond: {
     schema: numberFromText(z.number().min(0, "must be ≥ 0").max(1000)),
     default: 0.01,
     help: "Decay rate λ per second; must equal the trackers' Lambda.",
   },
-  maxClockSkew: {
+  maxClockSkewMs: {
     schema: duration({ min: 0 }).optional(),
     default: undefined,
-    help: "Timestamps further ahead of the server clock are clamped to now plus this (default: 10% of the window).",
+    help: "Timestamps further ahead of the server clock are clamped to now plus this (default: 10% of windowMs).",
   },
   maxRows: {
     schema: integer(1, 2 ** 16),
@@ -136,17 +141,17 @@ export const configKeys = {
     default: 10_000,
     help: "Most HTTP/2 connections open at once on the gRPC listener; streams on more get RESOURCE_EXHAUSTED (health checks are still answered) and the connection is closed.",
   },
-  keepaliveInterval: {
+  keepaliveIntervalMs: {
     schema: offOrAtLeast(1000, "no PINGs"),
     default: "30s",
     help: "A connection the client has sent nothing on for this long gets an HTTP/2 PING; 0 sends none.",
   },
-  keepaliveTimeout: {
+  keepaliveTimeoutMs: {
     schema: duration({ min: 1000 }),
     default: "20s",
     help: "A PING unanswered for this long marks the client dead: its connection is closed.",
   },
-  idleTimeout: {
+  idleTimeoutMs: {
     schema: offOrAtLeast(1000, "never"),
     default: "0ms",
     help: "A connection without a stream for this long is closed (GOAWAY); 0 never closes one.",
@@ -166,7 +171,7 @@ export const configKeys = {
     default: "none",
     help: 'Message compression the server accepts and sends: "none" or "gzip" (costs CPU on fan-out).',
   },
-  shutdownGracePeriod: {
+  shutdownGracePeriodMs: {
     schema: duration({ min: 0 }),
     default: "10s",
     help: "On SIGTERM/SIGINT, how long open streams may take to finish before they are cut.",
@@ -193,7 +198,7 @@ export const configKeys = {
     default: "fair:",
     help: "Prefix of every Redis key and of the change channel; replicas that share a view use the same one.",
   },
-  redisCommandTimeout: {
+  redisCommandTimeoutMs: {
     schema: duration({ min: 1 }),
     default: "2s",
     help: "How long a Redis command may take before the update or full-state request that needed it fails with UNAVAILABLE.",
@@ -221,9 +226,9 @@ export const configKeys = {
   snapshotPath: {
     schema: optionalPath,
     default: undefined,
-    help: "File the in-memory store is written to at snapshotInterval and on shutdown, and loaded from at start-up.",
+    help: "File the in-memory store is written to at snapshotIntervalMs and on shutdown, and loaded from at start-up.",
   },
-  snapshotInterval: {
+  snapshotIntervalMs: {
     schema: duration({ min: 1000 }),
     default: "30s",
     help: "How often the snapshot is written (with snapshotPath); a crash loses at most this much.",
@@ -240,18 +245,41 @@ export type ConfigKey = keyof typeof configKeys;
 
 /** The server's effective configuration: durations in milliseconds. */
 export type StateServerConfig = {
-  -readonly [K in Exclude<ConfigKey, "maxClockSkew">]: z.output<(typeof configKeys)[K]["schema"]>;
+  -readonly [K in Exclude<ConfigKey, "maxClockSkewMs">]: z.output<(typeof configKeys)[K]["schema"]>;
 } & {
-  /** Resolved: when not configured, 10% of `seedWindowDuration`. */
-  maxClockSkew: number;
+  /** Resolved: when not configured, 10% of `windowMs`. */
+  maxClockSkewMs: number;
 };
 
+/**
+ * The names keys had before every duration name carried its unit, each with
+ * the key it now is. They still work for one release, in a config file, as
+ * `FAIR_STATE_<OLD>` and as `--old-flag`, meaning exactly the new key; each
+ * use is reported in `LoadedConfig.deprecations`. They go in the next release.
+ */
+export const deprecatedConfigKeys = Object.freeze({
+  seedWindowDuration: "windowMs",
+  seedEvictionTtl: "seedEvictionTtlMs",
+  broadcastInterval: "broadcastIntervalMs",
+  decayRate: "decayRatePerSecond",
+  maxClockSkew: "maxClockSkewMs",
+  keepaliveInterval: "keepaliveIntervalMs",
+  keepaliveTimeout: "keepaliveTimeoutMs",
+  idleTimeout: "idleTimeoutMs",
+  shutdownGracePeriod: "shutdownGracePeriodMs",
+  redisCommandTimeout: "redisCommandTimeoutMs",
+  snapshotInterval: "snapshotIntervalMs",
+} as const satisfies Record<string, ConfigKey>);
+
+/** A deprecated key name, still accepted for one release: see {@link deprecatedConfigKeys}. */
+export type DeprecatedConfigKey = keyof typeof deprecatedConfigKeys;
+
 /** `grpcListenAddress` → `FAIR_STATE_GRPC_LISTEN_ADDRESS`. */
-export function envName(key: ConfigKey): string {
+export function envName(key: ConfigKey | DeprecatedConfigKey): string {
   return `FAIR_STATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
 /** `grpcListenAddress` → `--grpc-listen-address`. */
-export function flagName(key: ConfigKey): string {
+export function flagName(key: ConfigKey | DeprecatedConfigKey): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

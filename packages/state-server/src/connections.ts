@@ -151,8 +151,8 @@ export class Connections {
     this.#metrics.connectionsClosed.labels(reason).inc();
     const message =
       reason === "idle"
-        ? "closed a connection without streams (idleTimeout)"
-        : "closed a connection whose PING went unanswered (keepaliveTimeout)";
+        ? "closed a connection without streams (idleTimeoutMs)"
+        : "closed a connection whose PING went unanswered (keepaliveTimeoutMs)";
     this.#logger.info({ reason }, message);
   }
 }

@@ -17,8 +17,8 @@
  */
 
 export type { SyncAdmission } from "./admission.js";
-export type { ConfigKey, StateServerConfig } from "./config-schema.js";
-export { configKeys, envName, flagName } from "./config-schema.js";
+export type { ConfigKey, DeprecatedConfigKey, StateServerConfig } from "./config-schema.js";
+export { configKeys, deprecatedConfigKeys, envName, flagName } from "./config-schema.js";
 export type { ConnectionCloseReason, ConnectionLimits, Connections } from "./connections.js";
 export { HealthStatus } from "./health.js";
 export type { RunningStateServer, ServeOptions } from "./listeners.js";

@@ -27,7 +27,7 @@ export interface RunningStateServer {
    * Shuts down gracefully: NOT_SERVING at once, no new connections or
    * streams, every Sync stream ended with UNAVAILABLE (its client
    * reconnects elsewhere), then up to `gracePeriodMs` (default the
-   * configured `shutdownGracePeriod`) for connections to close before they
+   * configured `shutdownGracePeriodMs`) for connections to close before they
    * are cut. Resolves when both listeners are closed and the server has
    * stopped. Idempotent.
    */
@@ -99,7 +99,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
   };
 
   let closing: Promise<void> | undefined;
-  const shutdown = (gracePeriodMs = config.shutdownGracePeriod) => {
+  const shutdown = (gracePeriodMs = config.shutdownGracePeriodMs) => {
     closing ??= (async () => {
       logger.info({ gracePeriodMs, streams: server.hub.stats().subscribers }, "shutting down");
       // NOT_SERVING and every stream ended at once; the store lets go below.

@@ -5,6 +5,8 @@ import type { z } from "zod";
 import {
   type ConfigKey,
   configKeys,
+  type DeprecatedConfigKey,
+  deprecatedConfigKeys,
   envName,
   flagName,
   type StateServerConfig,
@@ -15,9 +17,13 @@ export type ConfigOrigin = "default" | "file" | "env" | "flag";
 
 /** One bad value: which key, from which source, and what is wrong with it. */
 export interface ConfigIssue {
-  /** The source, as an operator would look for it: `env FAIR_STATE_DECAY_RATE`, `flag --decay-rate`, `file ./fair.yaml`. */
+  /**
+   * The source, as an operator would look for it: `env FAIR_STATE_DECAY_RATE_PER_SECOND`,
+   * `flag --decay-rate-per-second`, `file ./fair.yaml` (`file ./fair.yaml, key decayRate`
+   * for a deprecated key name).
+   */
   readonly source: string;
-  /** The configuration key, or `config` for a problem with a source as a whole. */
+  /** The configuration key (its current name), or `config` for a problem with a source as a whole. */
   readonly key: string;
   readonly message: string;
 }
@@ -45,48 +51,64 @@ export interface LoadedConfig {
   readonly config: StateServerConfig;
   readonly origins: Readonly<Record<ConfigKey, ConfigOrigin>>;
   readonly help: boolean;
+  /**
+   * One line for each use of a deprecated name (see `deprecatedConfigKeys`),
+   * in the order read, e.g. `env FAIR_STATE_DECAY_RATE is deprecated: use
+   * FAIR_STATE_DECAY_RATE_PER_SECOND (it will stop working in the next release)`.
+   * Empty when every name is current. The app logs each as a warning.
+   */
+  readonly deprecations: readonly string[];
 }
 
 /** The environment variable that names a config file, like `--config`. */
 export const CONFIG_FILE_ENV = "FAIR_STATE_CONFIG";
 
 const keys = Object.keys(configKeys) as ConfigKey[];
+const renamed = Object.entries(deprecatedConfigKeys) as [DeprecatedConfigKey, ConfigKey][];
+
+/** One source's values by key, each with the source an operator would look for it in. */
+type RawValues = Partial<Record<ConfigKey, { readonly value: unknown; readonly source: string }>>;
 
 /**
  * Reads the configuration: defaults < file (`--config` or `FAIR_STATE_CONFIG`,
  * YAML or JSON) < environment (`FAIR_STATE_*`) < flags. Every source is
  * checked in full before anything is reported, so one run names every bad
- * field.
+ * field. A deprecated name (`deprecatedConfigKeys`) means its current key,
+ * with the same precedence, and is reported in `deprecations`; a source that
+ * gives a key under both names is an issue.
  *
  * @throws {ConfigError} with one issue per bad field, naming its source.
  */
 export function loadConfig(sources: ConfigSources): LoadedConfig {
   const issues: ConfigIssue[] = [];
+  const deprecations: string[] = [];
   const values: Partial<Record<ConfigKey, unknown>> = {};
   const origins = Object.fromEntries(keys.map((k) => [k, "default"])) as Record<
     ConfigKey,
     ConfigOrigin
   >;
+  /** Where each value came from, as issues name it. */
+  const sourceOf = Object.fromEntries(keys.map((k) => [k, "default"])) as Record<ConfigKey, string>;
 
-  const take = (
-    origin: ConfigOrigin,
-    source: (key: ConfigKey) => string,
-    raw: Partial<Record<ConfigKey, unknown>>,
-  ) => {
+  const take = (origin: ConfigOrigin, raw: RawValues) => {
     for (const key of keys) {
-      if (raw[key] === undefined) continue;
+      const entry = raw[key];
+      if (entry === undefined) continue;
       const schema: z.ZodType = configKeys[key].schema;
-      const result = schema.safeParse(raw[key]);
+      const result = schema.safeParse(entry.value);
       if (result.success) {
         values[key] = result.data;
         origins[key] = origin;
+        sourceOf[key] = entry.source;
       } else {
         for (const issue of result.error.issues) {
-          issues.push({ source: source(key), key, message: issue.message });
+          issues.push({ source: entry.source, key, message: issue.message });
         }
       }
     }
   };
+  const gathered = (byName: Readonly<Record<string, unknown>>, names: SourceNames) =>
+    gather(byName, names, issues, deprecations);
 
   for (const key of keys) {
     const fallback = configKeys[key].default;
@@ -97,75 +119,122 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
   const configPath = flags.configPath ?? sources.env[CONFIG_FILE_ENV];
   if (configPath !== undefined) {
     const file = readConfigFile(configPath, sources.readFile ?? defaultReadFile, issues);
-    take("file", () => `file ${configPath}`, file);
+    const label = `file ${configPath}`;
+    take(
+      "file",
+      gathered(file, {
+        spell: (key) => key,
+        source: (name) => (Object.hasOwn(configKeys, name) ? label : `${label}, key ${name}`),
+      }),
+    );
   }
-  take("env", (key) => `env ${envName(key)}`, readEnv(sources.env, issues));
-  take("flag", (key) => `flag ${flagName(key)}`, flags.values);
+  const env = readEnv(sources.env, issues);
+  take("env", gathered(env, { spell: envName, source: (name) => `env ${name}` }));
+  take("flag", gathered(flags.values, { spell: flagName, source: (name) => `flag ${name}` }));
 
   if (issues.length > 0) throw new ConfigError(issues);
-  values.maxClockSkew ??= Math.floor((values.seedWindowDuration as number) / 10);
+  values.maxClockSkewMs ??= Math.floor((values.windowMs as number) / 10);
   const config = values as StateServerConfig;
-  checkConsistency(config, origins, issues);
+  checkConsistency(config, sourceOf, issues);
   if (issues.length > 0) throw new ConfigError(issues);
-  return { config, origins, help: flags.help };
+  return { config, origins, help: flags.help, deprecations };
 }
 
-function sourceOf(key: ConfigKey, origins: Record<ConfigKey, ConfigOrigin>): string {
-  const origin = origins[key];
-  if (origin === "env") return `env ${envName(key)}`;
-  if (origin === "flag") return `flag ${flagName(key)}`;
-  return origin;
+/** How one source names things. */
+interface SourceNames {
+  /** How it spells a key: the key itself in a file, `FAIR_STATE_*`, `--kebab-case`. */
+  readonly spell: (key: ConfigKey | DeprecatedConfigKey) => string;
+  /** The source of a value given under `name`, as issues name it: `env FAIR_STATE_MAX_ROWS`. */
+  readonly source: (name: string) => string;
+}
+
+/**
+ * One source's values by key, from its values by name. A deprecated name
+ * stands for its current key and adds a deprecation; both names of one key
+ * in the same source is an issue, and neither value is taken.
+ */
+function gather(
+  byName: Readonly<Record<string, unknown>>,
+  { spell, source }: SourceNames,
+  issues: ConfigIssue[],
+  deprecations: string[],
+): RawValues {
+  const raw: { -readonly [K in keyof RawValues]: RawValues[K] } = {};
+  for (const key of keys) {
+    const value = byName[spell(key)];
+    if (value !== undefined) raw[key] = { value, source: source(spell(key)) };
+  }
+  for (const [old, key] of renamed) {
+    const value = byName[spell(old)];
+    if (value === undefined) continue;
+    const oldSource = source(spell(old));
+    deprecations.push(
+      `${oldSource} is deprecated: use ${spell(key)} (it will stop working in the next release)`,
+    );
+    if (raw[key] === undefined) {
+      raw[key] = { value, source: oldSource };
+    } else {
+      issues.push({
+        source: oldSource,
+        key,
+        message: `both ${spell(old)} (deprecated) and ${spell(key)} are set: keep only ${spell(key)}`,
+      });
+      delete raw[key];
+    }
+  }
+  return raw;
 }
 
 /** Rules between keys, reported against whichever source set the second key. */
 function checkConsistency(
   config: StateServerConfig,
-  origins: Record<ConfigKey, ConfigOrigin>,
+  sourceOf: Record<ConfigKey, string>,
   issues: ConfigIssue[],
 ) {
-  if (config.seedEvictionTtl < config.seedWindowDuration) {
+  if (config.seedEvictionTtlMs < config.windowMs) {
     issues.push({
-      source: sourceOf("seedEvictionTtl", origins),
-      key: "seedEvictionTtl",
-      message: `must be at least seedWindowDuration (${config.seedWindowDuration} ms), or the current window would be evicted`,
+      source: sourceOf.seedEvictionTtlMs,
+      key: "seedEvictionTtlMs",
+      message: `must be at least windowMs (${config.windowMs} ms), or the current window would be evicted`,
     });
   }
   if ((config.tlsCertFile === undefined) !== (config.tlsKeyFile === undefined)) {
     const key = config.tlsCertFile === undefined ? "tlsKeyFile" : "tlsCertFile";
     issues.push({
-      source: sourceOf(key, origins),
+      source: sourceOf[key],
       key,
       message: "TLS needs both tlsCertFile and tlsKeyFile",
     });
   }
   if (config.tlsClientCaFile !== undefined && config.tlsCertFile === undefined) {
     issues.push({
-      source: sourceOf("tlsClientCaFile", origins),
+      source: sourceOf.tlsClientCaFile,
       key: "tlsClientCaFile",
       message: "mTLS needs TLS: set tlsCertFile and tlsKeyFile too",
     });
   }
   if (config.snapshotPath !== undefined && config.store === "redis") {
     issues.push({
-      source: sourceOf("snapshotPath", origins),
+      source: sourceOf.snapshotPath,
       key: "snapshotPath",
       message:
         "snapshots are for the in-memory store; Redis keeps its own data (unset one of them)",
     });
   }
-  if (config.maxClockSkew >= config.seedWindowDuration) {
+  if (config.maxClockSkewMs >= config.windowMs) {
     issues.push({
-      source: sourceOf("maxClockSkew", origins),
-      key: "maxClockSkew",
-      message: `must be less than seedWindowDuration (${config.seedWindowDuration} ms)`,
+      source: sourceOf.maxClockSkewMs,
+      key: "maxClockSkewMs",
+      message: `must be less than windowMs (${config.windowMs} ms)`,
     });
   }
 }
 
+/** Every flag a key can be given by: its own and, for one release, its deprecated name. */
+const flagNames = [...keys, ...renamed.map(([old]) => old)].map((key) => flagName(key).slice(2));
+
 function readFlags(argv: readonly string[], issues: ConfigIssue[]) {
-  const options = Object.fromEntries(
-    keys.map((key) => [flagName(key).slice(2), { type: "string" as const }]),
-  );
+  const options = Object.fromEntries(flagNames.map((name) => [name, { type: "string" as const }]));
   try {
     const { values } = parseArgs({
       args: [...argv],
@@ -173,10 +242,12 @@ function readFlags(argv: readonly string[], issues: ConfigIssue[]) {
       strict: true,
       allowPositionals: false,
     });
-    const byName: Record<string, string | boolean | undefined> = values;
-    const byKey: Partial<Record<ConfigKey, unknown>> = {};
-    for (const key of keys) byKey[key] = byName[flagName(key).slice(2)];
-    return { values: byKey, configPath: values.config, help: values.help === true };
+    const byFlag: Record<string, unknown> = {};
+    for (const name of flagNames) {
+      const value = (values as Record<string, unknown>)[name];
+      if (value !== undefined) byFlag[`--${name}`] = value;
+    }
+    return { values: byFlag, configPath: values.config, help: values.help === true };
   } catch (error) {
     // parseArgs explains over several lines; keep the one-line-per-issue promise.
     const message = (error instanceof Error ? error.message : String(error)).replace(
@@ -188,21 +259,20 @@ function readFlags(argv: readonly string[], issues: ConfigIssue[]) {
   }
 }
 
-function readEnv(env: ConfigSources["env"], issues: ConfigIssue[]) {
-  const byName = new Map(keys.map((key) => [envName(key), key]));
-  const raw: Partial<Record<ConfigKey, unknown>> = {};
+function readEnv(env: ConfigSources["env"], issues: ConfigIssue[]): Record<string, unknown> {
+  const known = new Set([...keys, ...renamed.map(([old]) => old)].map((key) => envName(key)));
+  const raw: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("FAIR_STATE_") || name === CONFIG_FILE_ENV || value === undefined)
       continue;
-    const key = byName.get(name);
-    if (key === undefined) {
+    if (known.has(name)) {
+      raw[name] = value;
+    } else {
       issues.push({
         source: `env ${name}`,
         key: "config",
         message: "unknown setting (see --help)",
       });
-    } else {
-      raw[key] = value;
     }
   }
   return raw;
@@ -212,7 +282,7 @@ function readConfigFile(
   path: string,
   readFile: (path: string) => string,
   issues: ConfigIssue[],
-): Partial<Record<ConfigKey, unknown>> {
+): Record<string, unknown> {
   const source = `file ${path}`;
   let parsed: unknown;
   try {
@@ -228,11 +298,11 @@ function readConfigFile(
     issues.push({ source, key: "config", message: "expected a mapping of keys to values" });
     return {};
   }
-  const known = new Set<string>(keys);
+  const known = new Set<string>([...keys, ...renamed.map(([old]) => old)]);
   for (const name of Object.keys(parsed)) {
     if (!known.has(name)) issues.push({ source, key: name, message: "unknown key (see --help)" });
   }
-  return parsed as Partial<Record<ConfigKey, unknown>>;
+  return parsed as Record<string, unknown>;
 }
 
 function defaultReadFile(path: string): string {
@@ -246,7 +316,7 @@ export function configHelp(): string {
     "",
     "Runs the FAIR State Service. Settings come from, lowest precedence first: defaults,",
     `the config file (--config or ${CONFIG_FILE_ENV}; YAML or JSON), the environment, flags.`,
-    'Durations take a unit: "250ms", "30s", "5m", "1h30m".',
+    'Durations (the …Ms keys) are milliseconds: "250", or with a unit: "250ms", "30s", "5m", "1h30m".',
     "",
     "Options:",
   ];
@@ -263,6 +333,10 @@ export function configHelp(): string {
     `      YAML or JSON file of the keys above; env ${CONFIG_FILE_ENV}`,
     "  -h, --help",
     "      Print this help and exit.",
+    "",
+    "Renamed settings: until the next release the old names still work, as file key, env",
+    "(FAIR_STATE_<OLD>) and flag (--old-name), each use logging a deprecation warning:",
+    ...renamed.map(([old, key]) => `  ${old} → ${key}`),
   );
   return lines.join("\n");
 }

@@ -171,7 +171,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   );
   storeMirror(
     "fair_state_timestamps_clamped_total",
-    "Applied deltas whose timestamp was ahead of the server clock by more than maxClockSkew, and clamped.",
+    "Applied deltas whose timestamp was ahead of the server clock by more than maxClockSkewMs, and clamped.",
     (stats) => stats.clampedTimestamps,
   );
   storeMirror(
@@ -244,7 +244,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
     }),
     connectionsClosed: new Counter({
       name: "fair_state_connections_closed_total",
-      help: "HTTP/2 connections the server closed, by reason: keepalive_timeout (a PING went unanswered), idle (no stream for idleTimeout).",
+      help: "HTTP/2 connections the server closed, by reason: keepalive_timeout (a PING went unanswered), idle (no stream for idleTimeoutMs).",
       labelNames: ["reason"],
       registers,
     }),
@@ -293,7 +293,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
     }),
     aggregationLatency: new Histogram({
       name: "fair_state_aggregation_latency_seconds",
-      help: "From a DeltaUpdate's arrival to its changed buckets being handed to the broadcast hub (in interval mode they wait up to one broadcastInterval more).",
+      help: "From a DeltaUpdate's arrival to its changed buckets being handed to the broadcast hub (in interval mode they wait up to one broadcastIntervalMs more).",
       buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
       registers,
     }),

@@ -106,7 +106,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
   const now = options.now ?? Date.now;
   const timers = options.timers ?? systemTimers;
   const store = options.store ?? createStoreFromConfig(config, { now, timers });
-  const hub = new Hub({ broadcastIntervalMs: config.broadcastInterval, now, timers });
+  const hub = new Hub({ broadcastIntervalMs: config.broadcastIntervalMs, now, timers });
   const health = new HealthStatus();
   const metrics = createMetrics({
     storeStats: () => store.stats(),
@@ -120,9 +120,9 @@ export function createStateServer(options: StateServerOptions): StateServer {
   const connections = new Connections(
     {
       maxConnections: config.maxConnections,
-      keepaliveIntervalMs: config.keepaliveInterval,
-      keepaliveTimeoutMs: config.keepaliveTimeout,
-      idleTimeoutMs: config.idleTimeout,
+      keepaliveIntervalMs: config.keepaliveIntervalMs,
+      keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
     },
     metrics,
     logger,
@@ -139,8 +139,8 @@ export function createStateServer(options: StateServerOptions): StateServer {
     metrics,
     // A store with a change feed hands every change to the hub itself.
     publishApplied: store.changes === undefined,
-    windowMs: config.seedWindowDuration,
-    decayRate: config.decayRate,
+    windowMs: config.windowMs,
+    decayRatePerSecond: config.decayRatePerSecond,
     maxDeltasPerMessage: config.maxDeltasPerMessage,
     maxStreams: config.maxStreams,
     maxRequestsPerSecond: config.maxRequestsPerSecond,
@@ -166,7 +166,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
     config.snapshotPath !== undefined && store.persistence !== undefined
       ? new SnapshotSchedule({
           path: config.snapshotPath,
-          intervalMs: config.snapshotInterval,
+          intervalMs: config.snapshotIntervalMs,
           persistence: store.persistence,
           metrics,
           logger,
@@ -272,7 +272,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
 
 /** Seeds outside the live range are dropped anyway; past this many a fleet's own are refused. */
 function warnOfSeedLimit(config: StateServerConfig, logger: ServerLogger): void {
-  const liveSeeds = Math.floor(config.seedEvictionTtl / config.seedWindowDuration) + 3;
+  const liveSeeds = Math.floor(config.seedEvictionTtlMs / config.windowMs) + 3;
   if (liveSeeds > config.maxSeedsPerNamespace) {
     logger.warn(
       { liveSeeds, maxSeedsPerNamespace: config.maxSeedsPerNamespace },

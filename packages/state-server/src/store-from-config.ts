@@ -19,12 +19,12 @@ export function createStoreFromConfig(
   environment: StoreEnvironment = {},
 ): Store {
   const rules = {
-    windowMs: config.seedWindowDuration,
-    seedEvictionTtlMs: config.seedEvictionTtl,
-    decayRatePerSecond: config.decayRate,
+    windowMs: config.windowMs,
+    seedEvictionTtlMs: config.seedEvictionTtlMs,
+    decayRatePerSecond: config.decayRatePerSecond,
     maxRows: config.maxRows,
     maxCols: config.maxCols,
-    maxClockSkewMs: config.maxClockSkew,
+    maxClockSkewMs: config.maxClockSkewMs,
     maxSeedsPerNamespace: config.maxSeedsPerNamespace,
     maxBucketsPerSeed: config.maxBucketsPerSeed,
     ...(environment.now === undefined ? {} : { now: environment.now }),
@@ -38,7 +38,7 @@ export function createStoreFromConfig(
         ...rules,
         url: config.redisUrl,
         keyPrefix: config.redisKeyPrefix,
-        commandTimeoutMs: config.redisCommandTimeout,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
       });
   }
 }

@@ -29,7 +29,7 @@ export interface SyncServiceOptions {
   /** Sent in `fair-state-window-ms`, so clients can check they agree. */
   readonly windowMs: number;
   /** Sent in `fair-state-decay-rate`, so clients can check they agree. */
-  readonly decayRate: number;
+  readonly decayRatePerSecond: number;
   readonly maxDeltasPerMessage: number;
   readonly maxMessageBytes: number;
   /** Most Sync streams open at once; more are refused with RESOURCE_EXHAUSTED. Default: no limit. */
@@ -65,7 +65,7 @@ export class SyncService {
     this.#bucketsPerPart = bucketsPerPart(options.maxMessageBytes);
     this.responseHeaders = {
       [WINDOW_MS_HEADER]: String(options.windowMs),
-      [DECAY_RATE_HEADER]: String(options.decayRate),
+      [DECAY_RATE_HEADER]: String(options.decayRatePerSecond),
     };
   }
 

@@ -125,7 +125,7 @@ export async function startServer(
     ...loadConfig({ argv: [], env: {} }).config,
     grpcListenAddress: "127.0.0.1:0",
     metricsListenAddress: "127.0.0.1:0",
-    shutdownGracePeriod: 2_000,
+    shutdownGracePeriodMs: 2_000,
     ...overrides,
   };
   const running = await serveStateServer({

@@ -88,7 +88,7 @@ describe("metrics", () => {
       ]),
     );
     await bad.closed();
-    server.time.tick(server.config.seedEvictionTtl + 300_000);
+    server.time.tick(server.config.seedEvictionTtlMs + 300_000);
     a.send(stateRequest(seed0));
     await a.until(() => a.fullStateReplies(seed0).length === 2);
 

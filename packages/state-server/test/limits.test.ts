@@ -222,7 +222,7 @@ describe("maxConnections", () => {
 describe("keepalive", () => {
   test("a peer that stops answering PINGs has its connection closed and its stream ended; the others carry on", async () => {
     // PINGs run on real timers inside the server: short ones keep the test quick.
-    server = await startServer({ keepaliveInterval: 20, keepaliveTimeout: 100 });
+    server = await startServer({ keepaliveIntervalMs: 20, keepaliveTimeoutMs: 100 });
     const conditions = new Conditions();
     const streams = follow(server.running.server.metrics.connectedClients, conditions);
     const relay = await relayTo(server.running.grpcAddress);
@@ -248,7 +248,7 @@ describe("keepalive", () => {
   });
 
   test("a quiet peer that answers is PINGed every interval and kept", async () => {
-    server = await startServer({ keepaliveInterval: 10, keepaliveTimeout: 1_000 });
+    server = await startServer({ keepaliveIntervalMs: 10, keepaliveTimeoutMs: 1_000 });
     const session = await bareConnection(server.running.grpcAddress);
     let pings = 0;
     const conditions = new Conditions();
@@ -262,9 +262,9 @@ describe("keepalive", () => {
   });
 });
 
-describe("idleTimeout", () => {
-  test("a connection without a stream for idleTimeout gets GOAWAY; one with an open stream does not", async () => {
-    server = await startServer({ idleTimeout: 50, keepaliveInterval: 0 });
+describe("idleTimeoutMs", () => {
+  test("a connection without a stream for idleTimeoutMs gets GOAWAY; one with an open stream does not", async () => {
+    server = await startServer({ idleTimeoutMs: 50, keepaliveIntervalMs: 0 });
     const busy = server.connect();
     busy.send(stateRequest(seed0));
     await busy.until(() => busy.responses.length === 1);
@@ -279,7 +279,7 @@ describe("idleTimeout", () => {
   });
 
   test("a connection is idle only once its last stream has ended", async () => {
-    server = await startServer({ idleTimeout: 50, keepaliveInterval: 0 });
+    server = await startServer({ idleTimeoutMs: 50, keepaliveIntervalMs: 0 });
     const conditions = new Conditions();
     const streams = follow(server.running.server.metrics.connectedClients, conditions);
     const session = await bareConnection(server.running.grpcAddress);
@@ -289,7 +289,7 @@ describe("idleTimeout", () => {
     });
     const stream = rawSyncStream(session);
     await conditions.until(() => streams.value === 1);
-    // A connection opened later going idle shows idleTimeout has passed.
+    // A connection opened later going idle shows idleTimeoutMs has passed.
     const later = await bareConnection(server.running.grpcAddress);
     await once(later, "goaway");
     expect(goaway).toBe(false);
@@ -363,18 +363,25 @@ describe("maxSeedsPerNamespace and maxBucketsPerSeed", () => {
 describe("configuration", () => {
   test("every limit has its environment name and flag", () => {
     const { config } = loadConfig({
-      argv: ["--max-connections", "50", "--idle-timeout", "5m", "--max-buckets-per-seed", "1000"],
+      argv: [
+        "--max-connections",
+        "50",
+        "--idle-timeout-ms",
+        "5m",
+        "--max-buckets-per-seed",
+        "1000",
+      ],
       env: {
-        FAIR_STATE_KEEPALIVE_INTERVAL: "1m",
-        FAIR_STATE_KEEPALIVE_TIMEOUT: "5s",
+        FAIR_STATE_KEEPALIVE_INTERVAL_MS: "1m",
+        FAIR_STATE_KEEPALIVE_TIMEOUT_MS: "5s",
         FAIR_STATE_MAX_SEEDS_PER_NAMESPACE: "8",
       },
     });
     expect(config).toMatchObject({
       maxConnections: 50,
-      keepaliveInterval: 60_000,
-      keepaliveTimeout: 5_000,
-      idleTimeout: 300_000,
+      keepaliveIntervalMs: 60_000,
+      keepaliveTimeoutMs: 5_000,
+      idleTimeoutMs: 300_000,
       maxSeedsPerNamespace: 8,
       maxBucketsPerSeed: 1_000,
     });
@@ -384,21 +391,21 @@ describe("configuration", () => {
     let caught: unknown;
     try {
       loadConfig({
-        argv: ["--keepalive-interval", "500ms", "--max-connections", "0"],
-        env: { FAIR_STATE_IDLE_TIMEOUT: "10ms", FAIR_STATE_MAX_SEEDS_PER_NAMESPACE: "0" },
+        argv: ["--keepalive-interval-ms", "500ms", "--max-connections", "0"],
+        env: { FAIR_STATE_IDLE_TIMEOUT_MS: "10ms", FAIR_STATE_MAX_SEEDS_PER_NAMESPACE: "0" },
       });
     } catch (error) {
       caught = error;
     }
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as ConfigError).message.split("\n").sort()).toEqual([
-      "env FAIR_STATE_IDLE_TIMEOUT: idleTimeout: must be 0 (never) or at least 1000 ms",
+      "env FAIR_STATE_IDLE_TIMEOUT_MS: idleTimeoutMs: must be 0 (never) or at least 1000 ms",
       expect.stringMatching(/^env FAIR_STATE_MAX_SEEDS_PER_NAMESPACE: maxSeedsPerNamespace: /),
-      "flag --keepalive-interval: keepaliveInterval: must be 0 (no PINGs) or at least 1000 ms",
+      "flag --keepalive-interval-ms: keepaliveIntervalMs: must be 0 (no PINGs) or at least 1000 ms",
       expect.stringMatching(/^flag --max-connections: maxConnections: /),
     ]);
     expect(
-      loadConfig({ argv: ["--keepalive-interval", "0ms"], env: {} }).config.keepaliveInterval,
+      loadConfig({ argv: ["--keepalive-interval-ms", "0ms"], env: {} }).config.keepaliveIntervalMs,
     ).toBe(0);
   });
 });

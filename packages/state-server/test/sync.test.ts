@@ -43,10 +43,10 @@ const stores: [string, MakeStore | undefined][] = [
     "a test-only Store",
     (config, time) =>
       new MapStore({
-        windowMs: config.seedWindowDuration,
-        seedEvictionTtlMs: config.seedEvictionTtl,
-        decayRatePerSecond: config.decayRate,
-        maxClockSkewMs: config.maxClockSkew,
+        windowMs: config.windowMs,
+        seedEvictionTtlMs: config.seedEvictionTtlMs,
+        decayRatePerSecond: config.decayRatePerSecond,
+        maxClockSkewMs: config.maxClockSkewMs,
         now: time.now,
         timers: time.timers,
       }),
@@ -117,7 +117,7 @@ describe.each(stores)("on %s", (_store, makeStore) => {
     });
 
     test("the response headers carry the server's window and decay rate", async () => {
-      server = await startServer({ decayRate: 0.02 }, makeStore);
+      server = await startServer({ decayRatePerSecond: 0.02 }, makeStore);
       const a = server.connect();
       a.send(stateRequest(seed0));
       await a.until(() => a.headers !== undefined);
@@ -137,8 +137,8 @@ describe.each(stores)("on %s", (_store, makeStore) => {
       expect(search.responses).toHaveLength(1);
     });
 
-    test("interval mode coalesces per key and flushes every broadcastInterval", async () => {
-      server = await startServer({ broadcastInterval: 250 }, makeStore);
+    test("interval mode coalesces per key and flushes every broadcastIntervalMs", async () => {
+      server = await startServer({ broadcastIntervalMs: 250 }, makeStore);
       const a = server.connect();
       a.send(deltaUpdate(seed0, [[0, 1, 0.1, t0]]), deltaUpdate(seed0, [[0, 1, 0.1, t0]]));
       a.send(stateRequest(seed0)); // answered at once: proves both updates were applied
@@ -269,8 +269,8 @@ describe.each(stores)("on %s", (_store, makeStore) => {
       a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0]]));
       await a.until(() => a.responses.length === 1);
 
-      server.time.tick(server.config.seedEvictionTtl + windowMs);
-      const later = Number(seed0) + server.config.seedEvictionTtl + windowMs;
+      server.time.tick(server.config.seedEvictionTtlMs + windowMs);
+      const later = Number(seed0) + server.config.seedEvictionTtlMs + windowMs;
       const current = BigInt(Math.floor(later / windowMs) * windowMs);
       a.send(deltaUpdate(seed0, [[0, 1, 0.5, later]]), stateRequest(seed0));
       // A delta for the current window after the dropped one proves the stream goes on.
@@ -299,7 +299,7 @@ describe.each(stores)("on %s", (_store, makeStore) => {
       const a = server.connect();
       a.send(deltaUpdate(seed0, [[0, 1, 0.5, t0 + 3_600_000]]));
       await a.until(() => a.responses.length === 1);
-      expect(a.view(seed0)[0]?.lastUpdateTimeMs).toBe(t0 + server.config.maxClockSkew);
+      expect(a.view(seed0)[0]?.lastUpdateTimeMs).toBe(t0 + server.config.maxClockSkewMs);
       expect((await server.running.server.store.stats()).clampedTimestamps).toBe(1);
     });
   });

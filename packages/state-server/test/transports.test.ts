@@ -60,8 +60,8 @@ describe.each(transports)("%s", (_name, make) => {
     expect(plain(broadcast ?? fail())).toEqual(expected);
     expect(reply).toMatchObject({ seed: seed0, fullState: true, fullStateLast: true });
     expect(plain(reply ?? fail()).sort((a, b) => a.rowId - b.rowId)).toEqual(expected);
-    expect(sync.headers?.get(WINDOW_MS_HEADER)).toBe(String(server.config.seedWindowDuration));
-    expect(sync.headers?.get(DECAY_RATE_HEADER)).toBe(String(server.config.decayRate));
+    expect(sync.headers?.get(WINDOW_MS_HEADER)).toBe(String(server.config.windowMs));
+    expect(sync.headers?.get(DECAY_RATE_HEADER)).toBe(String(server.config.decayRatePerSecond));
     sync.end();
     expect(await sync.closed()).toBeUndefined();
   });
