@@ -1,4 +1,4 @@
-// EVAL.md §2.7 criterion 3, judged on summaries: a shared-state configuration must stay
+// docs/evaluation.md §2.7 criterion 3, judged on summaries: a shared-state configuration must stay
 // within bounded staleness of the centralized tracker at the same N.
 import type { Summary } from "./aggregate.js";
 

@@ -1,4 +1,4 @@
-// One run of the distributed evaluation (EVAL.md §2): the §1 workload served by N instances
+// One run of the distributed evaluation (docs/evaluation.md §2): the §1 workload served by N instances
 // in front of the one shared token bucket, with FAIR state kept in one of six ways.
 import {
   bucketIndexesOf,

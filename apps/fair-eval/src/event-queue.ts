@@ -1,4 +1,4 @@
-// The simulation's clock and agenda (EVAL.md §2.8): network and broadcast events in a binary
+// The simulation's clock and agenda (docs/evaluation.md §2.8): network and broadcast events in a binary
 // heap keyed by (time, seq), so equal times run in the order they were scheduled.
 
 interface Item {

@@ -1,4 +1,4 @@
-// The harness's fairness metrics (EVAL.md §1.4).
+// The harness's fairness metrics (docs/evaluation.md §1.4).
 import type { Scenario } from "./scenarios.js";
 import { durationSeconds } from "./workload.js";
 

@@ -1,6 +1,6 @@
 // Go's math/rand v1 generator (the Mitchell–Reeds additive lagged Fibonacci source behind
 // rand.New(rand.NewSource(seed)) and the seeded package-global functions), rebuilt from
-// FAIR-SPEC §13.7 so that the evaluation draws exactly what the Go harness draws. Each 63-bit
+// docs/fair-spec.md §13.7 so that the evaluation draws exactly what the Go harness draws. Each 63-bit
 // value is two uint32 limbs: the generator only adds, so no BigInt is needed after seeding.
 import { rngCooked } from "./go-rand-cooked.js";
 

@@ -1,4 +1,4 @@
-// `pnpm eval`: the fairness evaluation of EVAL.md. Part 1 reruns the Go harness (three
+// `pnpm eval`: the fairness evaluation of docs/evaluation.md. Part 1 reruns the Go harness (three
 // scenarios, with and without FAIR, Go's RNG: its counts reproduce exactly); part 2 serves the
 // same workloads from N instances with FAIR state centralized, independent, shared through the
 // State Service's real aggregation store, or shared by the two broken protocols. Progress goes
@@ -92,7 +92,7 @@ if (options.json) {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   console.log(`# FAIR evaluation (node ${process.version}, ${cpus().length} CPUs, ${cpu})\n`);
   if (options.parts.has("single")) {
-    console.log("## Single instance: the Go harness (EVAL.md §1), Go's RNG\n");
+    console.log("## Single instance: the Go harness (docs/evaluation.md §1), Go's RNG\n");
     console.log(`${singleTable(summaries)}\n`);
   }
   if (options.parts.has("distributed")) {
@@ -108,7 +108,7 @@ if (options.json) {
     }
     const verdicts = judge(summaries);
     if (verdicts.length > 0) {
-      console.log("## EVAL.md §2.7.3: bounded staleness against (a) at the same N\n");
+      console.log("## docs/evaluation.md §2.7.3: bounded staleness against (a) at the same N\n");
       console.log(`${verdictTable(verdicts)}\n`);
     }
   }

@@ -1,4 +1,4 @@
-// The `naive` negative control of EVAL.md §2.4: a literal distributed port of Go's structure.
+// The `naive` negative control of docs/evaluation.md §2.4: a literal distributed port of Go's structure.
 // Every visit mutates the local replica as Go does — decay on reads too — and every mutation
 // goes to the server as a difference `p_after − p_before` (decay and the clamped outcome), which
 // the server sums without decaying (an InMemoryStore with λ = 0: sum, clamp, max timestamp).

@@ -1,4 +1,4 @@
-// The per-run metrics of EVAL.md §2.2, gathered request by request.
+// The per-run metrics of docs/evaluation.md §2.2, gathered request by request.
 import { entitlementJain, jain, serviceCapacity } from "./fairness.js";
 import type { Scenario } from "./scenarios.js";
 import type { Workload } from "./workload.js";

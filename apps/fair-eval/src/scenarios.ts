@@ -1,4 +1,4 @@
-// The three workloads of the Go harness (EVAL.md §1.1), with what the distributed metrics need
+// The three workloads of the Go harness (docs/evaluation.md §1.1), with what the distributed metrics need
 // to know about them: which classes are the noisy ones and when "after contention" starts.
 
 /** One class of identical clients: `clients` Poisson sources of `ratePerSecond` over [startMs, endMs). */
@@ -10,7 +10,7 @@ export interface WorkloadClass {
   readonly startMs?: number;
   /** When it stops; default the scenario's duration. */
   readonly endMs?: number;
-  /** Whether the class is a noisy one (EVAL §2.2 badShare, TTT50): aggressive, batch. */
+  /** Whether the class is a noisy one (docs/evaluation.md §2.2 badShare, TTT50): aggressive, batch. */
   readonly bad: boolean;
 }
 

@@ -1,4 +1,4 @@
-// The State Service inside the simulation (EVAL.md §2.1 mode (c)): the real aggregation store
+// The State Service inside the simulation (docs/evaluation.md §2.1 mode (c)): the real aggregation store
 // of `@fair/state-store`, a one-way network delay each way, and broadcasts either per applied
 // update (B = 0) or coalesced per bucket and flushed at multiples of B. Each instance talks to
 // it through a `StateLink`, the same interface `StateClient` implements over gRPC.

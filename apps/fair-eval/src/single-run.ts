@@ -1,4 +1,4 @@
-// One run of the Go harness (EVAL.md §1.3): every request of the workload against the token
+// One run of the Go harness (docs/evaluation.md §1.3): every request of the workload against the token
 // bucket, with or without a local-mode FAIR tracker, RNG and clock wired as Go's are.
 import {
   FairnessTracker,

@@ -1,4 +1,4 @@
-// --sweep: the Go harness's api_noisy_neighbors config sweep (EVAL.md §1.4): 2 final functions
+// --sweep: the Go harness's api_noisy_neighbors config sweep (docs/evaluation.md §1.4): 2 final functions
 // × 10 tolerances × 6 λ × 9 bucket counts, ranked by entitlement Jain (ties: utilization).
 import { meanFinalProbability, minFinalProbability } from "@fair/tracker";
 import { WorkloadCache } from "./job.js";

@@ -1,7 +1,7 @@
 import { durationSeconds } from "./workload.js";
 
 /**
- * The shared resource of the harness (EVAL.md §1.3): `max` tokens at t = 0, refilled at `rate`
+ * The shared resource of the harness (docs/evaluation.md §1.3): `max` tokens at t = 0, refilled at `rate`
  * per second; a take at time t refills to t, then succeeds and spends one token if at least one
  * is there. Time is the event's `Duration.Seconds()`, as in Go.
  */

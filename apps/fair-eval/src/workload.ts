@@ -1,4 +1,4 @@
-// The harness's deterministic workload (EVAL.md §1.2): per client, all of its Poisson arrivals
+// The harness's deterministic workload (docs/evaluation.md §1.2): per client, all of its Poisson arrivals
 // from Go's math/rand before the next client's, then every event sorted by (time, client).
 import { GoRand } from "./go-rand.js";
 import type { Scenario } from "./scenarios.js";

@@ -1,4 +1,4 @@
-// FAIR-SPEC §13.8 and EVAL.md §1.6: the TypeScript harness, with Go's math/rand, murmur3 and
+// docs/fair-spec.md §13.8 and docs/evaluation.md §1.6: the TypeScript harness, with Go's math/rand, murmur3 and
 // Exp, reproduces the Go harness's counts exactly (property 46).
 import { describe, expect, test } from "vitest";
 import { maxMinEntitlements, serviceCapacity } from "../src/fairness.js";

@@ -1,4 +1,4 @@
-// EVAL.md §2.3 and §2.7.5: N independent trackers under round-robin spraying react about N
+// docs/evaluation.md §2.3 and §2.7.5: N independent trackers under round-robin spraying react about N
 // times slower and throttle noisy flows less; sticky routing brings them back to (a).
 import { describe, expect, test } from "vitest";
 import { run } from "./eval-helpers.js";

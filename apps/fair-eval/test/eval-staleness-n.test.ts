@@ -1,4 +1,4 @@
-// EVAL.md §2.7.3 states its bounds at N = 8 over 3 trials (eval-staleness.test.ts); here the
+// docs/evaluation.md §2.7.3 states its bounds at N = 8 over 3 trials (eval-staleness.test.ts); here the
 // same bounds hold at every other N at the corner d = 50 ms, B = 250 ms, one trial each.
 import { describe, expect, test } from "vitest";
 import { bounds } from "../src/acceptance.js";

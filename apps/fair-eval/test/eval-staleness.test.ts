@@ -1,4 +1,4 @@
-// EVAL.md §2.7.3–4: with up to 50 ms of one-way delay and 250 ms broadcast batching, shared
+// docs/evaluation.md §2.7.3–4: with up to 50 ms of one-way delay and 250 ms broadcast batching, shared
 // state stays within the bounds of the centralized tracker (N = 8, means over 3 trials), and
 // the two broken protocols of §2.4 do not.
 import { describe, expect, test } from "vitest";

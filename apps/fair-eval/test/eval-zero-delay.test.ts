@@ -1,4 +1,4 @@
-// EVAL.md §2.7.2: with no delay and no batching, N instances sharing state through the State
+// docs/evaluation.md §2.7.2: with no delay and no batching, N instances sharing state through the State
 // Service (the real @fair/state-store) make exactly the decisions of one centralized tracker.
 import { describe, expect, test } from "vitest";
 import { run } from "./eval-helpers.js";

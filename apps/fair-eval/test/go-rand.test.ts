@@ -1,4 +1,4 @@
-// Go's math/rand v1 streams (FAIR-SPEC §13.7), which the evaluation needs to reproduce the Go
+// Go's math/rand v1 streams (docs/fair-spec.md §13.7), which the evaluation needs to reproduce the Go
 // harness count for count.
 import { expect, test } from "vitest";
 import { GoRand } from "../src/go-rand.js";

@@ -1,4 +1,4 @@
-// The real-network smoke test of EVAL.md §2.8 (issue 7): three @fair/tracker
+// The real-network smoke test of docs/evaluation.md §2.8 (issue 7): three @fair/tracker
 // instances, each in its own process with its own StateClient, share state
 // through the state server's own process on 127.0.0.1 and converge. §2.8
 // speaks of about 30 s of traffic; a few seconds are enough here (20 rounds

@@ -26,7 +26,7 @@ type SeedBuckets = Map<number, Map<number, PendingBucket>>;
 /**
  * Adjustments not yet sent, coalesced per bucket: several adjustments `aⱼ`
  * at times `tⱼ` become `Σ aⱼ·e^(−λ(t_max − tⱼ)/1000)` stamped `t_max`
- * (DESIGN §3), which is exact for the linear part of the server's rule.
+ * (docs/design.md §3), which is exact for the linear part of the server's rule.
  * Bounded by distinct buckets, never by adjustment count.
  */
 export class PendingDeltas {

@@ -1,4 +1,4 @@
-// Limits on what one namespace may hold (DESIGN §4: nothing a client sends
+// Limits on what one namespace may hold (docs/design.md §4: nothing a client sends
 // may grow memory without bound): an update past maxSeedsPerNamespace or
 // maxBucketsPerSeed is refused whole, naming the option, and counted.
 

@@ -1,4 +1,4 @@
-// Properties of the aggregation (DESIGN §3), checked with fast-check over
+// Properties of the aggregation (docs/design.md §3), checked with fast-check over
 // generated deltas, clocks and windows, on any store.
 
 import type { BucketState } from "@fair/state-store";

@@ -1,4 +1,4 @@
-// The aggregation contract (DESIGN §3–4), one test per rule, on any store.
+// The aggregation contract (docs/design.md §3–4), one test per rule, on any store.
 import { describe, expect, test } from "vitest";
 import { seed0, sorted, t0, update, windowMs } from "./fixtures.js";
 import type { ConformanceContext } from "./suite.js";
@@ -6,7 +6,7 @@ import type { ConformanceContext } from "./suite.js";
 const lambda = 0.01;
 
 export function describeSemantics(ctx: ConformanceContext): void {
-  describe("applying deltas (DESIGN §3)", () => {
+  describe("applying deltas (docs/design.md §3)", () => {
     test("an in-order delta decays the stored probability to its time, then adds", async () => {
       const { store } = await ctx.make({ decayRatePerSecond: lambda });
       await store.applyDelta(seed0, 1, 2, 0.5, t0);
@@ -158,7 +158,7 @@ export function describeSemantics(ctx: ConformanceContext): void {
     });
   });
 
-  describe("seed windows and clocks (DESIGN §4)", () => {
+  describe("seed windows and clocks (docs/design.md §4)", () => {
     test("deltas for seeds behind the eviction horizon are dropped and counted", async () => {
       const { store, clock } = await ctx.make();
       clock.nowMs = t0 + 3 * windowMs;

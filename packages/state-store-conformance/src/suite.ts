@@ -49,7 +49,7 @@ export interface ConformanceContext {
 }
 
 /**
- * Registers the `Store` contract (DESIGN §3–4) as a vitest suite, run against
+ * Registers the `Store` contract (docs/design.md §3–4) as a vitest suite, run against
  * the stores `factory` makes: aggregation, seed windows and clocks,
  * namespaces, stats, validation of bad input, the seed and bucket limits,
  * and fast-check properties.

@@ -1,4 +1,4 @@
-// Bad input (DESIGN §4): refused whole, naming the field, nothing applied.
+// Bad input (docs/design.md §4): refused whole, naming the field, nothing applied.
 import { create } from "@bufbuild/protobuf";
 import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
 import { describe, expect, test } from "vitest";

@@ -12,7 +12,7 @@ function script(name: string, source: string): LuaScript {
 }
 
 // Applies one validated DeltaUpdate atomically, with the arithmetic of
-// @fair/state-store's SeedTable line for line (DESIGN §3): in order, decay
+// @fair/state-store's SeedTable line for line (docs/design.md §3): in order, decay
 // then add; late, decay the delta; clamp to [0, 1]; a bucket that falls to 0
 // is the default bucket again. Seed windows and timestamp clamping were
 // decided in TypeScript from the server's clock; only the eviction floor,

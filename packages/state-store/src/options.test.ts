@@ -7,7 +7,7 @@ import {
 } from "./index.js";
 
 describe("options", () => {
-  test("defaults follow DESIGN §3–4", () => {
+  test("defaults follow docs/design.md §3–4", () => {
     expect(new InMemoryStore().options).toMatchObject({
       windowMs: 300_000,
       seedEvictionTtlMs: 900_000,

@@ -3,7 +3,7 @@ import type { ResolvedStoreOptions } from "./options.js";
 import type { ApplyStatus } from "./store.js";
 
 /**
- * Which seeds a store accepts at a given time (DESIGN §3–4): seeds behind
+ * Which seeds a store accepts at a given time (docs/design.md §3–4): seeds behind
  * the eviction horizon (`now − seedEvictionTtlMs`, or a seed evicted by
  * `evictBefore`) are `too_old`; seeds more than `maxFutureWindows` windows
  * ahead of the current window are `too_far_future`. Every `Store` applies

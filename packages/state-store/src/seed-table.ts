@@ -50,7 +50,7 @@ export class SeedTable {
   }
 
   /**
-   * Applies delta `a` stamped `ts` to bucket `key` (DESIGN §3), with
+   * Applies delta `a` stamped `ts` to bucket `key` (docs/design.md §3), with
    * `decayPerMs` = λ / 1000. Returns false when the bucket stays default.
    */
   apply(key: number, a: number, ts: number, decayPerMs: number): boolean {

@@ -3,7 +3,7 @@ import { StoreError } from "./errors.js";
 /**
  * The seed of the window containing `timeMs`: the window's start in Unix
  * milliseconds, `floor(timeMs / windowMs) · windowMs`, as the exact `bigint`
- * the store and the wire use (DESIGN §3).
+ * the store and the wire use (docs/design.md §3).
  *
  * @example
  * ```ts

@@ -1,4 +1,4 @@
-// FAIR-SPEC §4.2 and §13.2: Kirsch–Mitzenmacher level hashes and bucket columns, checked
+// docs/fair-spec.md §4.2 and §13.2: Kirsch–Mitzenmacher level hashes and bucket columns, checked
 // directly, through a tracker's stats with the same murmur seed, and through the public
 // bucketIndexesOf.
 import { FakeTime } from "@fair/testing";
@@ -48,14 +48,14 @@ test("12: generating the hashes is deterministic", () => {
 });
 
 describe("the bucket index of each level (§14)", () => {
-  // FAIR-SPEC §14 item 9 (mutant m49, equivalent); the intended property is asserted anyway.
+  // docs/fair-spec.md §14 item 9 (mutant m49, equivalent); the intended property is asserted anyway.
   test("exactly n level hashes, h_0 = the low 32 bits: L indexes, the first hash1 % M", () => {
     const { tracker } = localTracker({ l: 3, m: 1000 }, { seeds: [5, 6] });
     expect(statsOf(tracker.registerRequest("hello world")).bucketIndexes).toEqual([399, 340, 577]);
     expect(2583984399 % 1000).toBe(399);
   });
 
-  // FAIR-SPEC §14 item 12 (mutant m52).
+  // docs/fair-spec.md §14 item 12 (mutant m52).
   test("level hashes combine by addition mod 2^32, not XOR (13.2)", () => {
     const { tracker } = localTracker({ l: 5, m: 7 }, { seeds: [42, 0] });
     expect(statsOf(tracker.registerRequest("cl-0")).bucketIndexes).toEqual([4, 5, 3, 4, 5]);
@@ -63,13 +63,13 @@ describe("the bucket index of each level (§14)", () => {
     expect(((1556324004 + 3426240536) >>> 0) % 7).toBe(5);
   });
 
-  // FAIR-SPEC §14 item 19 (mutant m59).
+  // docs/fair-spec.md §14 item 19 (mutant m59).
   test("stats.bucketIndexes[l] is exactly h_l % M, with no offset (13.2)", () => {
     const { tracker } = localTracker({ l: 3, m: 1000 }, { seeds: [12345, 0] });
     expect(statsOf(tracker.registerRequest("client_id")).bucketIndexes).toEqual([739, 487, 939]);
   });
 
-  // FAIR-SPEC §14 item 32 (mutant m72).
+  // docs/fair-spec.md §14 item 32 (mutant m72).
   test("the bucket index is h % M, not M − 1 − (h % M)", () => {
     const { tracker } = localTracker({ l: 4, m: 1000 }, { seeds: [4294967295, 0] });
     expect(statsOf(tracker.registerRequest("aggressive-007")).bucketIndexes).toEqual([

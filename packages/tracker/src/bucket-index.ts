@@ -4,7 +4,7 @@ import { FairnessTrackerError } from "./errors.js";
 import { murmur3Sum64, sum64Out } from "./murmur3.js";
 
 /**
- * A client's two base hashes under one murmur seed (FAIR-SPEC §4.2): `hash1` and `hash2` are
+ * A client's two base hashes under one murmur seed (docs/fair-spec.md §4.2): `hash1` and `hash2` are
  * the low and high 32 bits of murmur3 x64_128's h1. Level `l` uses
  * `h_l = u32(hash1 + u32(l × hash2))` (Kirsch–Mitzenmacher double hashing) and bucket `h_l % M`.
  */
@@ -39,7 +39,7 @@ const sharedHashes: BaseHashes = { hash1: 0, hash2: 0 };
 
 /**
  * Which bucket `clientId` falls in on each level of a structure of `l` levels × `m` buckets
- * hashed with `murmurSeed`: per level `l`, the column `h_l % M` (FAIR-SPEC §4.2), the same
+ * hashed with `murmurSeed`: per level `l`, the column `h_l % M` (docs/fair-spec.md §4.2), the same
  * numbers a tracker reports as `stats.bucketIndexes` for that structure. Only `l` and `m` of the
  * config are read, so a full {@link FairnessTrackerConfig} can be passed.
  *

@@ -1,4 +1,4 @@
-// FAIR-SPEC §3, §11 and §13.6: validation, in Go's order and wording, plus the port's
+// docs/fair-spec.md §3, §11 and §13.6: validation, in Go's order and wording, plus the port's
 // stricter checks (each a documented deviation).
 
 import { FakeTime } from "@fair/testing";
@@ -134,27 +134,27 @@ describe("the port's stricter checks (§11, deviations)", () => {
 });
 
 describe("validation refuses configs that would break FAIR (§14)", () => {
-  // FAIR-SPEC §14 item 8 (mutant m48).
+  // docs/fair-spec.md §14 item 8 (mutant m48).
   test("Pi == Pd is rejected", () => {
     expect(() => localTracker({ pi: 0.1, pd: 0.1 })).toThrow(
       "the value of Pd is expected to be smaller than Pi",
     );
   });
 
-  // FAIR-SPEC §14 item 13 (mutant m53).
+  // docs/fair-spec.md §14 item 13 (mutant m53).
   test("Pi = 0 and Pd = 0 are rejected", () => {
     expect(() => localTracker({ pi: 0, pd: 0 })).toThrow("must >0");
     expect(() => localTracker({ pd: 0 })).toThrow("must >0, found Pi: 0.040000 and Pd: 0.000000");
   });
 
-  // FAIR-SPEC §14 item 34 (mutant m74).
+  // docs/fair-spec.md §14 item 34 (mutant m74).
   test("Pi = 1 is rejected", () => {
     expect(() => localTracker({ pi: 1, pd: 0.5 })).toThrow(
       "must <=1, found Pi: 1.000000 and Pd: 0.500000",
     );
   });
 
-  // FAIR-SPEC §14 item 28 (mutant m68, equivalent); the intended property is asserted anyway.
+  // docs/fair-spec.md §14 item 28 (mutant m68, equivalent); the intended property is asserted anyway.
   test("an invalid config makes the constructor throw, never return something unusable", () => {
     const time = new FakeTime(0);
     let built: FairnessTracker | undefined;

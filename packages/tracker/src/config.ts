@@ -88,7 +88,7 @@ function findProblem(config: FairnessTrackerConfig): string | undefined {
     return `the values of Pi and Pd must <=1, found Pi: ${goF(pi)} and Pd: ${goF(pd)}`;
   }
   if (pi <= pd) return "the value of Pd is expected to be smaller than Pi";
-  // The port's additions (FAIR-SPEC §11): what Go's types or a crash ruled out.
+  // The port's additions (docs/fair-spec.md §11): what Go's types or a crash ruled out.
   if (!isUint32(l) || !isUint32(m)) {
     return `the values of L and M must be integers below 2^32, found L: ${l} and M: ${m}`;
   }

@@ -1,4 +1,4 @@
-// FAIR-SPEC §5.1 and §13.4: Go's adjustProbability, and the Exp it relies on; and how a
+// docs/fair-spec.md §5.1 and §13.4: Go's adjustProbability, and the Exp it relies on; and how a
 // tracker's buckets decay between visits (the §14 items on time and units).
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
@@ -40,24 +40,24 @@ describe("adjustProbability", () => {
     expect(clamp01(Number.NaN)).toBeNaN();
   });
 
-  // FAIR-SPEC §14 item 21 (mutant m61).
+  // docs/fair-spec.md §14 item 21 (mutant m61).
   test("λ is per second and not scaled up: adjust(1, 0.01, 1000) = e^−0.01", () => {
     expect(adjustProbability(1, 0.01, 1000)).toBe(0.99004983374916811);
   });
 
-  // FAIR-SPEC §14 item 31 (mutant m71).
+  // docs/fair-spec.md §14 item 31 (mutant m71).
   test("the ms → s divisor is 1000, not 1024: adjust(1, 0.1, 100) = e^−0.01", () => {
     expect(adjustProbability(1, 0.1, 100)).toBe(0.99004983374916811);
   });
 
-  // FAIR-SPEC §14 item 35 (mutant m75).
+  // docs/fair-spec.md §14 item 35 (mutant m75).
   test("λ is not scaled down: adjust(1, 0.01, 100 s) = 1/e", () => {
     expect(adjustProbability(1, 0.01, 100_000)).toBe(0.36787944117144233);
   });
 });
 
 describe("decay between a tracker's visits", () => {
-  // FAIR-SPEC §14 item 1 (mutant m41).
+  // docs/fair-spec.md §14 item 1 (mutant m41).
   test("decay uses the exact elapsed ms: same-ms visits change nothing, Δ ms decays by exp(−λΔ/1000)", () => {
     const { tracker, time } = localTracker();
     tracker.reportOutcome("a", "failure");
@@ -67,7 +67,7 @@ describe("decay between a tracker's visits", () => {
     expect(bucketsOf(tracker, "a")).toEqual(Array(3).fill(0.039012396481133305));
   });
 
-  // FAIR-SPEC §14 item 3 (mutant m43).
+  // docs/fair-spec.md §14 item 3 (mutant m43).
   test("the clock is read in milliseconds: a 500 ms gap decays by exp(−λ·0.5)", () => {
     const { tracker, time } = localTracker({ lambda: 1 });
     tracker.reportOutcome("a", "failure");
@@ -77,7 +77,7 @@ describe("decay between a tracker's visits", () => {
     expect(bucketsOf(tracker, "a")).toEqual(Array(3).fill(expected));
   });
 
-  // FAIR-SPEC §14 item 11 (mutant m51).
+  // docs/fair-spec.md §14 item 11 (mutant m51).
   test("decay uses fractional seconds: adjust(0.9, 1, 100 ms) = 0.9·e^−0.1, not 0.9", () => {
     expect(adjustProbability(0.9, 1, 100)).toBeCloseTo(0.9 * Math.exp(-0.1), 15);
     const { tracker, time } = localTracker({ pi: 0.45, pd: 0.1, lambda: 1 });
@@ -86,7 +86,7 @@ describe("decay between a tracker's visits", () => {
     expect(bucketsOf(tracker, "a")).toEqual(Array(3).fill(adjustProbability(0.9, 1, 100)));
   });
 
-  // FAIR-SPEC §14 item 20 (mutant m60).
+  // docs/fair-spec.md §14 item 20 (mutant m60).
   test("reportOutcome refreshes the bucket's time: a register ε ms after a report decays over ε only", () => {
     const { tracker, time } = localTracker({ lambda: 1 });
     time.tick(10_000);
@@ -95,7 +95,7 @@ describe("decay between a tracker's visits", () => {
     expect(bucketsOf(tracker, "a")).toEqual(Array(3).fill(adjustProbability(0.04, 1, 3)));
   });
 
-  // FAIR-SPEC §14 item 22 (mutant m62, which no behaviour can reveal: fresh buckets are 0
+  // docs/fair-spec.md §14 item 22 (mutant m62, which no behaviour can reveal: fresh buckets are 0
   // whatever their timestamp); the intended property is asserted anyway.
   test("buckets are stamped in ms at creation: a first visit long after reads exactly 0, and a failure gives exactly Pi", () => {
     const { tracker, time } = localTracker({ lambda: 0.5 });

@@ -1,4 +1,4 @@
-// Distributed mode (DESIGN §3 "Tracker in distributed mode", EVAL §2.5–2.6) against a
+// Distributed mode (docs/design.md §3 "Tracker in distributed mode", docs/evaluation.md §2.5–2.6) against a
 // hand-driven link: windows, seeds, pure reads, raw deltas for both windows, overwrites.
 import { describe, expect, test } from "vitest";
 import { distributedTracker, t0, windowMs } from "../test/distributed-helpers.js";

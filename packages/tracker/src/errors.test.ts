@@ -1,4 +1,4 @@
-// FAIR-SPEC §3: Go's BaseError formatting and unwrapping, carried by the one error class.
+// docs/fair-spec.md §3: Go's BaseError formatting and unwrapping, carried by the one error class.
 import { expect, test } from "vitest";
 import { FairnessTrackerError } from "./index.js";
 

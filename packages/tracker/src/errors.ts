@@ -1,7 +1,7 @@
 /**
  * What went wrong, as a stable string a caller can switch on:
  *
- * - `invalid_config`: a {@link FairnessTrackerConfig} failed validation (FAIR-SPEC §3 plus the
+ * - `invalid_config`: a {@link FairnessTrackerConfig} failed validation (docs/fair-spec.md §3 plus the
  *   port's stricter checks); the message says which value, in Go's wording where Go has one.
  * - `invalid_argument`: a function was given a value it cannot use (an empty probability list,
  *   `tolerableBadRequestsPerBadFlow` of 0, a client id that is neither a string nor bytes).

@@ -1,4 +1,4 @@
-// FAIR-SPEC §2.3: the two final-probability functions, the default one, and the pFinal a
+// docs/fair-spec.md §2.3: the two final-probability functions, the default one, and the pFinal a
 // decision reports.
 import { FakeTime } from "@fair/testing";
 import { expect, test } from "vitest";
@@ -27,13 +27,13 @@ test("12 and §11.8: an empty input throws instead of calling Go's logger.Fatalf
   }
 });
 
-// FAIR-SPEC §14 item 10 (mutant m50).
+// docs/fair-spec.md §14 item 10 (mutant m50).
 test("mean is sum/len for len ≥ 2: mean([0.2, 0.4]) = 0.3, not 0.6", () => {
   expect(meanFinalProbability([0.2, 0.4])).toBeCloseTo(0.3, 15);
   expect(meanFinalProbability([0.2, 0.4])).toBe((0.2 + 0.4) / 2);
 });
 
-// FAIR-SPEC §14 item 36 (mutant m76).
+// docs/fair-spec.md §14 item 36 (mutant m76).
 test("mean has no epsilon: mean([0, 0, 0]) = 0, so the flow is never throttled", () => {
   expect(meanFinalProbability([0, 0, 0])).toBe(0);
   const { tracker } = localTracker(
@@ -43,12 +43,12 @@ test("mean has no epsilon: mean([0, 0, 0]) = 0, so the flow is never throttled",
   expect(tracker.registerRequest("a").shouldThrottle).toBe(false);
 });
 
-// FAIR-SPEC §14 item 37 (mutant m77).
+// docs/fair-spec.md §14 item 37 (mutant m77).
 test("min starts at 1: min([1, 1, 1]) = 1, not 0.999", () => {
   expect(minFinalProbability([1, 1, 1])).toBe(1);
 });
 
-// FAIR-SPEC §14 item 5 (mutant m45).
+// docs/fair-spec.md §14 item 5 (mutant m45).
 test("the default final function is min: buckets [1, 0, 0] give pFinal 0", () => {
   const time = new FakeTime(0);
   const tracker = new FairnessTrackerBuilder()
@@ -68,7 +68,7 @@ test("the default final function is min: buckets [1, 0, 0] give pFinal 0", () =>
   expect(stats.finalProbability).toBe(0);
 });
 
-// FAIR-SPEC §14 item 39 (mutant m79).
+// docs/fair-spec.md §14 item 39 (mutant m79).
 test("stats.finalProbability is the raw pFinal of the decision (0.3982056865255148), not rounded", () => {
   const { tracker, time } = localTracker();
   for (let i = 1; i <= 10; i++) {

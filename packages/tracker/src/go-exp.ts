@@ -4,7 +4,7 @@
 // double operation, so JavaScript reproduces it exactly.
 //
 // Why not Math.exp: V8's (fdlibm) result differs from this one in the last bit for about 14%
-// of the decay arguments FAIR sees, e^-0.6 among them, which moves FAIR-SPEC §13.5's trace by an
+// of the decay arguments FAIR sees, e^-0.6 among them, which moves docs/fair-spec.md §13.5's trace by an
 // ulp. Go on a CPU with FMA runs a fused variant of the same method that differs from this
 // non-fused one for ~10% of arguments, so no port is bit-exact with every Go build; this one
 // matches every vector the spec gives. Decisions compare a draw with pFinal, so an ulp never

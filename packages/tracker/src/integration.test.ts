@@ -1,4 +1,4 @@
-// FAIR-SPEC §12 integration: ten clients share a small token bucket through a tracker that
+// docs/fair-spec.md §12 integration: ten clients share a small token bucket through a tracker that
 // rotates every second. Go runs ten goroutines on the real clock; here the requests interleave
 // on fake time, which is what the goroutines amount to.
 

@@ -8,7 +8,7 @@ import type { Outcome, RegisterRequestResult } from "./results.js";
 import { Structure } from "./structure.js";
 
 /**
- * Go's `FairnessTracker` (FAIR-SPEC §8): a main and a secondary structure, each with its own
+ * Go's `FairnessTracker` (docs/fair-spec.md §8): a main and a secondary structure, each with its own
  * random murmur seed. Both see every register and report, so the secondary is warm when a
  * rotation promotes it; decisions come from main. A rotation creates the new structure (and
  * draws its seed) first, then shifts: main ← secondary, secondary ← new.

@@ -1,4 +1,4 @@
-// murmur3 x64_128 h1 (FAIR-SPEC §4.1, §13.1): the 32-bit-limb implementation against the
+// murmur3 x64_128 h1 (docs/fair-spec.md §4.1, §13.1): the 32-bit-limb implementation against the
 // spec's vectors and against a straightforward BigInt rendering of the algorithm.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
@@ -14,7 +14,7 @@ const fmix = (k: bigint) => {
   return k ^ (k >> 33n);
 };
 
-/** The algorithm as FAIR-SPEC §4.1 states it, in BigInt: slow and obviously right. */
+/** The algorithm as docs/fair-spec.md §4.1 states it, in BigInt: slow and obviously right. */
 function referenceSum64(data: Uint8Array, seed: number): bigint {
   const c1 = 0x87c37b91114253d5n;
   const c2 = 0x4cf5ad432745937fn;
@@ -62,7 +62,7 @@ describe("murmur3 Sum64 (x64_128 h1)", () => {
     ["client_id", 12345, 0x289d617cc9e4f2a3n, 3387224739, 681402748],
     ["steady-000", 0, 0x8a6c24c319a942d4n, 430523092, 2322343107],
     ["aggressive-007", 4294967295, 0x7c4cbe0bbdb733c0n, 3182900160, 2085404171],
-  ])("FAIR-SPEC 13.1: %j with seed %i", (input, seed, expected, hash1, hash2) => {
+  ])("docs/fair-spec.md §13.1: %j with seed %i", (input, seed, expected, hash1, hash2) => {
     expect(sum64(input, seed)).toBe(expected);
     const bytes = new TextEncoder().encode(input);
     expect(murmur3Sum64(bytes, bytes.length, seed)).toBe(hash1);
@@ -74,9 +74,12 @@ describe("murmur3 Sum64 (x64_128 h1)", () => {
     ["The quick brown fox jumps over the lazy dog.", 1, 0xfb3325171f9744dan],
     ["0123456789abcdef", 7, 0x500ca03648b1f185n],
     ["0123456789abcdefX", 7, 0x58550bbc8514f46dn],
-  ])("FAIR-SPEC 13.1 and the murmur3 repository: %j with seed %i", (input, seed, expected) => {
-    expect(sum64(input, seed)).toBe(expected);
-  });
+  ])(
+    "docs/fair-spec.md §13.1 and the murmur3 repository: %j with seed %i",
+    (input, seed, expected) => {
+      expect(sum64(input, seed)).toBe(expected);
+    },
+  );
 
   test("equals the BigInt rendering of the algorithm for any bytes and seed", () => {
     fc.assert(

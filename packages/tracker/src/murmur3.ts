@@ -1,5 +1,5 @@
 // MurmurHash3_x64_128 as github.com/spaolacci/murmur3 v1.1.0 computes it, returning only the
-// first 64-bit word h1, which is what Go's `Sum64` returns (FAIR-SPEC §4.1). A 64-bit value is
+// first 64-bit word h1, which is what Go's `Sum64` returns (docs/fair-spec.md §4.1). A 64-bit value is
 // a pair of int32 limbs (high, low) held in locals; the helpers are pure functions of them, so
 // V8 keeps everything in registers. bench/main.ts measures this against a BigInt rendering,
 // which is several times slower: it runs twice per register and twice per report.

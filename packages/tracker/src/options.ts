@@ -11,7 +11,7 @@ import { FairnessTrackerError } from "./errors.js";
 export type TrackerTimers = Timers;
 
 /**
- * Distributed mode (DESIGN §3 "Tracker in distributed mode"): the tracker's structures follow
+ * Distributed mode (docs/design.md §3 "Tracker in distributed mode"): the tracker's structures follow
  * wall-clock windows of `rotationFrequencyMs`, hashed with seeds every instance derives alike,
  * and share state with the other instances through a {@link StateLink}.
  */

@@ -1,11 +1,11 @@
-// What a reported outcome does to a client's buckets (FAIR-SPEC §5): a failure adds Pi to the
+// What a reported outcome does to a client's buckets (docs/fair-spec.md §5, §7): a failure adds Pi to the
 // bucket on every level, a success subtracts Pd, both clamp to [0, 1], and buckets start at 0.
 // Each test is one item of §14 and fails for the bug its mutant planted.
 import { expect, test } from "vitest";
 import { bucketsOf, localTracker, report, statsOf } from "../test/helpers.js";
 import { meanFinalProbability } from "./index.js";
 
-// FAIR-SPEC §14 item 2 (mutant m42).
+// docs/fair-spec.md §14 item 2 (mutant m42).
 test("a success subtracts Pd, not Pi", () => {
   const { tracker } = localTracker({ pi: 0.25, pd: 0.001, lambda: 0 });
   report(tracker, "a", "failure", 2);
@@ -13,7 +13,7 @@ test("a success subtracts Pd, not Pi", () => {
   expect(bucketsOf(tracker, "a")).toEqual(Array(3).fill(0.5 - 0.001));
 });
 
-// FAIR-SPEC §14 item 4 (mutant m44, equivalent); the intended property is asserted anyway.
+// docs/fair-spec.md §14 item 4 (mutant m44, equivalent); the intended property is asserted anyway.
 test("p + Pi > 1 gives exactly 1, and from 1 a success gives 1 − Pd", () => {
   const { tracker } = localTracker({ pi: 0.3, pd: 0.01, lambda: 0 });
   report(tracker, "a", "failure", 4);
@@ -22,7 +22,7 @@ test("p + Pi > 1 gives exactly 1, and from 1 a success gives 1 − Pd", () => {
   expect(bucketsOf(tracker, "a")).toEqual(Array(3).fill(1 - 0.01));
 });
 
-// FAIR-SPEC §14 item 23 (mutant m63).
+// docs/fair-spec.md §14 item 23 (mutant m63).
 test("every level is visited, level 0 included: a report changes the level-0 bucket; stats carry L indexes", () => {
   const { tracker } = localTracker({ l: 4 });
   tracker.reportOutcome("a", "failure");
@@ -32,7 +32,7 @@ test("every level is visited, level 0 included: a report changes the level-0 buc
   expect(stats.bucketIndexes).toHaveLength(4);
 });
 
-// FAIR-SPEC §14 item 24 (mutant m64).
+// docs/fair-spec.md §14 item 24 (mutant m64).
 test("a success never increases p", () => {
   const { tracker } = localTracker({ lambda: 0 });
   tracker.reportOutcome("a", "success");
@@ -43,7 +43,7 @@ test("a success never increases p", () => {
   expect(bucketsOf(tracker, "a")[0]).toBeLessThan(before);
 });
 
-// FAIR-SPEC §14 item 30 (mutant m70).
+// docs/fair-spec.md §14 item 30 (mutant m70).
 test("fresh buckets start at p = 0: any flow's first request has pFinal 0", () => {
   const { tracker } = localTracker({ finalProbabilityFunction: meanFinalProbability });
   for (const id of ["a", "b", "steady-000", ""]) {
@@ -53,7 +53,7 @@ test("fresh buckets start at p = 0: any flow's first request has pFinal 0", () =
   }
 });
 
-// FAIR-SPEC §14 item 33 (mutant m73).
+// docs/fair-spec.md §14 item 33 (mutant m73).
 test("the upper clamp is exactly 1: a saturated flow is throttled with probability 1", () => {
   const { tracker } = localTracker({}, { random: () => 1 - 2 ** -53 });
   report(tracker, "bad", "failure", 40);

@@ -1,4 +1,4 @@
-// FAIR-SPEC §14 properties 41–46, which no mutant covers, checked over generated operation
+// docs/fair-spec.md §14 properties 41–46, which no mutant covers, checked over generated operation
 // sequences. Property 46's exact reproductions are in structure-trace.test.ts (§13.5) and
 // apps/fair-eval/test/eval-golden.test.ts (§13.8).
 

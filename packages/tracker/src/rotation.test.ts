@@ -1,4 +1,4 @@
-// Rotation in local mode (FAIR-SPEC §8): the ticker's period, main ← secondary and
+// Rotation in local mode (docs/fair-spec.md §8): the ticker's period, main ← secondary and
 // secondary ← new, structure ids, both structures kept warm, and close() stopping it all.
 // Each test is one item of §14 and fails for the bug its mutant planted.
 import { afterEach, expect, test, vi } from "vitest";
@@ -10,7 +10,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-// FAIR-SPEC §14 item 7 (mutant m47).
+// docs/fair-spec.md §14 item 7 (mutant m47).
 test("the rotation loop rotates on a tick and stops on close()", () => {
   const { tracker, time } = localTracker({ rotationFrequencyMs: 1000 });
   time.tick(1000);
@@ -20,14 +20,14 @@ test("the rotation loop rotates on a tick and stops on close()", () => {
   expect(tracker.structureIds.main).toBe(2);
 });
 
-// FAIR-SPEC §14 item 16 (mutant m56).
+// docs/fair-spec.md §14 item 16 (mutant m56).
 test("structure ids go up by exactly 1 per rotation: after k ticks, main k+1 and secondary k+2", () => {
   const { tracker, time } = localTracker({ rotationFrequencyMs: 500 });
   time.tick(500 * 7);
   expect(tracker.structureIds).toEqual({ main: 8, secondary: 9 });
 });
 
-// FAIR-SPEC §14 item 18 (mutant m58).
+// docs/fair-spec.md §14 item 18 (mutant m58).
 test("the default timers fire at the configured period, so rotation happens", () => {
   vi.useFakeTimers();
   const tracker = new FairnessTracker({
@@ -39,7 +39,7 @@ test("the default timers fire at the configured period, so rotation happens", ()
   tracker.close();
 });
 
-// FAIR-SPEC §14 item 25 (mutant m65).
+// docs/fair-spec.md §14 item 25 (mutant m65).
 test("registers and reports reach both structures: the promoted secondary is warm, and a register draws twice", () => {
   const draws = countingRandom(0.5);
   const { tracker } = localTracker({}, { random: draws.random });
@@ -50,7 +50,7 @@ test("registers and reports reach both structures: the promoted secondary is war
   expect(bucketsOf(tracker, "bad")).toEqual([1, 1, 1]);
 });
 
-// FAIR-SPEC §14 item 26 (mutant m66).
+// docs/fair-spec.md §14 item 26 (mutant m66).
 test("rotation is main ← secondary, secondary ← new: a flow penalised before one rotation is still throttled", () => {
   const { tracker } = localTracker();
   report(tracker, "bad", "failure", 30);
@@ -59,7 +59,7 @@ test("rotation is main ← secondary, secondary ← new: a flow penalised before
   expect(tracker.registerRequest("bad").shouldThrottle).toBe(true);
 });
 
-// FAIR-SPEC §14 item 29 (mutant m69).
+// docs/fair-spec.md §14 item 29 (mutant m69).
 test("close() stops the ticker", () => {
   const { tracker, time } = localTracker({ rotationFrequencyMs: 1000 });
   tracker.close();
@@ -68,7 +68,7 @@ test("close() stops the ticker", () => {
   expect(tracker.structureIds.main).toBe(1);
 });
 
-// FAIR-SPEC §14 item 38 (mutant m78).
+// docs/fair-spec.md §14 item 38 (mutant m78).
 test("the ticker period is rotationFrequencyMs, not twice it", () => {
   const { tracker, time } = localTracker({ rotationFrequencyMs: 1000 });
   expect(time.nextDueInMs).toBe(1000);

@@ -1,4 +1,4 @@
-// FAIR-SPEC §13.5: the deterministic structure trace produced by the Go code — murmur seed 42,
+// docs/fair-spec.md §13.5: the deterministic structure trace produced by the Go code — murmur seed 42,
 // the default config, a fake clock from 0 ms — replayed through the public API.
 import { expect, test } from "vitest";
 import { bucketsOf, localTracker, report, statsOf } from "../test/helpers.js";

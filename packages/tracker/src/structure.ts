@@ -67,7 +67,7 @@ export class Structure {
   /** Decays bucket `slot` to `nowMs`, stamps it, and returns its probability. */
   #visit(slot: number, nowMs: number): number {
     // Go subtracts in uint64, so a clock that steps back wraps to ~1.8e19 ms and wipes the
-    // bucket; the port counts a negative interval as zero instead (FAIR-SPEC §11.1).
+    // bucket; the port counts a negative interval as zero instead (docs/fair-spec.md §11.1).
     const elapsed = nowMs - (this.#times[slot] as number);
     const p = adjustProbability(
       this.#probs[slot] as number,

@@ -1,4 +1,4 @@
-// The Go tracker tests (FAIR-SPEC §12), through the public API on fake time.
+// The Go tracker tests (docs/fair-spec.md §12), through the public API on fake time.
 
 import { FakeTime } from "@fair/testing";
 import { afterEach, describe, expect, test, vi } from "vitest";

@@ -1,4 +1,4 @@
-// FAIR-SPEC §2 and §13.3: CalculateL, the tuned config and the defaults, as Go computes them.
+// docs/fair-spec.md §2 and §13.3: CalculateL, the tuned config and the defaults, as Go computes them.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import {
@@ -35,7 +35,7 @@ describe("calculateL", () => {
   });
 
   test("goPowInt is square-and-multiply: the borderline raw values round as in Go", () => {
-    // Raw CalculateL values within 1e-13 of an integer (FAIR-SPEC §2.2).
+    // Raw CalculateL values within 1e-13 of an integer (docs/fair-spec.md §2.2).
     const raw = (b: number, m: number) => Math.log(1e-4) / Math.log(1 - goPowInt(1 - 1 / b, m));
     expect(raw(1000, 100)).toBe(3.9164724947075427);
     expect(raw(10, 1)).toBe(3.9999999999999991);
@@ -139,24 +139,24 @@ describe("defaultFairnessTrackerConfig", () => {
 });
 
 describe("the tuning formulas, term by term (§14)", () => {
-  // FAIR-SPEC §14 item 14 (mutant m54).
+  // docs/fair-spec.md §14 item 14 (mutant m54).
   test("Mbad = ceil(expected · 0.001): Gen(10, 10, 10).l is 4 (floor would give 3)", () => {
     expect(generateTunedStructureConfig(10, 10, 10).l).toBe(4);
   });
 
-  // FAIR-SPEC §14 item 17 (mutant m57).
+  // docs/fair-spec.md §14 item 17 (mutant m57).
   test("calculateL uses ceil: Gen(100000, 1000, 25).l is 4 (floor would give 3)", () => {
     expect(generateTunedStructureConfig(100_000, 1000, 25).l).toBe(4);
   });
 
-  // FAIR-SPEC §14 item 27 (mutant m67).
+  // docs/fair-spec.md §14 item 27 (mutant m67).
   test("the CalculateL term is 1 − (1 − 1/B)^Mbad (swapping B and Mbad gives 213340)", () => {
     expect(calculateL(1000, 100, 1e-4)).toBe(4);
     expect(calculateL(1000, 100, 1e-4)).not.toBe(213_340);
     expect(generateTunedStructureConfig(1000, 2, 25).l).toBe(14);
   });
 
-  // FAIR-SPEC §14 item 40 (mutant m80).
+  // docs/fair-spec.md §14 item 40 (mutant m80).
   test("pi = 1/tolerable exactly (pi·25 = 1) and pd = 0.001·pi", () => {
     const config = generateTunedStructureConfig(1000, 1000, 25);
     expect(config.pi * 25).toBe(1);

@@ -2,7 +2,7 @@ import type { FairnessTrackerConfig } from "./config.js";
 import { FairnessTrackerError } from "./errors.js";
 import { minFinalProbability } from "./final-probability.js";
 
-// Go's pkg/config/tuning.go constants (FAIR-SPEC §2).
+// Go's pkg/config/tuning.go constants (docs/fair-spec.md §2).
 const defaultExpectedClientFlows = 1000;
 const defaultBucketsPerLevel = 1000;
 const defaultTolerableBadRequestsPerBadFlow = 25;
@@ -18,7 +18,7 @@ const defaultRotationMs = 5 * 60 * 1000;
  * `x` to the non-negative integer power `n` by square-and-multiply, the way Go's `math.Pow`
  * computes integer powers. `Math.pow` differs from it in the last bits, which moves
  * {@link calculateL}'s ceiling when its raw value sits within ~1e-13 of an integer
- * (FAIR-SPEC §2.2).
+ * (docs/fair-spec.md §2.2).
  */
 export function goPowInt(x: number, n: number): number {
   let result = 1;

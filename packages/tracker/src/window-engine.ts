@@ -12,7 +12,7 @@ import { windowMurmurSeed } from "./window-seed.js";
 type Counters = { -readonly [K in keyof SyncStats]: number };
 
 /**
- * Distributed mode (DESIGN §3, EVAL §2.5–2.6). During window `w` (of `rotationFrequencyMs`,
+ * Distributed mode (docs/design.md §3, docs/evaluation.md §2.5–2.6). During window `w` (of `rotationFrequencyMs`,
  * aligned to the wall clock) main is the replica of seed `S_w` and the secondary that of
  * `S_{w+1}`. Decisions read main and change nothing. An outcome is applied to both replicas
  * at once and sent to the link as raw adjustments (`+Pi` / `−Pd`) for both seeds; decay is the

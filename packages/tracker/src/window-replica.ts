@@ -1,7 +1,7 @@
 import { clamp01 } from "./decay.js";
 
 /**
- * A distributed tracker's local copy of one window's structure (DESIGN §3): per bucket a
+ * A distributed tracker's local copy of one window's structure (docs/design.md §3): per bucket a
  * probability and the time it refers to, the pair the State Service stores. The default
  * bucket is {0, 0}. Reads decay without writing; outcomes and broadcasts write. The arithmetic
  * mirrors the State Service's store (`@fair/state-store`) operation for operation, so that with

@@ -6,7 +6,7 @@ const mask64 = (1n << 64n) - 1n;
 
 /**
  * The murmur seed of a distributed tracker's structure for the window starting at
- * `windowSeedMs` (DESIGN §3): every instance of tracker `trackerId` derives the same one, so
+ * `windowSeedMs` (docs/design.md §3): every instance of tracker `trackerId` derives the same one, so
  * they all map a client to the same buckets, while another tracker's collisions differ.
  *
  * Exactly: `salt = Sum64(utf8(trackerId), 0)` (murmur3 x64_128 h1, as for client ids);
