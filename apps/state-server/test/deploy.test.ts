@@ -78,6 +78,20 @@ describe("Dockerfile", () => {
       expect(entrypoint).toEqual(["node", "dist/main.js"]);
       expect(existsSync(join(out, "dist/main.js"))).toBe(true);
       expect(readdirSync(out)).not.toContain("src"); // only what the package publishes
+      // The runtime image carries no test or build tooling: no runtime package
+      // depends on vitest (the store's contract suite is a package of its own).
+      const installed = readdirSync(join(out, "node_modules/.pnpm"));
+      expect(installed.some((name) => name.startsWith("@fair+state-store@"))).toBe(true);
+      const tooling = [
+        "vitest@",
+        "@vitest+",
+        "vite@",
+        "esbuild@",
+        "@esbuild+",
+        "tsx@",
+        "rolldown@",
+      ];
+      expect(installed.filter((name) => tooling.some((tool) => name.startsWith(tool)))).toEqual([]);
       const help = execFileSync(process.execPath, [...entrypoint.slice(1), "--help"], {
         cwd: out,
         encoding: "utf8",

@@ -16,17 +16,16 @@
  * @packageDocumentation
  */
 
-export type { SyncAdmission } from "./admission.js";
 export type { ConfigKey, DeprecatedConfigKey, StateServerConfig } from "./config-schema.js";
 export { configKeys, deprecatedConfigKeys, envName, flagName } from "./config-schema.js";
-export type { ConnectionCloseReason, ConnectionLimits, Connections } from "./connections.js";
+export type { Connections } from "./connections.js";
 export { HealthStatus } from "./health.js";
 export type { RunningStateServer, ServeOptions } from "./listeners.js";
 export { serveStateServer } from "./listeners.js";
 export type { ConfigIssue, ConfigOrigin, ConfigSources, LoadedConfig } from "./load-config.js";
 export { CONFIG_FILE_ENV, ConfigError, configHelp, loadConfig } from "./load-config.js";
 export type { ServerLogger } from "./logger.js";
-export type { MetricSources, StateServerMetrics, SyncMetrics } from "./metrics.js";
+export type { StateServerMetrics } from "./metrics.js";
 export type { StateServer, StateServerOptions } from "./state-server.js";
 export { createStateServer } from "./state-server.js";
 export { createStoreFromConfig } from "./store-from-config.js";
