@@ -19,7 +19,9 @@ export interface SnapshotScheduleOptions {
  * A store's snapshots on disk: restored once before serving, then written
  * every interval (and by the server once more at the end). A snapshot that cannot be read is set
  * aside and the store starts empty; a write that fails is logged and counted,
- * and the next one tries again — neither stops the server.
+ * and the next one tries again — neither stops the server. Both directions
+ * stream through the store's `StorePersistence` a chunk at a time, so the
+ * server keeps serving while a large store is written or read.
  */
 export class SnapshotSchedule {
   readonly #options: SnapshotScheduleOptions;
@@ -35,11 +37,16 @@ export class SnapshotSchedule {
   async start(): Promise<void> {
     const { path, persistence, logger, timers, intervalMs, now } = this.#options;
     await removeStaleTemporaries(path);
-    const loaded = await loadSnapshotFile(path, persistence, now());
+    const started = now();
+    const loaded = await loadSnapshotFile(path, persistence, started);
+    const durationMs = now() - started;
     if (loaded.kind === "set_aside") {
-      logger.error({ path, ...loaded }, "snapshot unreadable: set aside, starting empty");
+      logger.error(
+        { path, ...loaded, durationMs },
+        "snapshot unreadable: set aside, starting empty",
+      );
     } else {
-      logger.info({ path, ...loaded }, "snapshot");
+      logger.info({ path, ...loaded, durationMs }, "snapshot");
     }
     this.#timer = timers.setInterval(() => void this.write(), intervalMs);
   }

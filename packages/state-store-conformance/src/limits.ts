@@ -1,6 +1,7 @@
-// Limits on what one namespace may hold (docs/design.md §4: nothing a client sends
-// may grow memory without bound): an update past maxSeedsPerNamespace or
-// maxBucketsPerSeed is refused whole, naming the option, and counted.
+// Limits on what a client can make the store hold (docs/design.md §4:
+// nothing a client sends may grow memory without bound): an update past
+// maxSeedsPerNamespace, maxBucketsPerSeed or maxNamespaces is refused
+// whole, naming the option, and counted.
 
 import type { Store, StoreStats } from "@fair/state-store";
 import { describe, expect, test } from "vitest";
@@ -42,7 +43,7 @@ export function describeLimits(ctx: ConformanceContext): void {
         buckets: 2,
         appliedDeltas: 2,
         droppedDeltas: { too_old: 0, too_far_future: 0 },
-        limitRefusals: { max_seeds_per_namespace: 2, max_buckets_per_seed: 0 },
+        limitRefusals: { max_seeds_per_namespace: 2, max_buckets_per_seed: 0, max_namespaces: 0 },
       });
     });
 
@@ -180,6 +181,90 @@ export function describeLimits(ctx: ConformanceContext): void {
         ]),
       );
       expect(next.status).toBe("applied");
+    });
+  });
+
+  describe("maxNamespaces", () => {
+    test("an update that would put the first bucket into one namespace too many is refused whole, naming the option", async () => {
+      const { store } = await ctx.make({ maxNamespaces: 2 });
+      await store.applyUpdate(update(seed0, [[0, 0, 0.1, t0]]));
+      await store.namespace("a").applyUpdate(update(seedAt(1), [[0, 0, 0.1, t0]]));
+      const extra = store.namespace("b");
+      const error = await expectStoreError(
+        () =>
+          extra.applyUpdate(
+            update(seed0, [
+              [0, 0, 0.1, t0],
+              [1, 5, 0.2, t0],
+            ]),
+          ),
+        "limit_exceeded",
+        "seed",
+      );
+      expect(error.message).toMatch(/maxNamespaces \(2\)/);
+      expect(error.message).toContain('"b"');
+      await expectStoreError(
+        () => extra.applyDelta(seed0, 0, 0, 0.1, t0),
+        "limit_exceeded",
+        "seed",
+      );
+      expect(await extra.getSeed(seed0)).toEqual([]);
+      expect(await store.stats()).toMatchObject({
+        namespaces: 2,
+        seeds: 2,
+        buckets: 2,
+        appliedDeltas: 2,
+        limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0, max_namespaces: 2 },
+      });
+    });
+
+    test("namespaces holding buckets take updates and new seeds; one left empty by its update is no namespace", async () => {
+      const { store } = await ctx.make({ maxNamespaces: 1 });
+      const only = store.namespace("only");
+      await only.applyUpdate(update(seedAt(0), [[0, 0, 0.1, t0]]));
+      expect((await only.applyUpdate(update(seedAt(1), [[0, 1, 0.1, t0]]))).status).toBe("applied");
+      expect((await only.applyDelta(seedAt(0), 0, 2, 0.1, t0)).status).toBe("applied");
+      const result = await store.namespace("other").applyUpdate(update(seed0, [[0, 0, -0.1, t0]]));
+      expect(result).toEqual({ status: "applied", buckets: [], clampedTimestamps: 0 });
+      expect(await store.stats()).toMatchObject({ namespaces: 1, seeds: 2, buckets: 3 });
+      expect((await refusals(store)).max_namespaces).toBe(0);
+    });
+
+    test("a namespace whose buckets all fell to 0 frees its place", async () => {
+      const { store } = await ctx.make({ maxNamespaces: 1 });
+      await store.namespace("a").applyUpdate(update(seed0, [[0, 0, 0.1, t0]]));
+      await expectStoreError(
+        () => store.namespace("b").applyDelta(seed0, 0, 0, 0.1, t0),
+        "limit_exceeded",
+        "seed",
+      );
+      await store.namespace("a").applyUpdate(update(seed0, [[0, 0, -1, t0]]));
+      expect((await store.namespace("b").applyDelta(seed0, 0, 0, 0.1, t0)).status).toBe("applied");
+      expect((await store.stats()).namespaces).toBe(1);
+    });
+
+    test("a namespace whose seeds left the horizon frees its place, evicted yet or not", async () => {
+      const { store, clock } = await ctx.make({ maxNamespaces: 2, seedEvictionTtlMs: windowMs });
+      await store.namespace("a").applyUpdate(update(seedAt(0), [[0, 0, 0.1, t0]]));
+      await store.namespace("b").applyUpdate(update(seedAt(1), [[0, 0, 0.1, t0]]));
+      // seedAt(0) leaves the horizon; no eviction has run: "a" holds no live seed.
+      clock.nowMs = Number(seedAt(1)) + 1_000;
+      const c = await store
+        .namespace("c")
+        .applyUpdate(update(seedAt(1), [[0, 0, 0.1, clock.nowMs]]));
+      expect(c.status).toBe("applied");
+      // "a" coming back is a new namespace again, and now one too many.
+      await expectStoreError(
+        () => store.namespace("a").applyDelta(seedAt(2), 0, 0, 0.1, clock.nowMs),
+        "limit_exceeded",
+        "seed",
+      );
+      // Evicted, "b" frees its place.
+      await store.evictBefore(seedAt(2));
+      expect(
+        (await store.namespace("a").applyDelta(seedAt(2), 0, 0, 0.1, clock.nowMs)).status,
+      ).toBe("applied");
+      expect((await refusals(store)).max_namespaces).toBe(1);
     });
   });
 }

@@ -286,7 +286,7 @@ export function describeSemantics(ctx: ConformanceContext): void {
         appliedDeltas: 2,
         droppedDeltas: { too_old: 0, too_far_future: 0 },
         clampedTimestamps: 0,
-        limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0 },
+        limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0, max_namespaces: 0 },
         evictedSeeds: 0,
         evictedBuckets: 0,
       });

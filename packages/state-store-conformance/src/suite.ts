@@ -3,6 +3,7 @@ import { afterEach, describe } from "vitest";
 import { ManualClock, windowMs } from "./fixtures.js";
 import { describeLimits } from "./limits.js";
 import { describeProperties } from "./properties.js";
+import { describeReadSeed } from "./read-seed.js";
 import { describeSemantics } from "./semantics.js";
 import { describeValidation } from "./validation.js";
 
@@ -18,6 +19,7 @@ export interface ConformanceStoreOptions {
   readonly maxFutureWindows?: number;
   readonly maxSeedsPerNamespace?: number;
   readonly maxBucketsPerSeed?: number;
+  readonly maxNamespaces?: number;
 }
 
 /** A store made for one test, and how to dispose of it afterwards. */
@@ -51,8 +53,8 @@ export interface ConformanceContext {
 /**
  * Registers the `Store` contract (docs/design.md §3–4) as a vitest suite, run against
  * the stores `factory` makes: aggregation, seed windows and clocks,
- * namespaces, stats, validation of bad input, the seed and bucket limits,
- * and fast-check properties.
+ * namespaces, stats, paged reads (readSeed), validation of bad input, the
+ * seed, bucket and namespace limits, and fast-check properties.
  * Every implementation of `Store` runs the same suite.
  *
  * @example
@@ -86,6 +88,7 @@ export function describeStoreConformance(
     afterEach(() => context.disposeAll());
     describeSemantics(context);
     describeValidation(context);
+    describeReadSeed(context);
     describeLimits(context);
     describeProperties(context);
   });

@@ -10,6 +10,9 @@ import { StoreError } from "@fair/state-store";
 //   fair:ns:checkout                   sorted set of the namespace's seeds holding
 //                                      buckets ("<seed, 20 digits>" by seed), for
 //                                      maxSeedsPerNamespace
+//   fair:namespaces                    sorted set of the namespaces holding buckets
+//                                      (encoded) by their latest seed, for
+//                                      maxNamespaces
 //   fair:seeds                         sorted set of "<seed, 20 digits> <namespace>"
 //                                      by seed: what eviction and stats walk
 //   fair:floor                         the highest seed passed to evictBefore
@@ -42,12 +45,14 @@ export function encodeNamespace(namespace: string): string {
 export class KeyLayout {
   readonly prefix: string;
   readonly index: string;
+  readonly namespaces: string;
   readonly floor: string;
   readonly channel: string;
 
   constructor(prefix: string) {
     this.prefix = prefix;
     this.index = `${prefix}seeds`;
+    this.namespaces = `${prefix}namespaces`;
     this.floor = `${prefix}floor`;
     this.channel = `${prefix}updates`;
   }

@@ -1,8 +1,8 @@
-// The Redis side of maxSeedsPerNamespace and maxBucketsPerSeed (the shared
-// conformance suite checks the semantics): the limits hold across replicas,
-// because the script checks them against what Redis holds, and the
-// namespace's seed set it counts stays exact through falls to 0, eviction
-// and expiry.
+// The Redis side of maxSeedsPerNamespace, maxBucketsPerSeed and
+// maxNamespaces (the shared conformance suite checks the semantics): the
+// limits hold across replicas, because the script checks them against what
+// Redis holds, and the namespace's seed set and the namespace set it counts
+// stay exact through falls to 0, eviction and expiry.
 import { create } from "@bufbuild/protobuf";
 import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
 import { StoreError } from "@fair/state-store";
@@ -48,7 +48,12 @@ async function replicas(count: number, options: Partial<RedisStoreOptions>) {
   }
   const redis = new Redis(url);
   cleanups.push(() => redis.quit());
-  return { stores, redis, seedSet: `${keyPrefix}ns:checkout` };
+  return {
+    stores,
+    redis,
+    seedSet: `${keyPrefix}ns:checkout`,
+    namespaceSet: `${keyPrefix}namespaces`,
+  };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<StoreError> {
@@ -110,5 +115,42 @@ describe.skipIf(url === "")("limits on Redis", () => {
     // An evicted seed leaves it too.
     await store.evictBefore(seedAt(1));
     expect(await redis.exists(seedSet)).toBe(0);
+  });
+
+  test("maxNamespaces counts the namespaces every replica added", async () => {
+    const {
+      stores: [a, b],
+    } = await replicas(2, { maxNamespaces: 2 });
+    if (!a || !b) throw new Error("two replicas");
+    await a.namespace("one").applyUpdate(update(seed0, [[0, 0, 0.1]]));
+    await b.namespace("two").applyUpdate(update(seed0, [[0, 0, 0.1]]));
+    const error = await refusal(b.namespace("three").applyUpdate(update(seed0, [[0, 0, 0.1]])));
+    expect(error).toMatchObject({ code: "limit_exceeded", field: "seed" });
+    expect(error.message).toContain("maxNamespaces (2)");
+    expect((await b.stats()).limitRefusals.max_namespaces).toBe(1);
+    expect((await a.stats()).limitRefusals.max_namespaces).toBe(0);
+    // Either replica may still add seeds to the namespaces that hold buckets.
+    await a.namespace("two").applyUpdate(update(seedAt(1), [[0, 0, 0.1]]));
+  });
+
+  test("the namespace set holds the namespaces with buckets, scored by their latest seed", async () => {
+    const {
+      stores: [store],
+      redis,
+      namespaceSet,
+    } = await replicas(1, {});
+    if (!store) throw new Error("one replica");
+    await store.namespace("checkout").applyUpdate(update(seedAt(0), [[0, 0, 0.1]]));
+    await store.namespace("checkout").applyUpdate(update(seedAt(1), [[0, 0, 0.1]]));
+    await store.namespace("a b").applyUpdate(update(seedAt(0), [[0, 0, 0.1]]));
+    const scored = async () => redis.zrange(namespaceSet, "0", "-1", "WITHSCORES");
+    expect(await scored()).toEqual(["a%20b", String(seedAt(0)), "checkout", String(seedAt(1))]);
+    // Its latest seed falling to 0 lowers a namespace's score; its last one removes it.
+    await store.namespace("checkout").applyUpdate(update(seedAt(1), [[0, 0, -1]]));
+    await store.namespace("a b").applyUpdate(update(seedAt(0), [[0, 0, -1]]));
+    expect(await scored()).toEqual(["checkout", String(seedAt(0))]);
+    // Eviction removes the namespaces it empties.
+    await store.evictBefore(seedAt(1));
+    expect(await redis.exists(namespaceSet)).toBe(0);
   });
 });

@@ -18,7 +18,7 @@ export function registerRedisMetrics(registry: Registry, store: RedisMetricSourc
   const registers = [registry];
   const latency = new Histogram({
     name: "fair_state_redis_operation_duration_seconds",
-    help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), get_seed, evict, stats, reread, subscribe (store: redis).",
+    help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), get_seed, read_seed (one page of a seed), evict, stats, reread, subscribe (store: redis).",
     labelNames: ["operation"],
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
     registers,

@@ -4,6 +4,8 @@ import {
   type DeltaResult,
   type DeltaUpdateInput,
   type EvictResult,
+  type SeedCursor,
+  type SeedPage,
   type Store,
   type StoreChangeFeed,
   StoreError,
@@ -35,13 +37,22 @@ import {
 } from "./options.js";
 import { Relay, type RelayCounters, type RowRef } from "./relay.js";
 import { applyScript, evictScript, type LuaScript } from "./scripts.js";
+import { encodeSeedCursor, parseSeedCursor, type SeedScan, scanStart } from "./seed-cursor.js";
 
 /** What the store asks Redis for, as a label for latency and error metrics. */
-export type RedisOperation = "apply" | "get_seed" | "evict" | "stats" | "reread" | "subscribe";
+export type RedisOperation =
+  | "apply"
+  | "get_seed"
+  | "read_seed"
+  | "evict"
+  | "stats"
+  | "reread"
+  | "subscribe";
 
 const operations: readonly RedisOperation[] = [
   "apply",
   "get_seed",
+  "read_seed",
   "evict",
   "stats",
   "reread",
@@ -81,6 +92,16 @@ export interface RedisNamespace extends StoreNamespace {
     timestampMs: number,
   ): Promise<DeltaResult>;
   getSeed(seed: bigint): Promise<BucketState[]>;
+  /**
+   * One page of `seed`'s buckets, as {@link StoreNamespace.readSeed}
+   * describes, read with `HSCAN`: the seed's rows from its meta hash, then
+   * each row's buckets, at most `limit` per page and never a whole row at
+   * once. The cursor is a string. Because `HSCAN` may return a field twice
+   * (when Redis resizes the hash during the read), a bucket may be listed on
+   * two pages, each time with the value it had then; and a page before the
+   * last may hold fewer than `limit` buckets, even none.
+   */
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage>;
 }
 
 /** What a namespace view calls into; private to the store. */
@@ -95,6 +116,12 @@ interface NamespaceOps {
     timestampMs: number,
   ): Promise<DeltaResult>;
   read(ns: NamespaceView, seed: bigint): Promise<BucketState[]>;
+  page(
+    ns: NamespaceView,
+    seed: bigint,
+    cursor: SeedCursor | undefined,
+    limit: number,
+  ): Promise<SeedPage>;
 }
 
 interface Connections {
@@ -145,6 +172,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     applyOne: (ns, seed, rowId, colId, deltaProb, timestampMs) =>
       this.#applyOne(ns, seed, rowId, colId, deltaProb, timestampMs),
     read: (ns, seed) => this.#read(ns, seed),
+    page: (ns, seed, cursor, limit) => this.#readPage(ns, seed, cursor, limit),
   };
   #connections: Connections | undefined;
   #stopped = false;
@@ -405,6 +433,10 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     return this.namespace("").getSeed(seed);
   }
 
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage> {
+    return this.namespace("").readSeed(seed, cursor, limit);
+  }
+
   /**
    * Removes every seed below `seed` in every namespace, for every replica:
    * the floor it raises in Redis makes each replica's script drop late
@@ -420,7 +452,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       this.#script(
         redis,
         evictScript,
-        [this.#keys.index, this.#keys.floor],
+        [this.#keys.index, this.#keys.floor, this.#keys.namespaces],
         [this.#keys.prefix, padSeed(seed), String(Number(seed))],
       ),
     )) as [number, number];
@@ -586,6 +618,72 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   /**
+   * One page of one (namespace, seed): HSCAN of the meta hash for its rows,
+   * then of each row, at most `pageCount` fields per call and `pageCalls`
+   * calls per page (seed-cursor.ts has the cursor).
+   */
+  async #readPage(
+    ns: NamespaceView,
+    seed: bigint,
+    cursor: SeedCursor | undefined,
+    limit: number,
+  ): Promise<SeedPage> {
+    checkSeed(seed, "seed", this.#options.rules);
+    const start: SeedScan = cursor === undefined ? scanStart : parseSeedCursor(cursor);
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
+      throw new StoreError("invalid_argument", "limit", `must be an integer ≥ 1, got ${limit}`);
+    }
+    const tag = this.#keys.seedTag(ns.encoded, seed);
+    return this.#run("read_seed", async (redis) => {
+      let { outer, inner } = start;
+      const rows = [...start.rows];
+      let carry = [...start.carry];
+      const buckets: BucketState[] = [];
+      for (let calls = 0; buckets.length < limit && calls < pageCalls; calls++) {
+        const row = rows[0];
+        if (row === undefined) {
+          if (outer === undefined) break;
+          const [next, fields] = await redis.hscan(this.#keys.meta(tag), outer, "COUNT", 256);
+          outer = next === "0" ? undefined : next;
+          for (let i = 0; i < fields.length; i += 2) {
+            const field = fields[i] as string;
+            if (/^r\d+$/.test(field)) rows.push(Number(field.slice(1)));
+          }
+        } else if (carry.length > 0) {
+          const cols = carry.slice(0, limit - buckets.length);
+          carry = carry.slice(cols.length);
+          const values = await redis.hmget(this.#keys.row(tag, row), ...cols.map(String));
+          cols.forEach((colId, i) => {
+            const bucket = parseBucket(row, colId, values[i]);
+            if (bucket !== undefined) buckets.push(bucket);
+          });
+        } else if (inner === undefined) {
+          rows.shift();
+          inner = "0";
+        } else {
+          const count = Math.min(pageCount, limit - buckets.length);
+          const [next, fields] = await redis.hscan(this.#keys.row(tag, row), inner, "COUNT", count);
+          inner = next === "0" ? undefined : next;
+          for (let i = 0; i < fields.length; i += 2) {
+            const field = fields[i] as string;
+            if (field === "v") continue;
+            const bucket = parseBucket(row, Number(field), fields[i + 1]);
+            if (bucket === undefined) continue;
+            if (buckets.length < limit) buckets.push(bucket);
+            else carry.push(bucket.colId);
+          }
+        }
+      }
+      while (rows.length > 0 && inner === undefined && carry.length === 0) {
+        rows.shift();
+        inner = "0";
+      }
+      const done = rows.length === 0 && outer === undefined;
+      return { buckets, next: done ? undefined : encodeSeedCursor({ outer, rows, inner, carry }) };
+    });
+  }
+
+  /**
    * Runs the apply script. Resolves with the change message, `null` when
    * nothing changed, `undefined` when the seed was below the floor; rejects
    * with `limit_exceeded` when the script refused the batch for a limit.
@@ -614,7 +712,14 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       this.#script(
         redis,
         applyScript,
-        [keys.meta(tag), keys.index, keys.floor, keys.namespaceSeeds(ns.encoded), ...rowKeys],
+        [
+          keys.meta(tag),
+          keys.index,
+          keys.floor,
+          keys.namespaceSeeds(ns.encoded),
+          keys.namespaces,
+          ...rowKeys,
+        ],
         [
           padSeed(seed),
           keys.indexMember(ns.encoded, seed),
@@ -627,6 +732,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
           String(rules.maxBucketsPerSeed),
           String(rules.maxSeedsPerNamespace),
           String(Number(horizon)),
+          String(rules.maxNamespaces),
+          ns.encoded,
           String(rowIds.length),
           ...rowIds,
           ...deltaArgs,
@@ -635,11 +742,13 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     )) as [string, string?, string?];
     if (reply[0] === "too_old") return undefined;
     if (reply[0] === "limit") {
-      const limit: StoreLimit =
-        reply[1] === "seeds" ? "max_seeds_per_namespace" : "max_buckets_per_seed";
+      const [limit, max]: [StoreLimit, number] =
+        reply[1] === "seeds"
+          ? ["max_seeds_per_namespace", rules.maxSeedsPerNamespace]
+          : reply[1] === "namespaces"
+            ? ["max_namespaces", rules.maxNamespaces]
+            : ["max_buckets_per_seed", rules.maxBucketsPerSeed];
       this.#counters.refuse(limit);
-      const max =
-        limit === "max_seeds_per_namespace" ? rules.maxSeedsPerNamespace : rules.maxBucketsPerSeed;
       throw limitExceededError(limit, ns.name, seed, Number(reply[2]), max);
     }
     if (!reply[1]) return null;
@@ -868,6 +977,24 @@ class NamespaceView implements RedisNamespace {
   async getSeed(seed: bigint): Promise<BucketState[]> {
     return this.#store.read(this, seed);
   }
+
+  async readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage> {
+    return this.#store.page(this, seed, cursor, limit);
+  }
+}
+
+/** Fields a page asks one HSCAN of a row for, at most. */
+const pageCount = 1024;
+/** Redis calls one page makes, at most: a page of rows holding only tombstones ends early. */
+const pageCalls = 64;
+
+/** A row hash's field as a bucket; `undefined` for a tombstone (`"0 <ts>"`) or a missing field. */
+function parseBucket(rowId: number, colId: number, value: string | null | undefined) {
+  if (value == null) return undefined;
+  const space = value.indexOf(" ");
+  const prob = Number(value.slice(0, space));
+  if (!(prob > 0)) return undefined;
+  return { rowId, colId, prob, lastUpdateTimeMs: Number(value.slice(space + 1)) };
 }
 
 function unavailable(operation: string, problem: string, cause?: unknown): StoreError {

@@ -30,25 +30,30 @@ function script(name: string, source: string): LuaScript {
 // maxBucketsPerSeed buckets afterwards, and a seed that held none may start
 // holding some only while the namespace holds fewer than
 // maxSeedsPerNamespace live seeds (scored at or above the horizon in its
-// seed set, which the script keeps: a seed is in it while it holds buckets).
+// seed set, which the script keeps: a seed is in it while it holds buckets)
+// and, if the namespace holds no live seed, only while fewer than
+// maxNamespaces namespaces do (scored at or above the horizon in the
+// namespace set, which the script keeps too: a namespace is in it while its
+// seed set is not empty, scored by its latest seed).
 //
 // KEYS: 1 meta hash, 2 seed index, 3 floor, 4 the namespace's seed set,
-//       5.. the row hashes, one per row
+//       5 the namespace set, 6.. the row hashes, one per row
 // ARGV: 1 seed (20 digits), 2 index member, 3 index score, 4 TTL in ms,
 //       5 λ per ms, 6 channel ("" = none), 7 "S" to SPUBLISH, else PUBLISH,
 //       8 message header, 9 maxBucketsPerSeed, 10 maxSeedsPerNamespace,
-//       11 the horizon's score, 12 row count R, 13..12+R the row ids,
+//       11 the horizon's score, 12 maxNamespaces, 13 the encoded namespace,
+//       14 row count R, 15..14+R the row ids,
 //       then 4 per delta: row slot (1..R), column, delta, timestamp
-// Returns {"too_old"}, {"limit", "buckets" | "seeds", count} or
-// {"ok", message}; message is "" when nothing changed.
+// Returns {"too_old"}, {"limit", "buckets" | "seeds" | "namespaces", count}
+// or {"ok", message}; message is "" when nothing changed.
 export const applyScript = script(
   "apply",
   `
 local floor = redis.call('GET', KEYS[3])
 if floor and ARGV[1] < floor then return {'too_old'} end
 local decay = tonumber(ARGV[5])
-local rows = tonumber(ARGV[12])
-local first = 13 + rows
+local rows = tonumber(ARGV[14])
+local first = 15 + rows
 
 local function num(x)
   local s = string.format('%.15g', x)
@@ -88,7 +93,7 @@ for o = first, #ARGV, 4 do
 end
 local stored = {}
 for slot, cols in pairs(wanted) do
-  local values = chunked('HMGET', KEYS[4 + slot], cols)
+  local values = chunked('HMGET', KEYS[5 + slot], cols)
   for i, col in ipairs(cols) do stored[slot .. ' ' .. col] = values[i] end
 end
 
@@ -166,12 +171,16 @@ if after > tonumber(ARGV[9]) then return {'limit', 'buckets', tostring(after)} e
 if before <= 0 and after > 0 then
   local live = redis.call('ZCOUNT', KEYS[4], ARGV[11], '+inf')
   if live >= tonumber(ARGV[10]) then return {'limit', 'seeds', tostring(live)} end
+  if live == 0 then
+    local spaces = redis.call('ZCOUNT', KEYS[5], ARGV[11], '+inf')
+    if spaces >= tonumber(ARGV[12]) then return {'limit', 'namespaces', tostring(spaces)} end
+  end
 end
 
 local out = { ARGV[8] }
 for _, slot in ipairs(rowOrder) do
-  local key = KEYS[4 + slot]
-  local row = ARGV[12 + slot]
+  local key = KEYS[5 + slot]
+  local row = ARGV[14 + slot]
   if #writes[slot] > 0 then chunked('HSET', key, writes[slot]) end
   local version = redis.call('HINCRBY', key, 'v', 1)
   redis.call('PEXPIRE', key, ttl)
@@ -188,6 +197,12 @@ if after > 0 then
 else
   redis.call('ZREM', KEYS[4], ARGV[1])
 end
+local latest = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+if #latest == 0 then
+  redis.call('ZREM', KEYS[5], ARGV[13])
+else
+  redis.call('ZADD', KEYS[5], latest[2], ARGV[13])
+end
 local message = table.concat(out, '\\n')
 if ARGV[6] ~= '' then
   if ARGV[7] == 'S' then
@@ -202,11 +217,13 @@ return {'ok', message}
 
 // Evicts every (namespace, seed) below a seed: raises the floor (so late
 // deltas for those seeds are dropped by every replica), deletes their keys
-// and index entries (the seed index and the namespace's seed set), and counts the seeds and buckets that were held. Key
+// and index entries (the seed index, the namespace's seed set, and the
+// namespace set's entry once that is empty, or its score lowered to the
+// latest seed left), and counts the seeds and buckets that were held. Key
 // names are derived here from the index, so the script runs on a single
 // Redis, not across Cluster slots.
 //
-// KEYS: 1 seed index, 2 floor
+// KEYS: 1 seed index, 2 floor, 3 namespace set
 // ARGV: 1 key prefix, 2 seed (20 digits), 3 its index score
 // Returns {seeds, buckets}.
 export const evictScript = script(
@@ -234,7 +251,15 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])) d
     end
     redis.call('UNLINK', meta)
     redis.call('ZREM', KEYS[1], member)
-    redis.call('ZREM', ARGV[1] .. 'ns:' .. string.sub(member, sep + 1), seed)
+    local space = string.sub(member, sep + 1)
+    local seedSet = ARGV[1] .. 'ns:' .. space
+    redis.call('ZREM', seedSet, seed)
+    local latest = redis.call('ZRANGE', seedSet, -1, -1, 'WITHSCORES')
+    if #latest == 0 then
+      redis.call('ZREM', KEYS[3], space)
+    else
+      redis.call('ZADD', KEYS[3], latest[2], space)
+    end
     if held > 0 then
       seeds = seeds + 1
       buckets = buckets + held

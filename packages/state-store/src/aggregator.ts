@@ -4,13 +4,18 @@ import { limitExceededError } from "./limits.js";
 import type { ResolvedStoreOptions } from "./options.js";
 import { readStoreClock, SeedRange } from "./seed-range.js";
 import { SeedTable } from "./seed-table.js";
-import { decodeSnapshot, encodeSnapshot, type SeedEntry } from "./snapshot.js";
+import { concatChunks, nextTurn, restoreSlice, snapshotSlice } from "./snapshot.js";
+import { SnapshotBuilder, type Tables } from "./snapshot-builder.js";
+import { runDecoder, runDecoderSync, snapshotDecoder } from "./snapshot-decoder.js";
+import { encodeSnapshot, type FrozenSeed } from "./snapshot-encoder.js";
 import type {
   BucketState,
   DeltaResult,
   DeltaUpdateInput,
   EvictResult,
   RestoreResult,
+  SeedCursor,
+  SeedPage,
   StoreStats,
   UpdateResult,
 } from "./store.js";
@@ -23,7 +28,7 @@ import { checkSeed, DeltaBatch, validateDelta, validateUpdate } from "./validate
  */
 export class Aggregator {
   readonly options: ResolvedStoreOptions;
-  #namespaces = new Map<string, Map<bigint, SeedTable>>();
+  #namespaces: Tables = new Map();
   readonly #batch = new DeltaBatch();
   readonly #range: SeedRange;
   readonly #counters = new StoreCounters();
@@ -122,6 +127,25 @@ export class Aggregator {
     return this.#namespaces.get(namespace)?.get(seed)?.buckets(this.options.maxCols) ?? [];
   }
 
+  readSeed(
+    namespace: string,
+    seed: bigint,
+    cursor: SeedCursor | undefined,
+    limit: number,
+  ): SeedPage {
+    checkSeed(seed, "seed", this.options);
+    const from = cursor ?? 0;
+    if (typeof from !== "number" || !Number.isInteger(from) || from < 0) {
+      throw new StoreError("invalid_argument", "cursor", "must be a cursor this store returned");
+    }
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new StoreError("invalid_argument", "limit", `must be an integer ≥ 1, got ${limit}`);
+    }
+    const table = this.#namespaces.get(namespace)?.get(seed);
+    if (table === undefined) return { buckets: [], next: undefined };
+    return table.page(from, limit, this.options.maxCols);
+  }
+
   evictBefore(seed: bigint): EvictResult {
     if (typeof seed !== "bigint") {
       throw new StoreError("invalid_argument", "seed", `must be a bigint, got ${typeof seed}`);
@@ -163,37 +187,78 @@ export class Aggregator {
     };
   }
 
+  /** Every bucket as one `StoreSnapshot`, in one synchronous step. */
   snapshot(): Uint8Array {
-    return encodeSnapshot(this.#entries(), this.#now(), this.options.maxCols);
-  }
-
-  restore(bytes: Uint8Array): RestoreResult {
-    const entries = decodeSnapshot(bytes, this.options);
     const now = this.#now();
-    const namespaces = new Map<string, Map<bigint, SeedTable>>();
-    let seeds = 0;
-    let buckets = 0;
-    for (const { namespace, seed, table } of entries) {
-      // Expired seeds would only wait for the next eviction; far-future ones
-      // could not have been written by a store on this clock.
-      if (table.size === 0 || this.#range.classify(seed, now) !== "applied") continue;
-      let tables = namespaces.get(namespace);
-      if (tables === undefined) {
-        tables = new Map();
-        namespaces.set(namespace, tables);
-      }
-      tables.set(seed, table);
-      seeds++;
-      buckets += table.size;
+    const seeds = this.#freeze();
+    try {
+      return concatChunks([...encodeSnapshot(seeds, now, this.options.maxCols, snapshotSlice)]);
+    } finally {
+      this.#thaw(seeds);
     }
-    this.#namespaces = namespaces;
-    return { seeds, buckets, skippedSeeds: entries.length - seeds };
   }
 
-  *#entries(): Generator<SeedEntry> {
-    for (const [namespace, tables] of this.#namespaces) {
-      for (const [seed, table] of tables) yield { namespace, seed, table };
+  /**
+   * Every bucket as it stood at the first `next()`, as the chunks of one
+   * `StoreSnapshot`, with a turn of the event loop before each chunk after
+   * the first. Consistency costs no copy up front: each table keeps its
+   * columns as they were, copying a page only when it is about to write one
+   * the snapshot has not read yet (frozen-columns.ts has the figures).
+   */
+  async *snapshotChunks(): AsyncGenerator<Uint8Array, void, undefined> {
+    const now = this.#now();
+    const seeds = this.#freeze();
+    try {
+      for (const chunk of encodeSnapshot(seeds, now, this.options.maxCols, snapshotSlice)) {
+        yield chunk;
+        await nextTurn();
+      }
+    } finally {
+      this.#thaw(seeds);
     }
+  }
+
+  /** Replaces everything held with a snapshot's contents, in one synchronous step. */
+  restore(bytes: Uint8Array): RestoreResult {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new StoreError("invalid_argument", "bytes", "must be a Uint8Array");
+    }
+    const builder = new SnapshotBuilder(this.options, this.#range, this.#now());
+    runDecoderSync(snapshotDecoder(builder, restoreSlice), bytes);
+    return this.#install(builder);
+  }
+
+  /**
+   * Replaces everything held with a snapshot's contents, read from `chunks`
+   * as they come and built off to the side with a turn of the event loop
+   * every `restoreSlice` values; swapped in at the end, so a bad snapshot
+   * changes nothing. Updates applied while it runs are lost with the
+   * contents they changed.
+   */
+  async restoreChunks(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<RestoreResult> {
+    const builder = new SnapshotBuilder(this.options, this.#range, this.#now());
+    await runDecoder(snapshotDecoder(builder, restoreSlice), chunks, nextTurn);
+    return this.#install(builder);
+  }
+
+  #install(builder: SnapshotBuilder): RestoreResult {
+    const result = builder.finish();
+    this.#namespaces = builder.tables;
+    return result;
+  }
+
+  #freeze(): FrozenSeed[] {
+    const seeds: FrozenSeed[] = [];
+    for (const [namespace, tables] of this.#namespaces) {
+      for (const [seed, table] of tables) seeds.push({ namespace, seed, columns: table.freeze() });
+    }
+    return seeds;
+  }
+
+  #thaw(seeds: readonly FrozenSeed[]): void {
+    for (const { columns } of seeds) columns.close();
   }
 
   #now(): number {
@@ -207,9 +272,22 @@ export class Aggregator {
    */
   #keepNewSeed(namespace: string, seed: bigint, table: SeedTable, now: number): void {
     if (table.size === 0) return;
-    const { maxBucketsPerSeed, maxSeedsPerNamespace } = this.options;
+    const { maxBucketsPerSeed, maxSeedsPerNamespace, maxNamespaces } = this.options;
     if (table.size > maxBucketsPerSeed) throw this.#tooManyBuckets(namespace, seed, table.size);
     let tables = this.#namespaces.get(namespace);
+    // Counted only near the limit: fewer namespaces held than it allows
+    // means fewer live ones too.
+    if (this.#namespaces.size >= maxNamespaces) {
+      const horizon = this.#range.horizon(now);
+      if (!holdsLiveSeed(tables, horizon)) {
+        let live = 0;
+        for (const held of this.#namespaces.values()) if (holdsLiveSeed(held, horizon)) live++;
+        if (live >= maxNamespaces) {
+          this.#counters.refuse("max_namespaces");
+          throw limitExceededError("max_namespaces", namespace, seed, live, maxNamespaces);
+        }
+      }
+    }
     if (tables !== undefined && tables.size >= maxSeedsPerNamespace) {
       // Seeds behind the horizon wait for the next eviction; they are not live.
       const horizon = this.#range.horizon(now);
@@ -244,4 +322,9 @@ export class Aggregator {
     tables?.delete(seed);
     if (tables?.size === 0) this.#namespaces.delete(namespace);
   }
+}
+
+function holdsLiveSeed(tables: Map<bigint, SeedTable> | undefined, horizon: bigint): boolean {
+  if (tables !== undefined) for (const seed of tables.keys()) if (seed >= horizon) return true;
+  return false;
 }

@@ -19,6 +19,7 @@ export class StoreCounters {
   readonly #refused: Record<StoreLimit, number> = {
     max_seeds_per_namespace: 0,
     max_buckets_per_seed: 0,
+    max_namespaces: 0,
   };
   #evictedSeeds = 0;
   #evictedBuckets = 0;

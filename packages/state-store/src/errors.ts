@@ -15,8 +15,9 @@
  *   update refused this way may or may not have been applied (the request
  *   may have reached the store before the connection failed).
  * - `limit_exceeded`: a valid update that would take its namespace past
- *   `maxSeedsPerNamespace` live seeds, or its seed past `maxBucketsPerSeed`
- *   buckets. Nothing of it was applied; the message names the option.
+ *   `maxSeedsPerNamespace` live seeds, its seed past `maxBucketsPerSeed`
+ *   buckets, or the store past `maxNamespaces` namespaces holding buckets.
+ *   Nothing of it was applied; the message names the option.
  *
  * A server maps the first two to gRPC `INVALID_ARGUMENT`, `unavailable` to
  * `UNAVAILABLE`, `limit_exceeded` to `RESOURCE_EXHAUSTED`.

@@ -23,7 +23,7 @@ export type { InMemoryNamespace } from "./memory-store.js";
 export { InMemoryStore } from "./memory-store.js";
 export type { InMemoryStoreOptions, StoreTimers } from "./options.js";
 export { defaultStoreOptions } from "./options.js";
-export { snapshotFormatVersion } from "./snapshot.js";
+export { snapshotFormatVersion } from "./snapshot-encoder.js";
 export type {
   ApplyStatus,
   BucketDeltaInput,
@@ -34,6 +34,8 @@ export type {
   EvictResult,
   MaybePromise,
   RestoreResult,
+  SeedCursor,
+  SeedPage,
   Store,
   StoreLimit,
   StoreNamespace,

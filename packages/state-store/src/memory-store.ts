@@ -8,6 +8,8 @@ import type {
   DeltaUpdateInput,
   EvictResult,
   RestoreResult,
+  SeedCursor,
+  SeedPage,
   Store,
   StoreNamespace,
   StoreStats,
@@ -29,15 +31,16 @@ export interface InMemoryNamespace extends StoreNamespace {
     timestampMs: number,
   ): DeltaResult;
   getSeed(seed: bigint): BucketState[];
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): SeedPage;
 }
 
 /**
  * The {@link Store} in one process's memory: server-owned decay, clamping,
  * window checks, eviction on a timer, snapshots (its one optional
- * capability is {@link StorePersistence}). Every method answers
- * synchronously — the in-memory hot path pays for no promise — and is typed
- * so; through the {@link Store} interface the same values arrive as
- * `MaybePromise`s.
+ * capability is {@link StorePersistence}, as {@link InMemoryStore.persistence}).
+ * Every method answers synchronously — the in-memory hot path pays for no
+ * promise — and is typed so; through the {@link Store} interface the same
+ * values arrive as `MaybePromise`s.
  *
  * A class because it has a lifecycle: `start()` schedules eviction,
  * `stop()` cancels it. Without `start()` nothing is evicted except by
@@ -54,8 +57,15 @@ export interface InMemoryNamespace extends StoreNamespace {
  * store.stop();
  * ```
  */
-export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence {
+export class InMemoryStore implements Store, InMemoryNamespace {
   readonly description: Readonly<Record<string, string>> = Object.freeze({ store: "memory" });
+  /**
+   * Snapshots and restores that stream, a bounded slice of work at a time
+   * with the event loop turning in between: what a server uses. They write
+   * and read the same bytes as {@link InMemoryStore.snapshot} and
+   * {@link InMemoryStore.restore}.
+   */
+  readonly persistence: StorePersistence;
   readonly #core: Aggregator;
   readonly #eviction: IntervalTask;
   readonly #options: Readonly<InMemoryStoreOptions>;
@@ -63,7 +73,13 @@ export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence
   /** Throws a `StoreError` (`invalid_option`) naming the first unusable option. */
   constructor(options: Partial<InMemoryStoreOptions> = {}) {
     const resolved = resolveStoreOptions(options);
-    this.#core = new Aggregator(resolved);
+    const core = new Aggregator(resolved);
+    this.#core = core;
+    this.persistence = Object.freeze({
+      snapshot: () => core.snapshotChunks(),
+      restore: (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) =>
+        core.restoreChunks(chunks),
+    });
     this.#options = publicOptions(resolved);
     this.#eviction = new IntervalTask(
       this.#core.options.timers,
@@ -77,11 +93,6 @@ export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence
   /** The options in effect, defaults filled in. */
   get options(): Readonly<InMemoryStoreOptions> {
     return this.#options;
-  }
-
-  /** Snapshots and restores: this store itself ({@link InMemoryStore.snapshot}, {@link InMemoryStore.restore}). */
-  get persistence(): StorePersistence {
-    return this;
   }
 
   /** Whether the eviction timer is running. */
@@ -119,6 +130,10 @@ export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence
     return this.#core.getSeed("", seed);
   }
 
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): SeedPage {
+    return this.#core.readSeed("", seed, cursor, limit);
+  }
+
   evictBefore(seed: bigint): EvictResult {
     return this.#core.evictBefore(seed);
   }
@@ -143,7 +158,11 @@ export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence
 
   /**
    * Every bucket of every namespace, as a versioned `StoreSnapshot`
-   * (`@fair/state-proto`), for `restore()` after a restart.
+   * (`@fair/state-proto`, format `snapshotFormatVersion`), for
+   * `restore()` after a restart. One synchronous step: fine for a small
+   * store or a test, but it blocks the event loop for as long as it takes —
+   * ~0.25 s at 2^22 buckets (README) — so a server uses
+   * {@link InMemoryStore.persistence} instead, which streams the same bytes.
    */
   snapshot(): Uint8Array {
     return this.#core.snapshot();
@@ -156,7 +175,10 @@ export class InMemoryStore implements Store, InMemoryNamespace, StorePersistence
    * not decode or breaks the options (ids out of bounds, mismatched column
    * lengths, a probability outside [0, 1], a seed that is not a window
    * start) throws a `StoreError` and leaves the store as it was.
-   * Counters in `stats()` carry on; they are not part of a snapshot.
+   * Counters in `stats()` carry on; they are not part of a snapshot. Reads
+   * formats 1 and 2. One synchronous step, like {@link InMemoryStore.snapshot}
+   * (~1.5 s at 2^22 buckets): a server restores through
+   * {@link InMemoryStore.persistence} instead.
    */
   restore(bytes: Uint8Array): RestoreResult {
     return this.#core.restore(bytes);
@@ -188,5 +210,9 @@ class NamespaceView implements InMemoryNamespace {
 
   getSeed(seed: bigint): BucketState[] {
     return this.#core.getSeed(this.#name, seed);
+  }
+
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): SeedPage {
+    return this.#core.readSeed(this.#name, seed, cursor, limit);
   }
 }

@@ -63,6 +63,16 @@ export interface InMemoryStoreOptions {
    */
   maxBucketsPerSeed: number;
   /**
+   * Most namespaces holding buckets at once (in a live seed: one at or above
+   * the eviction horizon). An update that would put the first bucket into
+   * one more namespace is refused whole with a `StoreError` of code
+   * `limit_exceeded`, so a client cannot make the store grow with every
+   * namespace header it invents. A namespace whose buckets all fell to 0, or
+   * whose seeds all left the horizon (evicted yet or not), frees its place.
+   * Default 1024.
+   */
+  maxNamespaces: number;
+  /**
    * How far ahead of `now()` a delta's timestamp may be, in milliseconds;
    * later timestamps are clamped to `now() + maxClockSkewMs` and counted.
    * Default 10 % of `windowMs` (30 000).
@@ -98,6 +108,7 @@ export const defaultStoreOptions: Readonly<InMemoryStoreOptions> = Object.freeze
   maxFutureWindows: 2,
   maxSeedsPerNamespace: 64,
   maxBucketsPerSeed: 2 ** 22,
+  maxNamespaces: 1024,
   maxClockSkewMs: 30_000,
   evictionIntervalMs: 30_000,
   now: Date.now,
@@ -133,6 +144,7 @@ export function resolveStoreOptions(partial: Partial<InMemoryStoreOptions>): Res
     maxFutureWindows: partial.maxFutureWindows ?? d.maxFutureWindows,
     maxSeedsPerNamespace: partial.maxSeedsPerNamespace ?? d.maxSeedsPerNamespace,
     maxBucketsPerSeed: partial.maxBucketsPerSeed ?? d.maxBucketsPerSeed,
+    maxNamespaces: partial.maxNamespaces ?? d.maxNamespaces,
     maxClockSkewMs: partial.maxClockSkewMs ?? Math.floor(windowMs / 10),
     evictionIntervalMs: partial.evictionIntervalMs ?? Math.max(1, Math.floor(windowMs / 10)),
     now: partial.now ?? d.now,
@@ -156,6 +168,7 @@ export function resolveStoreOptions(partial: Partial<InMemoryStoreOptions>): Res
   requireInteger("maxFutureWindows", options.maxFutureWindows, 0, 2 ** 20);
   requireInteger("maxSeedsPerNamespace", options.maxSeedsPerNamespace, 1, 2 ** 20);
   requireInteger("maxBucketsPerSeed", options.maxBucketsPerSeed, 1, Number.MAX_SAFE_INTEGER);
+  requireInteger("maxNamespaces", options.maxNamespaces, 1, 2 ** 20);
   requireInteger("maxClockSkewMs", options.maxClockSkewMs, 0, Number.MAX_SAFE_INTEGER);
   requireInteger("evictionIntervalMs", options.evictionIntervalMs, 1, 2 ** 31 - 1);
   if (typeof options.now !== "function") {

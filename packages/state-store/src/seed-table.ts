@@ -1,14 +1,28 @@
+import {
+  FrozenColumns,
+  type FrozenOwner,
+  pageBits,
+  pageMask,
+  pageSlots,
+} from "./frozen-columns.js";
+import { SlotIndex } from "./slot-index.js";
 import type { BucketState } from "./store.js";
 
-// The buckets of one (namespace, seed): a Map<number, number> from key
-// `row × maxCols + col` (exact below 2^53) to a slot in parallel typed-array
-// columns. Measured by bench/main.ts (Node 20, 2-core EPYC): 59 bytes per
-// bucket at 1M buckets (the Map ~30, the columns ~29), against 101 for a Map
-// of one object per bucket; 2.3–3.2M deltas/s in batches of 100 on 3 × 1000
-// keys, ~2M/s over 8 × 2^20. Both targets (≤ 120 B, ≥ 2M/s) are met, so there
-// is no hand-written hash table. Interleaving the columns into one array, so
-// a bucket sits in one cache line, measured no faster: the Map lookup
-// dominates.
+// The buckets of one (namespace, seed): a SlotIndex from key
+// `row × maxCols + col` (exact below 2^53) to a slot, and per slot three
+// numbers — key, probability, time — side by side in a Float64Array.
+// Nothing is allocated per bucket on the JavaScript heap, so the garbage
+// collector has nothing to trace however many buckets a seed holds
+// (slot-index.ts says why a Map of 2^22 keys was not good enough). Measured
+// by bench/main.ts and bench/memory.ts: see the README.
+//
+// The slots are in pages of 8 192 (the first page grows from 4 slots by
+// doubling until it is full), not in one array: one array doubles by
+// copying all of itself, which at 2^21 slots (112 MiB of columns) blocked
+// for ~32 ms on a 2-core Xeon. A full page stays where it is, so a snapshot
+// reads the pages in place (frozen-columns.ts). Small typed arrays are
+// ~270 B each whatever their length, so a seed of one bucket has two of
+// them (its page and its marks) and its index two more.
 //
 // Probability 0 is the default bucket. A bucket that falls to exactly 0 is
 // forgotten at the end of its batch. {0, t} and the default {0, 0} are worth
@@ -18,21 +32,31 @@ import type { BucketState } from "./store.js";
 // timestamp differs (it may then step back, to ts). Keeping {0, t} instead
 // would let every success on an idle bucket — the common outcome — take
 // memory, and a client could fill rows × cols with zeros.
+//
+// Slots are written only by `apply` (between `beginBatch` and `endBatch`)
+// and `load`, each only after the snapshots in progress have been handed
+// what it held (`#beforeWrite`).
 
-const initialCapacity = 16;
+const initialCapacity = 4;
+/** A slot's numbers, at `3 × (slot & pageMask)` of its page, in this order. */
+const keyCell = 0;
+const probCell = 1;
+const timeCell = 2;
 
 /** Storage and arithmetic for the buckets of one seed. */
 export class SeedTable {
-  readonly #slots = new Map<number, number>();
-  #keys = new Float64Array(initialCapacity);
-  #probs = new Float64Array(initialCapacity);
-  #times = new Float64Array(initialCapacity);
-  // Batch id that last touched each slot, so a batch lists a bucket once.
-  #marks = new Uint32Array(initialCapacity);
+  readonly #slots = new SlotIndex();
+  /** Slot s is cells 3i…3i+2 of page s >>> pageBits, i = s & pageMask. */
+  readonly #pages: Float64Array[] = [new Float64Array(3 * initialCapacity)];
+  /** Batch id that last touched each slot, so a batch lists a bucket once. */
+  readonly #marks: Uint32Array[] = [new Uint32Array(initialCapacity)];
   #highWater = 0;
   readonly #free: number[] = [];
   #batch = 0;
   readonly #touched: number[] = [];
+  /** Snapshots in progress; `undefined` while none runs. */
+  #frozen: FrozenColumns[] | undefined;
+  #owner: FrozenOwner | undefined;
 
   /** Buckets held; exact between batches. */
   get size(): number {
@@ -44,43 +68,51 @@ export class SeedTable {
     this.#touched.length = 0;
     this.#batch = (this.#batch + 1) >>> 0;
     if (this.#batch === 0) {
-      this.#marks.fill(0);
+      for (const marks of this.#marks) marks.fill(0);
       this.#batch = 1;
     }
   }
 
   /**
-   * Applies delta `a` stamped `ts` to bucket `key` (docs/design.md §3), with
-   * `decayPerMs` = λ / 1000. Returns false when the bucket stays default.
+   * Applies delta `a` stamped `ts` to the bucket of key `bucket`
+   * (docs/design.md §3), with `decayPerMs` = λ / 1000. Returns false when
+   * the bucket stays default.
    */
-  apply(key: number, a: number, ts: number, decayPerMs: number): boolean {
-    let slot = this.#slots.get(key);
+  apply(bucket: number, a: number, ts: number, decayPerMs: number): boolean {
+    let slot = this.#slots.get(bucket);
+    const isNew = slot === undefined;
     if (slot === undefined) {
       // Default bucket {0, 0}: every ts is in order, so prob = clamp01(a).
       if (a <= 0) return false;
-      slot = this.#allocate(key);
-      this.#probs[slot] = a;
-      this.#times[slot] = ts;
+      slot = this.#allocate(bucket);
+    } else if (this.#frozen !== undefined) {
+      this.#beforeWrite(slot);
+    }
+    const cells = this.#pages[slot >>> pageBits] as Float64Array;
+    const at = 3 * (slot & pageMask);
+    if (isNew) {
+      cells[at + probCell] = a;
+      cells[at + timeCell] = ts;
     } else {
-      const probs = this.#probs;
-      const times = this.#times;
-      const p = probs[slot] as number;
-      const t = times[slot] as number;
+      const p = cells[at + probCell] as number;
+      const t = cells[at + timeCell] as number;
       if (p === 0) {
         // Fell to 0 earlier in this batch: default again, as if forgotten.
-        probs[slot] = Math.max(0, a);
-        times[slot] = ts;
+        cells[at + probCell] = Math.max(0, a);
+        cells[at + timeCell] = ts;
       } else if (ts >= t) {
         const decayed = ts === t || decayPerMs === 0 ? p : p * Math.exp(-decayPerMs * (ts - t));
-        probs[slot] = clamp01(decayed + a);
-        times[slot] = ts;
+        cells[at + probCell] = clamp01(decayed + a);
+        cells[at + timeCell] = ts;
       } else {
         const late = decayPerMs === 0 ? a : a * Math.exp(-decayPerMs * (t - ts));
-        probs[slot] = clamp01(p + late);
+        cells[at + probCell] = clamp01(p + late);
       }
     }
-    if (this.#marks[slot] !== this.#batch) {
-      this.#marks[slot] = this.#batch;
+    const marks = this.#marks[slot >>> pageBits] as Uint32Array;
+    const i = slot & pageMask;
+    if (marks[i] !== this.#batch) {
+      marks[i] = this.#batch;
       this.#touched.push(slot);
     }
     return true;
@@ -114,7 +146,7 @@ export class SeedTable {
         bucket =
           slot === undefined
             ? [0, 0, 0, 0]
-            : [this.#probs[slot] as number, this.#times[slot] as number, 1, 1];
+            : [this.#cell(slot, probCell), this.#cell(slot, timeCell), 1, 1];
         scratch.set(key, bucket);
       }
       if (bucket[3] === 0) {
@@ -152,9 +184,8 @@ export class SeedTable {
     const out: BucketState[] = new Array(touched.length);
     for (let i = 0; i < touched.length; i++) {
       const slot = touched[i] as number;
-      const prob = this.#probs[slot] as number;
       out[i] = this.#state(slot, maxCols);
-      if (prob === 0) this.#release(slot);
+      if (this.#cell(slot, probCell) === 0) this.#release(slot);
     }
     touched.length = 0;
     return out;
@@ -163,75 +194,133 @@ export class SeedTable {
   /** Every bucket held. */
   buckets(maxCols: number): BucketState[] {
     const out: BucketState[] = new Array(this.#slots.size);
-    const probs = this.#probs;
-    let i = 0;
+    let n = 0;
     for (let slot = 0; slot < this.#highWater; slot++) {
-      if ((probs[slot] as number) > 0) out[i++] = this.#state(slot, maxCols);
+      if (this.#cell(slot, probCell) > 0) out[n++] = this.#state(slot, maxCols);
     }
     return out;
   }
 
-  /** Calls `fn` with every bucket's key, probability and time. */
-  forEach(fn: (key: number, prob: number, timeMs: number) => void): void {
-    const probs = this.#probs;
-    for (let slot = 0; slot < this.#highWater; slot++) {
-      const prob = probs[slot] as number;
-      if (prob > 0) fn(this.#keys[slot] as number, prob, this.#times[slot] as number);
+  /**
+   * Up to `limit` buckets held, from slot `from` on, and the slot the next
+   * page starts at (`undefined` after the last). A bucket keeps its slot
+   * while it is held, so one held throughout a paged read is listed once.
+   */
+  page(
+    from: number,
+    limit: number,
+    maxCols: number,
+  ): { buckets: BucketState[]; next: number | undefined } {
+    const buckets: BucketState[] = [];
+    let slot = from;
+    for (; slot < this.#highWater && buckets.length < limit; slot++) {
+      if (this.#cell(slot, probCell) > 0) buckets.push(this.#state(slot, maxCols));
     }
+    return { buckets, next: slot < this.#highWater ? slot : undefined };
   }
 
   /** Stores a bucket as is, for restoring a snapshot; the key must be new. */
-  load(key: number, prob: number, timeMs: number): void {
-    if (prob === 0) return;
-    const slot = this.#allocate(key);
-    this.#probs[slot] = prob;
-    this.#times[slot] = timeMs;
+  load(bucket: number, probability: number, timeMs: number): void {
+    if (probability === 0) return;
+    const slot = this.#allocate(bucket);
+    const cells = this.#pages[slot >>> pageBits] as Float64Array;
+    const at = 3 * (slot & pageMask);
+    cells[at + probCell] = probability;
+    cells[at + timeCell] = timeMs;
   }
 
-  /** Whether `key` is held. */
-  has(key: number): boolean {
-    return this.#slots.has(key);
+  /** Whether `bucket` (a key) is held. */
+  has(bucket: number): boolean {
+    return this.#slots.has(bucket);
+  }
+
+  /**
+   * The slots as they stand now, for a snapshot: read through the frozen
+   * columns, they stay as they are however the table changes, until
+   * `FrozenColumns.close()`.
+   */
+  freeze(): FrozenColumns {
+    this.#owner ??= {
+      page: (page) => this.#pages[page] as Float64Array,
+      close: (frozen) => {
+        const rest = this.#frozen?.filter((other) => other !== frozen) ?? [];
+        this.#frozen = rest.length > 0 ? rest : undefined;
+      },
+    };
+    const frozen = new FrozenColumns(this.#highWater, this.#owner);
+    this.#frozen ??= [];
+    this.#frozen.push(frozen);
+    return frozen;
+  }
+
+  /** Hands what `slot` holds to every snapshot in progress, before it is written. */
+  #beforeWrite(slot: number): void {
+    const cells = this.#pages[slot >>> pageBits] as Float64Array;
+    const at = 3 * (slot & pageMask);
+    const k = cells[at + keyCell] as number;
+    const p = cells[at + probCell] as number;
+    const t = cells[at + timeCell] as number;
+    for (const frozen of this.#frozen as FrozenColumns[]) frozen.beforeWrite(slot, k, p, t);
+  }
+
+  #cell(slot: number, which: number): number {
+    return (this.#pages[slot >>> pageBits] as Float64Array)[
+      3 * (slot & pageMask) + which
+    ] as number;
   }
 
   #state(slot: number, maxCols: number): BucketState {
-    const key = this.#keys[slot] as number;
-    const rowId = Math.floor(key / maxCols);
+    const cells = this.#pages[slot >>> pageBits] as Float64Array;
+    const at = 3 * (slot & pageMask);
+    const k = cells[at + keyCell] as number;
+    const rowId = Math.floor(k / maxCols);
     return {
       rowId,
-      colId: key - rowId * maxCols,
-      prob: this.#probs[slot] as number,
-      lastUpdateTimeMs: this.#times[slot] as number,
+      colId: k - rowId * maxCols,
+      prob: cells[at + probCell] as number,
+      lastUpdateTimeMs: cells[at + timeCell] as number,
     };
   }
 
-  #allocate(key: number): number {
+  #allocate(bucket: number): number {
     let slot = this.#free.pop();
     if (slot === undefined) {
-      if (this.#highWater === this.#probs.length) this.#grow();
-      slot = this.#highWater++;
+      slot = this.#highWater;
+      if (slot === this.#capacity()) this.#grow();
+      this.#highWater++;
     }
-    this.#slots.set(key, slot);
-    this.#keys[slot] = key;
+    if (this.#frozen !== undefined) this.#beforeWrite(slot);
+    this.#slots.add(bucket, slot);
+    (this.#pages[slot >>> pageBits] as Float64Array)[3 * (slot & pageMask) + keyCell] = bucket;
     return slot;
   }
 
   #release(slot: number): void {
-    this.#slots.delete(this.#keys[slot] as number);
+    this.#slots.delete(this.#cell(slot, keyCell));
     this.#free.push(slot);
   }
 
-  #grow(): void {
-    const capacity = this.#probs.length * 2;
-    this.#keys = copyInto(new Float64Array(capacity), this.#keys);
-    this.#probs = copyInto(new Float64Array(capacity), this.#probs);
-    this.#times = copyInto(new Float64Array(capacity), this.#times);
-    this.#marks = copyInto(new Uint32Array(capacity), this.#marks);
+  #capacity(): number {
+    const pages = this.#pages.length;
+    return pages === 1 ? (this.#marks[0] as Uint32Array).length : pages * pageSlots;
   }
-}
 
-function copyInto<T extends Float64Array | Uint32Array>(target: T, source: T): T {
-  target.set(source);
-  return target;
+  // The first page doubles until it is full; after that a page is added.
+  #grow(): void {
+    const first = this.#marks[0] as Uint32Array;
+    if (this.#pages.length === 1 && first.length < pageSlots) {
+      const capacity = first.length * 2;
+      const cells = new Float64Array(3 * capacity);
+      cells.set(this.#pages[0] as Float64Array);
+      this.#pages[0] = cells;
+      const marks = new Uint32Array(capacity);
+      marks.set(first);
+      this.#marks[0] = marks;
+      return;
+    }
+    this.#pages.push(new Float64Array(3 * pageSlots));
+    this.#marks.push(new Uint32Array(pageSlots));
+  }
 }
 
 // Math.max(0, −0) is +0, so a bucket never holds a negative zero.

@@ -101,7 +101,7 @@ describe("a bad snapshot is refused and changes nothing", () => {
     ["no bytes at all (format_version 0)", new Uint8Array(), "snapshot_version", "format_version"],
     [
       "an unknown format_version",
-      snapshotBytes([goodSeed], 2),
+      snapshotBytes([goodSeed], 3),
       "snapshot_version",
       "format_version",
     ],
@@ -147,7 +147,36 @@ describe("a bad snapshot is refused and changes nothing", () => {
       "snapshot_malformed",
       "seeds[0].row_ids[1]",
     ],
-    ["a repeated seed", snapshotBytes([goodSeed, goodSeed]), "snapshot_malformed", "seeds[1]"],
+    [
+      "a repeated seed (format 1)",
+      snapshotBytes([goodSeed, goodSeed], 1),
+      "snapshot_malformed",
+      "seeds[1]",
+    ],
+    [
+      "a seed repeated after another (format 2)",
+      snapshotBytes([goodSeed, { ...goodSeed, namespace: "n" }, goodSeed]),
+      "snapshot_malformed",
+      "seeds[2]",
+    ],
+    [
+      "a bucket repeated in the next part of its seed (format 2)",
+      snapshotBytes([goodSeed, { ...goodSeed, rowIds: [2, 1], colIds: [0, 6] }]),
+      "snapshot_malformed",
+      "seeds[1].row_ids[1]",
+    ],
+    [
+      "a snapshot cut short",
+      snapshotBytes([goodSeed]).subarray(0, 20),
+      "snapshot_malformed",
+      "bytes",
+    ],
+    [
+      "a packed column cut short inside its part",
+      Uint8Array.of(0x08, 0x02, 0x1a, 0x03, 0x1a, 0x05, 0x01),
+      "snapshot_malformed",
+      "seeds[0]",
+    ],
     [
       "a seed that is not a window start",
       snapshotBytes([goodSeed, { ...goodSeed, seed: seed0 + 1n }]),

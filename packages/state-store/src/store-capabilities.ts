@@ -1,5 +1,5 @@
 import type { Registry } from "prom-client";
-import type { BucketState, MaybePromise, RestoreResult } from "./store.js";
+import type { BucketState, RestoreResult } from "./store.js";
 
 /**
  * Optional: a store that can be unable to serve (a remote store that lost
@@ -41,16 +41,34 @@ export interface StoreChangeFeed {
  * restarted server does not start empty. A server with a `snapshotPath`
  * writes snapshots on a timer and at shutdown, and restores one at start.
  * (A store kept elsewhere, such as Redis, has no need of it.)
+ *
+ * Both directions stream, a bounded slice of work at a time with the event
+ * loop turning in between, so a store of any size never stalls the streams
+ * it serves while it is written or read.
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of store.persistence.snapshot()) await file.write(chunk);
+ * const { seeds, buckets } = await store.persistence.restore(createReadStream(path));
+ * ```
  */
 export interface StorePersistence {
-  /** Every bucket of every namespace, as bytes `restore()` reads back. */
-  snapshot(): MaybePromise<Uint8Array>;
   /**
-   * Replaces the store's contents with a snapshot's, or throws a
-   * `StoreError` (`snapshot_version`, `snapshot_malformed`) and leaves the
-   * store as it was.
+   * Every bucket of every namespace as it stood when iteration began (the
+   * first `next()`), as the chunks of one snapshot: concatenated, they are
+   * the bytes `restore()` reads back. The store goes on serving between
+   * chunks; updates applied meanwhile are not in the snapshot. Iterate it to
+   * the end, or leave the loop early (which closes it).
    */
-  restore(bytes: Uint8Array): MaybePromise<RestoreResult>;
+  snapshot(): AsyncIterable<Uint8Array>;
+  /**
+   * Replaces the store's contents with a snapshot's, read from `chunks` as
+   * they come (a file stream, or `[bytes]`), or rejects with a `StoreError`
+   * (`snapshot_version`, `snapshot_malformed`) and leaves the store as it
+   * was. The contents are built off to the side and swapped in at the end:
+   * updates applied while a restore runs are lost, so restore before serving.
+   */
+  restore(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<RestoreResult>;
 }
 
 /**

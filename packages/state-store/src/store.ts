@@ -66,9 +66,10 @@ export type DropReason = "too_old" | "too_far_future";
  * `limit_exceeded`), as metric labels: `max_seeds_per_namespace` — it would
  * add a live seed to a namespace already holding `maxSeedsPerNamespace`;
  * `max_buckets_per_seed` — it would leave its seed holding more than
- * `maxBucketsPerSeed` buckets.
+ * `maxBucketsPerSeed` buckets; `max_namespaces` — it would put the first
+ * bucket into a namespace while `maxNamespaces` others already hold some.
  */
-export type StoreLimit = "max_seeds_per_namespace" | "max_buckets_per_seed";
+export type StoreLimit = "max_seeds_per_namespace" | "max_buckets_per_seed" | "max_namespaces";
 
 /** What became of an update or delta: applied, or set aside for a reason. */
 export type ApplyStatus = "applied" | DropReason;
@@ -86,6 +87,20 @@ export interface UpdateResult {
   readonly buckets: BucketState[];
   /** How many of the update's timestamps were clamped to `now + maxClockSkewMs`. */
   readonly clampedTimestamps: number;
+}
+
+/**
+ * A position within a seed's buckets, as {@link StoreNamespace.readSeed}
+ * returned it: opaque, meaningful only to the store that made it.
+ */
+export type SeedCursor = string | number;
+
+/** The answer to {@link StoreNamespace.readSeed}. */
+export interface SeedPage {
+  /** At most `limit` buckets, in no particular order. */
+  readonly buckets: BucketState[];
+  /** Where the next page starts; `undefined` when this one was the last. */
+  readonly next: SeedCursor | undefined;
 }
 
 /** The answer to {@link StoreNamespace.applyDelta}. */
@@ -167,6 +182,20 @@ export interface StoreNamespace {
   ): MaybePromise<DeltaResult>;
   /** Every non-default bucket of `seed`, in no particular order; `[]` for an unknown seed. */
   getSeed(seed: bigint): MaybePromise<BucketState[]>;
+  /**
+   * One page of `seed`'s buckets: at most `limit` of them, starting at
+   * `cursor` (`undefined` for the first page), with the cursor of the next
+   * page (`undefined` after the last). A server answers a `StateRequest`
+   * with one page per message, read only when the stream can take it, so a
+   * seed of any size costs one page of memory and one page of work at a
+   * time. While a read goes on the seed may change: a bucket held throughout
+   * is listed at least once (a store should list it exactly once), with a
+   * value at least as new as when the read began; buckets added or removed
+   * meanwhile may or may not be listed. An unknown seed is one empty page.
+   * Throws a `StoreError` for a seed that is not a window start, a cursor
+   * this store did not return or a `limit` under 1.
+   */
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): MaybePromise<SeedPage>;
 }
 
 /**

@@ -21,12 +21,23 @@ export const file_fair_state_v1_snapshot: GenFile = /*@__PURE__*/
  * StoreSnapshot is every non-default bucket of every seed of every namespace
  * held by a store, at one instant.
  *
+ * A store writes it a part at a time and reads it as the bytes arrive, so
+ * the fields are written in field-number order: format_version first, then
+ * taken_at_ms, then the seeds entries, each a small length-delimited
+ * message. The whole file is still one StoreSnapshot message.
+ *
  * @generated from message fair.state.v1.StoreSnapshot
  */
 export type StoreSnapshot = Message<"fair.state.v1.StoreSnapshot"> & {
   /**
-   * format_version is the layout of this message, currently 1. A reader
+   * format_version is the layout of this message, currently 2. A reader
    * refuses a version it does not know rather than guess.
+   *
+   * 1: one seeds entry per (namespace, seed).
+   * 2: as 1, except that the buckets of one (namespace, seed) may be split
+   *    over several consecutive seeds entries ("parts"), each holding
+   *    different buckets; writers keep a part to at most 8 192 buckets, so
+   *    a reader holds one part at a time, not one seed.
    *
    * @generated from field: uint32 format_version = 1;
    */
@@ -40,7 +51,8 @@ export type StoreSnapshot = Message<"fair.state.v1.StoreSnapshot"> & {
   takenAtMs: bigint;
 
   /**
-   * seeds are the stored seeds, one entry per (namespace, seed).
+   * seeds are the stored seeds: one entry per (namespace, seed) in format 1,
+   * one or more consecutive entries per (namespace, seed) in format 2.
    *
    * @generated from field: repeated fair.state.v1.SeedSnapshot seeds = 3;
    */
@@ -55,10 +67,11 @@ export const StoreSnapshotSchema: GenMessage<StoreSnapshot> = /*@__PURE__*/
   messageDesc(file_fair_state_v1_snapshot, 0);
 
 /**
- * SeedSnapshot is every non-default bucket of one seed of one namespace. The
- * buckets are stored as parallel packed columns (bucket i is row_ids[i],
- * col_ids[i], probs[i], last_update_times_ms[i]) because that is about half
- * the size of a repeated Bucket message; all four have the same length.
+ * SeedSnapshot is every non-default bucket of one seed of one namespace (in
+ * format 2, some of them: a part). The buckets are stored as parallel packed
+ * columns (bucket i is row_ids[i], col_ids[i], probs[i],
+ * last_update_times_ms[i]) because that is about half the size of a
+ * repeated Bucket message; all four have the same length.
  *
  * @generated from message fair.state.v1.SeedSnapshot
  */
