@@ -25,7 +25,7 @@ interface Scenario {
   readonly subscribers: number;
   readonly mode: "immediate" | "interval";
   readonly consumer: "for await" | "next+poll";
-  /** Subscribers that never drain (they merge, then are closed at the key limit). */
+  /** Subscribers that never drain (they fall behind onto the change log; the stall rule would close them after maxStallMs, longer than a run). */
   readonly stalled: number;
   /** Consumers also ask the hub for each batch's encoded bytes. */
   readonly encode: boolean;

@@ -94,6 +94,33 @@ describe("namespaces", () => {
     hub.publish("nobody", SEED, [bucket(0, 1, 0.1)]);
     expect(hub.stats()).toMatchObject({ namespaces: 0, bucketsPublished: 0 });
   });
+
+  test("a namespace is freed with its last subscriber, however it leaves, so namespaces seen once cost nothing later", async () => {
+    const { hub, time } = startHub({ broadcastIntervalMs: 10, maxStallMs: 1_000 });
+    const aborted = new AbortController();
+    aborted.abort();
+    for (let i = 0; i < 3_000; i++) {
+      const namespace = `tenant-${i}`;
+      const subscription = hub.subscribe(namespace);
+      hub.publish(namespace, SEED, [bucket(0, i, 0.5)]);
+      // One in three leaves by closing, one is left to stall, one subscribes already aborted.
+      if (i % 3 === 0) subscription.close();
+      if (i % 3 === 2) {
+        subscription.close();
+        hub.subscribe(namespace, { signal: aborted.signal });
+      }
+    }
+    expect(hub.stats().namespaces).toBe(1_000);
+    time.tick(10); // the flush leaves the stalled ones one update each
+    time.tick(1_500);
+    expect(hub.stats()).toMatchObject({ namespaces: 0, subscribers: 0, slowConsumerCloses: 1_000 });
+
+    // A namespace subscribed to again starts empty: nothing of what it held before.
+    const again = hub.subscribe("tenant-1");
+    time.tick(10);
+    expect(again.pendingBuckets).toBe(0);
+    expect(hub.stats().namespaces).toBe(1);
+  });
 });
 
 describe("interval mode (broadcastIntervalMs > 0)", () => {

@@ -30,8 +30,9 @@ const STOPPED: CloseReason = Object.freeze({
  * publisher's own stream included. Publishing never waits on a subscriber:
  * one that keeps up costs O(1) per batch (it receives the shared batch
  * object); one that falls behind keeps a cursor into the namespace's change
- * log, later reads the latest value per key, and is closed with
- * `slow_consumer` once it breaks a limit.
+ * log and later reads the latest value per key. Only one that stops taking
+ * (nothing taken for `maxStallMs` while updates wait) is closed with
+ * `slow_consumer`; one that keeps taking, however slowly, never is.
  *
  * @example
  * ```ts
@@ -56,7 +57,6 @@ export class Hub {
     const { maxPendingKeysPerSubscriber, mergeAfterPendingBuckets } = this.#options;
     this.#host = {
       counters: this.#counters,
-      maxPendingKeys: maxPendingKeysPerSubscriber,
       maxStallMs: this.#options.maxStallMs,
       mergeAfterBuckets: Math.min(mergeAfterPendingBuckets, maxPendingKeysPerSubscriber),
       maxBucketsPerBatch: this.#options.maxBucketsPerBatch,

@@ -28,19 +28,25 @@ export interface HubOptions {
    */
   readonly mergeAfterPendingBuckets: number;
   /**
-   * Distinct keys a subscriber may have pending, from earlier publishes or
-   * flushes, when the next one arrives; above it the subscriber is closed with
-   * `slow_consumer`. Bounds how stale a slow subscriber may get (the keys
-   * themselves live once in the namespace's change log, whatever the number of
-   * subscribers). Keep it above the most keys one flush can carry,
-   * or healthy subscribers still draining a full flush are cut off. Default
-   * `262144`.
+   * Caps `mergeAfterPendingBuckets`, and nothing else.
+   *
+   * @deprecated No longer closes anyone. It closed a subscriber with more
+   * distinct keys pending than this when a publish or flush arrived, even
+   * one that was draining steadily; but a subscriber that is behind holds
+   * only a cursor into the namespace's change log (its backlog costs no
+   * memory of its own), so only a subscriber that stops taking is closed
+   * now, by `maxStallMs`. Still validated; goes in the next release.
+   * Default `262144`.
    */
   readonly maxPendingKeysPerSubscriber: number;
   /**
-   * Milliseconds a subscriber may hold undelivered updates without draining
-   * any before it is closed with `slow_consumer`; `Infinity` disables the rule.
-   * Checked on every publish or flush and every quarter of this period. Default `10000`.
+   * Milliseconds a subscriber may hold undelivered updates without taking
+   * any before it is closed with `slow_consumer`; `Infinity` disables the
+   * rule, and then no subscriber is ever closed for being slow. The only
+   * rule that closes a subscriber for being slow: one that takes a batch
+   * within every `maxStallMs`, however far behind, is never closed (behind,
+   * it reads the latest value per key when it takes). Checked on every
+   * publish or flush and every quarter of this period. Default `10000`.
    */
   readonly maxStallMs: number;
   /** Current time in milliseconds. Default `Date.now`. */

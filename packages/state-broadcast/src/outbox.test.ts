@@ -1,6 +1,6 @@
 // The per-subscriber outbox, seen through the hub: shared batches while a
 // subscriber keeps up, one value per key once it falls behind, and a
-// slow_consumer close when it breaks a limit.
+// slow_consumer close once it stops taking.
 import { afterEach, describe, expect, test } from "vitest";
 import {
   allBuckets,
@@ -143,26 +143,84 @@ describe("a stalled subscriber", () => {
 });
 
 describe("slow_consumer", () => {
-  test("a subscriber with more distinct keys pending than allowed is closed, with the figures in the reason", async () => {
-    const { hub } = startHub({ mergeAfterPendingBuckets: 2, maxPendingKeysPerSubscriber: 5 });
-    const slow = hub.subscribe("ns");
-    const live = hub.subscribe("ns");
-    const next = slow.next();
-    hub.publish("ns", SEED, [bucket(0, 0, 0.1)]);
-    await next;
-    let liveBatches = (await drain(live)).length;
-    // The limit is judged when the next publish arrives, on what is left.
-    for (let col = 1; col <= 7; col++) {
-      hub.publish("ns", SEED, [bucket(0, col, 0.1)]);
-      liveBatches += (await drain(live)).length;
+  test("a subscriber that takes a batch every 100 ms while publishes outpace it tenfold is never closed, and ends with the latest value of every key", async () => {
+    const keys = 2_048;
+    const { hub, time } = startHub({
+      maxBucketsPerBatch: 8,
+      mergeAfterPendingBuckets: 32,
+      maxPendingKeysPerSubscriber: 64,
+      maxStallMs: 1_000,
+    });
+    const steady = hub.subscribe("ns");
+    const received: Batch[] = [];
+    const last = new Map<string, number>();
+    let maxPending = 0;
+    // 30 s of fake time: a publish of 8 buckets every 10 ms, a take of one batch (≤ 8) every 100 ms.
+    for (let i = 0; i < 3_000; i++) {
+      const buckets: BucketState[] = [];
+      for (let j = 0; j < 8; j++) {
+        const key = ((i * 8 + j) * 7919) % keys;
+        const prob = ((i * 8 + j) % 997) / 997;
+        buckets.push(bucket(Math.floor(key / 512), key % 512, prob, i));
+        last.set(`ns/${SEED}:${Math.floor(key / 512)}:${key % 512}`, prob);
+      }
+      hub.publish("ns", SEED, buckets);
+      time.tick(10);
+      if (i % 10 === 9) {
+        maxPending = Math.max(maxPending, steady.pendingBuckets);
+        const batch = steady.poll();
+        if (batch) received.push(batch);
+      }
     }
 
-    expect(slow.closeReason?.code).toBe("slow_consumer");
-    expect(slow.closeReason?.message).toMatch(/6 distinct keys pending, over the limit of 5/);
-    await expect(slow.closed).resolves.toBe(slow.closeReason);
-    await expect(slow.next()).resolves.toMatchObject({ done: true });
-    expect(liveBatches).toBe(8);
+    expect(steady.closeReason).toBeUndefined();
+    // Far behind: every key pending at once, 32 times the old key limit.
+    expect(maxPending).toBe(keys);
+    expect(hub.stats().slowConsumerCloses).toBe(0);
+    received.push(...(await drain(steady)));
+    expect(latestByKey(received)).toEqual(last);
+  });
+
+  test("a subscriber that stops taking is closed once it has taken nothing for maxStallMs, whatever its backlog", async () => {
+    const { hub, time } = startHub({ maxStallMs: 1_000 });
+    const stopping = hub.subscribe("ns");
+    const live = hub.subscribe("ns");
+    let lastTakeMs = 0;
+    let closedAtMs: number | undefined;
+    for (let i = 0; i < 1_000 && closedAtMs === undefined; i++) {
+      hub.publish("ns", SEED, [bucket(0, i, 0.1)]);
+      await drain(live);
+      // It takes every 100 ms for 2 s, then never again.
+      if (i < 200 && i % 10 === 0 && stopping.poll()) lastTakeMs = time.now();
+      time.tick(10);
+      if (stopping.closeReason) closedAtMs = time.now();
+    }
+
+    expect(stopping.closeReason?.code).toBe("slow_consumer");
+    expect(stopping.closeReason?.message).toMatch(
+      /no batch taken for \d+ ms with \d+ buckets pending, over the limit of 1000 ms/,
+    );
+    const silentMs = (closedAtMs ?? Number.NaN) - lastTakeMs;
+    expect(silentMs).toBeGreaterThan(1_000);
+    expect(silentMs).toBeLessThanOrEqual(1_500);
+    expect(live.closeReason).toBeUndefined();
     expect(hub.stats()).toMatchObject({ slowConsumerCloses: 1, subscribers: 1 });
+  });
+
+  test("closeAsSlowConsumer closes with slow_consumer and the given detail, counted once", async () => {
+    const { hub } = startHub();
+    const cut = hub.subscribe("ns");
+    const next = cut.next();
+    cut.closeAsSlowConsumer("its transport took nothing for 12 s");
+    cut.closeAsSlowConsumer("again");
+    cut.close();
+
+    await expect(next).resolves.toMatchObject({ done: true });
+    expect(cut.closeReason?.code).toBe("slow_consumer");
+    expect(cut.closeReason?.message).toMatch(
+      /namespace "ns" fell behind: its transport took nothing for 12 s; reconnect/,
+    );
+    expect(hub.stats()).toMatchObject({ slowConsumerCloses: 1, subscribers: 0 });
   });
 
   test("one flush larger than both limits is queued whole as shared batches, closing no one", async () => {

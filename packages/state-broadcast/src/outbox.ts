@@ -30,9 +30,6 @@ export class Outbox {
   #takenUntil: number;
   /** Behind: the pass over the log being read. */
   #reader: LogReader | undefined;
-  /** Behind: an exact pending count, and the readable version it was taken at. */
-  #counted = 0;
-  #countedAt = 0;
 
   constructor(
     namespace: string,
@@ -57,7 +54,7 @@ export class Outbox {
    * keys past the cursor (counted over the log: O(entries held)).
    */
   get pendingBuckets(): number {
-    return this.#reader === undefined ? this.#queuedBuckets : this.#countPending(this.#reader);
+    return this.#reader === undefined ? this.#queuedBuckets : this.#log.pending(this.#reader);
   }
 
   /** Whether nothing waits. Cheap: when behind it answers false, and a take finds out. */
@@ -68,16 +65,6 @@ export class Outbox {
   /** The oldest version this subscriber still needs from the log. */
   get neededFrom(): number {
     return this.#reader === undefined ? this.#takenUntil : this.#reader.start;
-  }
-
-  /**
-   * A bound on the distinct keys pending: exact when shared, and when behind
-   * the last exact count plus everything made readable since (each new
-   * version adds at most one key). Cheap; `pendingBuckets` is the exact figure.
-   */
-  get pendingBound(): number {
-    if (this.#reader === undefined) return this.#queuedBuckets;
-    return this.#counted + (this.#log.readable - this.#countedAt);
   }
 
   /**
@@ -149,17 +136,8 @@ export class Outbox {
     else this.#startPass();
   }
 
-  #startPass(): LogReader {
-    const reader = this.#log.reader(this.#takenUntil, this.#log.readable);
-    this.#reader = reader;
-    this.#countPending(reader);
-    return reader;
-  }
-
-  #countPending(reader: LogReader): number {
-    this.#counted = this.#log.pending(reader);
-    this.#countedAt = this.#log.readable;
-    return this.#counted;
+  #startPass(): void {
+    this.#reader = this.#log.reader(this.#takenUntil, this.#log.readable);
   }
 
   // A subscriber that stays a batch or two behind never empties the queue, so

@@ -71,11 +71,13 @@ describe("unsubscribing", () => {
   });
 
   test("a subscriber cut off as a slow consumer during a flush leaves those before and after it with every chunk", async () => {
+    // Sweeps every 2.25 ms: the last before the second flush (at 18) finds the
+    // slow subscriber stalled 8 ms; the flush at 20 finds it stalled 10 ms.
     const { hub, time } = startHub({
       broadcastIntervalMs: 10,
       maxBucketsPerBatch: 2,
       mergeAfterPendingBuckets: 1,
-      maxPendingKeysPerSubscriber: 3,
+      maxStallMs: 9,
     });
     const before = hub.subscribe("ns");
     const slow = hub.subscribe("ns");
@@ -86,7 +88,9 @@ describe("unsubscribing", () => {
     time.tick(10);
     const drained = [await drain(before), await drain(after)];
     hub.publish("ns", SEED, second);
-    time.tick(10);
+    time.tick(9);
+    expect(slow.closeReason).toBeUndefined();
+    time.tick(1);
 
     expect(slow.closeReason?.code).toBe("slow_consumer");
     for (const [i, subscription] of [before, after].entries()) {

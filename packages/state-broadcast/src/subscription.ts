@@ -10,9 +10,11 @@ import type { HubCounters } from "./stats.js";
  * - `unsubscribed`: its consumer closed it (`close()`, leaving a `for await`
  *   loop early, or aborting the `signal` given to `subscribe`);
  * - `stopped`: the hub stopped;
- * - `slow_consumer`: it fell too far behind (too many distinct keys pending,
- *   or no drain for too long) and was cut off so it cannot hold memory or
- *   stale state; its client should reconnect and request full state.
+ * - `slow_consumer`: it stopped taking: it held pending updates and took
+ *   none for `maxStallMs` (or its consumer said it cannot keep up, with
+ *   {@link Subscription.closeAsSlowConsumer}), and was cut off so it cannot
+ *   hold stale state; its client should reconnect and request full state.
+ *   A subscriber that keeps taking is never cut off, however far behind.
  */
 export type CloseCode = "unsubscribed" | "stopped" | "slow_consumer";
 
@@ -71,6 +73,14 @@ export interface Subscription extends AsyncIterable<Batch> {
   poll(): Batch | undefined;
   /** Closes with `unsubscribed`; a pending `next()` resolves `done`. Idempotent. */
   close(): void;
+  /**
+   * Closes with `slow_consumer`, counted in `HubStats.slowConsumerCloses`
+   * like the hub's own cut-offs, for a consumer that finds by a rule of its
+   * own that it cannot keep up (the server: its transport has taken no
+   * message for too long). `detail` says why, with the figures, and goes into
+   * the reason's message. Does nothing once closed.
+   */
+  closeAsSlowConsumer(detail: string): void;
   /** Returns this subscription, so `for await` drains it; leaving the loop early closes it. */
   [Symbol.asyncIterator](): AsyncIterator<Batch, undefined>;
 }
@@ -78,7 +88,6 @@ export interface Subscription extends AsyncIterable<Batch> {
 /** What a subscription needs from its hub. */
 export interface SubscriptionHost {
   readonly counters: HubCounters;
-  readonly maxPendingKeys: number;
   readonly maxStallMs: number;
   readonly mergeAfterBuckets: number;
   readonly maxBucketsPerBatch: number;
@@ -185,18 +194,23 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
     this.end(UNSUBSCRIBED);
   }
 
+  closeAsSlowConsumer(detail: string): void {
+    if (this.#closeReason !== undefined) return;
+    this.#closeSlow(detail);
+  }
+
   /** The oldest change-log version this subscriber still needs. */
   get neededFrom(): number {
     return this.#outbox.neededFrom;
   }
 
   /**
-   * Judges the backlog left from earlier rounds against the limits, before a
-   * round (a publish or a flush) is added: falls behind onto the change log
-   * past `mergeAfterPendingBuckets`, closes as a slow consumer past
-   * `maxPendingKeysPerSubscriber` or `maxStallMs`. Only earlier backlog is
-   * judged, so a single publish or flush, however large, never trips a
-   * limit by itself. O(1) unless a bound is near.
+   * Judges the backlog left from earlier rounds, before a round (a publish or
+   * a flush) is added: falls behind onto the change log past
+   * `mergeAfterPendingBuckets`, and closes as a slow consumer only if it has
+   * taken nothing for `maxStallMs`. However large the backlog, a subscriber
+   * that keeps taking is never closed for it: behind, it holds a cursor into
+   * the shared log and costs no memory of its own (decision 6). O(1).
    */
   judge(nowMs: number): void {
     if (this.#closeReason !== undefined) return;
@@ -207,14 +221,6 @@ export class HubSubscription implements Subscription, AsyncIterator<Batch, undef
       return;
     }
     outbox.settle();
-    const max = this.#host.maxPendingKeys;
-    if (outbox.pendingBound > max) {
-      const pending = outbox.pendingBuckets;
-      if (pending > max) {
-        this.#closeSlow(`${pending} distinct keys pending, over the limit of ${max}`);
-        return;
-      }
-    }
     this.checkStall(nowMs);
   }
 

@@ -25,6 +25,57 @@ export interface SyncEncoding<Out> {
   readonly coalesce: ((batches: readonly Batch[]) => Out) | undefined;
   /** One part of the reply to a `StateRequest`. */
   fullStatePart(seed: bigint, buckets: readonly BucketState[], last: boolean): Out;
+  /** An upper bound on one bucket's size in a message of this encoding, in bytes. */
+  readonly maxBucketBytes: number;
+  /**
+   * Most buckets one full-state part carries, whatever `maxMessageBytes`
+   * allows: what the server's one thread can read and encode in about a
+   * millisecond, so answering a `StateRequest` for a big seed never holds
+   * the other streams up for longer than that between two parts.
+   */
+  readonly maxBucketsPerPart: number;
+}
+
+/**
+ * An upper bound on one `Bucket`'s encoded size inside a binary
+ * `SyncResponse`: tags and the length prefix (6), row and column varints
+ * (≤ 5 each for ids < 2^32), the double (8), a millisecond timestamp varint
+ * (≤ 7 until the year 4000), rounded up with room to spare. Typical: 24.
+ */
+const MAX_BINARY_BUCKET_BYTES = 40;
+
+/**
+ * The same in protobuf JSON, which spells every field out and writes 64-bit
+ * integers as strings: `{"rowId":"4294967295","colId":"4294967295",
+ * "prob":1.2345678901234567e-100,"lastUpdateTimeMs":"9007199254740991"},`
+ * is 113 bytes. Typical: 83.
+ */
+const MAX_JSON_BUCKET_BYTES = 128;
+
+/*
+ * Part caps, measured on the 2-core machine (Node 20, one seed of 2^20
+ * buckets in the in-memory store; the cost of `readSeed` plus encoding one
+ * part, median of 60 parts):
+ *
+ *   buckets per part       1024    4096    8192   16384   32768
+ *   binary (gRPC frame)   0.12    0.48    0.98    2.1     4.1   ms   (24 B a bucket)
+ *   JSON (toJsonString)   0.98    3.95    9.2    24.8    60.9   ms   (83 B a bucket)
+ *
+ * Both grow linearly (about 120 ns a bucket binary, 1 µs JSON) until the
+ * part stops fitting the caches. So: 8192 buckets binary (~1 ms, ~200 KiB),
+ * 1024 JSON (~1 ms, ~85 KiB). A seed of 2^22 buckets is 512 binary parts.
+ */
+const MAX_BINARY_BUCKETS_PER_PART = 8192;
+const MAX_JSON_BUCKETS_PER_PART = 1024;
+
+/**
+ * How many buckets one full-state part of `encoding` carries: as many as
+ * fit under `maxMessageBytes` with room to spare, at most the encoding's
+ * `maxBucketsPerPart`, at least one.
+ */
+export function bucketsPerPart(maxMessageBytes: number, encoding: SyncEncoding<unknown>): number {
+  const fit = Math.floor((maxMessageBytes - 64) / encoding.maxBucketBytes);
+  return Math.max(1, Math.min(encoding.maxBucketsPerPart, fit));
 }
 
 const framedBytes = new WeakMap<Batch, Buffer>();
@@ -56,6 +107,8 @@ export const grpcFrames: SyncEncoding<Uint8Array> = {
   broadcast: framed,
   coalesce: framedTogether,
   fullStatePart: (seed, buckets, last) => encodeResponse(seed, buckets, last ? "last" : "part"),
+  maxBucketBytes: MAX_BINARY_BUCKET_BYTES,
+  maxBucketsPerPart: MAX_BINARY_BUCKETS_PER_PART,
 };
 
 const carriers = new WeakMap<Batch, SyncResponse>();
@@ -80,6 +133,8 @@ export const connectBinary: SyncEncoding<SyncResponse> = {
   coalesce: (batches) => carrying(framedTogether(batches)),
   fullStatePart: (seed, buckets, last) =>
     carrying(encodeResponse(seed, buckets, last ? "last" : "part")),
+  maxBucketBytes: MAX_BINARY_BUCKET_BYTES,
+  maxBucketsPerPart: MAX_BINARY_BUCKETS_PER_PART,
 };
 
 /** A message that protobuf-es writes as exactly the message inside `frame`. */
@@ -120,6 +175,8 @@ export const connectJson: SyncEncoding<SyncResponse> = {
       fullState: true,
       fullStateLast: last,
     }),
+  maxBucketBytes: MAX_JSON_BUCKET_BYTES,
+  maxBucketsPerPart: MAX_JSON_BUCKETS_PER_PART,
 };
 
 function toBucket(bucket: BucketState): Bucket {
@@ -129,17 +186,4 @@ function toBucket(bucket: BucketState): Bucket {
     prob: bucket.prob,
     lastUpdateTimeMs: BigInt(bucket.lastUpdateTimeMs),
   });
-}
-
-/**
- * An upper bound on one `Bucket`'s encoded size inside a `SyncResponse`:
- * tags and the length prefix (6), row and column varints (≤ 5 each for
- * ids < 2^32), the double (8), a millisecond timestamp varint (≤ 7 until
- * the year 4000), rounded up with room to spare.
- */
-const MAX_BUCKET_BYTES = 40;
-
-/** How many buckets fit in one full-state part under the message size limit. */
-export function bucketsPerPart(maxMessageBytes: number): number {
-  return Math.max(1, Math.floor((maxMessageBytes - 64) / MAX_BUCKET_BYTES));
 }

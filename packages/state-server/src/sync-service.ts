@@ -7,6 +7,7 @@ import {
   WINDOW_MS_HEADER,
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
+import { systemTimers, type Timers } from "@fair/timers";
 import { admissionKey, type SyncAdmission } from "./admission.js";
 import type { SyncMetrics } from "./metrics.js";
 import { RequestRate } from "./request-rate.js";
@@ -36,22 +37,44 @@ export interface SyncServiceOptions {
   readonly maxStreams?: number;
   /** Most requests per second on one stream; more end it with RESOURCE_EXHAUSTED. Default: no limit. */
   readonly maxRequestsPerSecond?: number;
-  /** The clock for rate limits, in ms. Default `Date.now`. */
+  /** The clock for rate limits and stalls, in ms. Default `Date.now`. */
   readonly now?: () => number;
+  /** Timers for the stall sweep. Default `systemTimers`. */
+  readonly timers?: Timers;
+  /**
+   * How long a stream's transport may leave a message untaken (a broadcast
+   * or a full-state part) before the stream is cut off as a slow consumer.
+   * Default 10 000, the hub's `maxStallMs`.
+   */
+  readonly maxStallMs?: number;
 }
 
 /** Namespaces are map keys and metric-free labels; bound them so a header cannot be a memory sink. */
 const MAX_NAMESPACE_LENGTH = 256;
+
+/** The default of {@link SyncServiceOptions.maxStallMs}: the hub's. */
+const DEFAULT_MAX_STALL_MS = 10_000;
 
 /**
  * The `Sync` streams of one server, whatever carries them: the limits and
  * metrics they share, and one {@link SyncStream} per client. The Connect
  * routes ({@link registerSyncService}) and the gRPC path
  * (`grpc-sync-handler.ts`) both serve their streams here.
+ *
+ * One sweep, every `maxStallMs / 4` while any stream is open, cuts off each
+ * stream whose transport has left a message (a broadcast or a full-state
+ * part) untaken for more than `maxStallMs`; a stream only notes when it
+ * hands a message over, so the hot path pays one clock read per message.
  */
 export class SyncService {
   readonly #options: SyncServiceOptions;
-  readonly #bucketsPerPart: number;
+  readonly #maxStallMs: number;
+  readonly #now: () => number;
+  readonly #timers: Timers;
+  /** Every stream being served, for the stall sweep. */
+  readonly #live = new Set<SyncStream<unknown>>();
+  /** The stall sweep's interval while a stream is open; `undefined` otherwise. */
+  #sweep: unknown;
   #streams = 0;
   #closed = false;
   /** The response headers of every stream: the server's rules, so clients can check they agree. */
@@ -62,7 +85,9 @@ export class SyncService {
   constructor(options: SyncServiceOptions) {
     this.#options = options;
     this.maxMessageBytes = options.maxMessageBytes;
-    this.#bucketsPerPart = bucketsPerPart(options.maxMessageBytes);
+    this.#maxStallMs = options.maxStallMs ?? DEFAULT_MAX_STALL_MS;
+    this.#now = options.now ?? Date.now;
+    this.#timers = options.timers ?? systemTimers;
     this.responseHeaders = {
       [WINDOW_MS_HEADER]: String(options.windowMs),
       [DECAY_RATE_HEADER]: String(options.decayRatePerSecond),
@@ -111,18 +136,24 @@ export class SyncService {
           metrics,
           publishApplied: options.publishApplied ?? true,
           maxDeltasPerMessage: options.maxDeltasPerMessage,
-          bucketsPerPart: this.#bucketsPerPart,
+          bucketsPerPart: bucketsPerPart(options.maxMessageBytes, encoding),
           rate: new RequestRate(
             options.maxRequestsPerSecond ?? Number.POSITIVE_INFINITY,
-            options.now ?? Date.now,
+            this.#now,
           ),
           encoding,
           onCutOff: admission.resetIfStuck,
           accepting: () => !this.#closed,
+          now: this.#now,
         },
         signal,
       );
-      yield* stream.run(requests);
+      this.#watch(stream);
+      try {
+        yield* stream.run(requests);
+      } finally {
+        this.#unwatch(stream);
+      }
     } catch (error) {
       const status = ConnectError.from(error);
       code = codeLabel(status.code);
@@ -137,12 +168,38 @@ export class SyncService {
   /**
    * Stops applying: from now on every stream's next update ends it with
    * UNAVAILABLE instead of reaching the store, so a server shutting down
-   * can take its last snapshot knowing nothing changes after it.
+   * can take its last snapshot knowing nothing changes after it. Stops the
+   * stall sweep for good, so the service leaves no timer behind.
    * Idempotent.
    */
   close(): void {
     this.#closed = true;
+    this.#stopSweep();
   }
+
+  #watch(stream: SyncStream<unknown>): void {
+    this.#live.add(stream);
+    if (this.#sweep !== undefined || this.#closed || !Number.isFinite(this.#maxStallMs)) return;
+    this.#sweep = this.#timers.setInterval(this.#checkStalls, Math.max(1, this.#maxStallMs / 4));
+  }
+
+  #unwatch(stream: SyncStream<unknown>): void {
+    this.#live.delete(stream);
+    if (this.#live.size === 0) this.#stopSweep();
+  }
+
+  #stopSweep(): void {
+    if (this.#sweep === undefined) return;
+    this.#timers.clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  // A Set iteration skips members deleted on the way, so a stream that ends
+  // during the sweep is passed over.
+  readonly #checkStalls = (): void => {
+    const nowMs = this.#now();
+    for (const stream of this.#live) stream.checkStall(nowMs, this.#maxStallMs);
+  };
 }
 
 /**

@@ -1,6 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Batch, Hub, Subscription } from "@fair/state-broadcast";
-import type { DeltaUpdateInput, StoreNamespace, UpdateResult } from "@fair/state-store";
+import type {
+  DeltaUpdateInput,
+  SeedCursor,
+  SeedPage,
+  StoreNamespace,
+  UpdateResult,
+} from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
 import type { RequestRate } from "./request-rate.js";
 import type { SyncEncoding } from "./responses.js";
@@ -19,23 +25,40 @@ export interface SyncStreamDeps<Out> {
   /** Whether to publish applied buckets to the hub (false when the store's change feed does). */
   readonly publishApplied: boolean;
   readonly maxDeltasPerMessage: number;
+  /** Buckets in one full-state part, for this stream's encoding (`bucketsPerPart`). */
   readonly bucketsPerPart: number;
   /** Admits each request, or refuses one over the stream's rate. */
   readonly rate: RequestRate;
   /** How broadcasts and full-state replies become messages. */
   readonly encoding: SyncEncoding<Out>;
-  /** Called when the hub cuts this stream off as a slow consumer. */
+  /** Called when the stream is cut off as a slow consumer (by the hub or {@link SyncStream.checkStall}). */
   readonly onCutOff: () => void;
   /** Whether updates may still be applied: false once the server is stopping. */
   readonly accepting: () => boolean;
+  /** The clock of the stall limit, in ms. */
+  readonly now: () => number;
+}
+
+/** A reply to a StateRequest being sent, one page of the seed per part. */
+interface Reply {
+  readonly seed: bigint;
+  /** Where the next page starts; `undefined` before the first. */
+  cursor: SeedCursor | undefined;
+  /** Buckets of broadcasts that may still go before the next part. */
+  broadcastBudget: number;
 }
 
 /**
  * One client's `Sync` stream. Two loops share it: the reader applies the
  * client's `DeltaUpdate`s and queues its `StateRequest`s; the writer sends
- * full-state replies to this client and the hub's broadcasts, pulling from
- * the hub only when the transport takes a message — so a slow client backs
- * up in the hub (which keeps the latest value per key for it), never here.
+ * full-state replies to this client and the hub's broadcasts. The writer is
+ * an async generator, resumed only when the transport has taken its last
+ * message (the gRPC path waits for "drain", and so does connect-node), and
+ * it makes each message only then: it pulls from the hub only when it can
+ * write — so a slow client backs up in the hub (which keeps a cursor and
+ * later the latest value per key for it), never here — and it reads a
+ * full-state reply from the store one page per message, so an unread reply
+ * holds one part, whatever the size of the seed.
  */
 export class SyncStream<Out> {
   readonly #deps: SyncStreamDeps<Out>;
@@ -49,6 +72,12 @@ export class SyncStream<Out> {
   #nextResult: IteratorResult<Batch, undefined> | undefined;
   /** A batch taken while coalescing that belongs to another seed: sent next. */
   #carry: Batch | undefined;
+  /** Buckets in the last message {@link SyncStream.#coalesced} made. */
+  #coalescedBuckets = 0;
+  /** The StateRequest being answered. */
+  #reply: Reply | undefined;
+  /** When the transport was handed the message it has not yet taken; -1 while none waits. */
+  #handedOutAtMs = -1;
 
   constructor(deps: SyncStreamDeps<Out>, signal: AbortSignal) {
     this.#deps = deps;
@@ -67,27 +96,33 @@ export class SyncStream<Out> {
     // Not awaited: #read never rejects, and once the writer is done the
     // stream's context is aborted, which ends the request side too.
     void this.#read(requests);
+    const { now } = this.#deps;
     try {
       for (;;) {
         if (this.#failure) throw this.#failure;
-        const seed = this.#stateRequests.shift();
-        if (seed !== undefined) {
-          yield* this.#fullState(seed);
-          continue;
+        let message: Out;
+        if (this.#reply === undefined) {
+          const seed = this.#stateRequests.shift();
+          if (seed !== undefined) this.#reply = this.#startReply(seed);
         }
-        if (this.#readerDone) return;
-        const batch = this.#takeReady();
-        if (batch) {
-          yield this.#coalesced(batch);
-          continue;
+        const reply = this.#reply;
+        if (reply !== undefined) {
+          message = this.#replyBroadcast(reply) ?? (await this.#part(reply));
+        } else {
+          if (this.#readerDone) return;
+          const batch = this.#takeReady();
+          if (batch === undefined) {
+            if (this.#endIfClosed()) return;
+            await this.#event();
+            continue;
+          }
+          message = this.#coalesced(batch);
         }
-        const reason = this.#subscription.closeReason;
-        if (reason) {
-          const status = closeReasonToStatus(reason);
-          if (status) throw status;
-          return;
-        }
-        await this.#event();
+        // The stall clock runs from here until the transport takes the message.
+        this.#handedOutAtMs = now();
+        yield message;
+        this.#handedOutAtMs = -1;
+        if (this.#endIfClosed()) return;
       }
     } finally {
       this.#subscription.close();
@@ -95,34 +130,99 @@ export class SyncStream<Out> {
   }
 
   /**
-   * Answers a StateRequest. Broadcasts already queued for this stream are
-   * older than the snapshot, so they go first; anything published after it
-   * is newer and follows the reply. Either way the client never overwrites a
-   * newer value with an older one.
+   * Cuts the stream off as a slow consumer if its transport has left a
+   * message untaken for more than `maxStallMs`: through the hub
+   * subscription, so it is counted with the hub's own cut-offs and resets a
+   * stream that cannot drain (`onCutOff`). The writer, resumed once the
+   * transport gives up, ends with RESOURCE_EXHAUSTED. O(1); the service's
+   * sweep calls it for every stream.
    */
-  async *#fullState(seed: bigint): AsyncGenerator<Out> {
-    const older: Batch[] = [];
-    for (let batch = this.#takeReady(); batch; batch = this.#takeReady()) older.push(batch);
-    let buckets: Awaited<ReturnType<StoreNamespace["getSeed"]>>;
+  checkStall(nowMs: number, maxStallMs: number): void {
+    const since = this.#handedOutAtMs;
+    if (since < 0) return;
+    const waitedMs = nowMs - since;
+    if (waitedMs <= maxStallMs) return;
+    this.#subscription.closeAsSlowConsumer(
+      `its transport has taken no message for ${waitedMs} ms, over the limit of ${maxStallMs} ms (maxStallMs)`,
+    );
+  }
+
+  /** Whether the subscription is closed; throws the status that ends the stream if it must. */
+  #endIfClosed(): boolean {
+    const reason = this.#subscription.closeReason;
+    if (reason === undefined) return false;
+    const status = closeReasonToStatus(reason);
+    if (status) throw status;
+    return true;
+  }
+
+  /*
+   * Answering a StateRequest, one page of the store per part, each read only
+   * once the transport has taken the message before it. Broadcasts already
+   * queued when the request is taken go first; while the reply is sent,
+   * broadcasts ready between two parts go in between (up to one part's worth
+   * of buckets each time), which keeps the hub subscription draining, so the
+   * hub never takes a stream busy with a long reply for a stopped one.
+   *
+   * Why the client still ends with the latest value of every key. Nothing
+   * is taken from the hub between starting a page's read and yielding its
+   * part, so every broadcast the client got before a part was published —
+   * hence applied — before that page was read: the part's values are at
+   * least as new as any the client already holds. Every value a part
+   * carries has its broadcast already sent or queued (or, published from
+   * before this stream subscribed, superseded by what the part carries):
+   * a queued one may carry an older value than the part and reach the
+   * client after it, but the hub publishes in the order the store applied
+   * and never drops a key's latest value for a subscriber, so the part's
+   * value, or a newer one, follows it. Values applied after a page was read
+   * reach the client after its part the same way. So the last message that
+   * carries a key carries its latest value. (A client must therefore apply
+   * every message as it arrives, parts and broadcasts in order, as
+   * `@fair/state-client` does.)
+   */
+
+  #startReply(seed: bigint): Reply {
+    // What is queued now goes before the reply: counted, not taken, so a
+    // stream far behind holds one batch at a time here too.
+    let queued = this.#subscription.pendingBuckets + (this.#carry?.buckets.length ?? 0);
+    const settled = this.#nextResult;
+    if (settled !== undefined && !settled.done) queued += settled.value.buckets.length;
+    return { seed, cursor: undefined, broadcastBudget: queued };
+  }
+
+  /** A broadcast to send before the reply's next part, if one is ready and the budget allows. */
+  #replyBroadcast(reply: Reply): Out | undefined {
+    if (reply.broadcastBudget <= 0) return undefined;
+    const batch = this.#takeReady();
+    if (batch === undefined) {
+      reply.broadcastBudget = 0;
+      return undefined;
+    }
+    const message = this.#coalesced(batch);
+    reply.broadcastBudget -= this.#coalescedBuckets;
+    return message;
+  }
+
+  /** The reply's next part: one page of the seed, read now. An unknown seed gets one empty part. */
+  async #part(reply: Reply): Promise<Out> {
+    const { store, encoding, bucketsPerPart, metrics } = this.#deps;
+    let page: SeedPage;
     try {
-      buckets = await this.#deps.store.getSeed(seed);
+      page = await store.readSeed(reply.seed, reply.cursor, bucketsPerPart);
     } catch (error) {
       // A remote store that cannot answer: UNAVAILABLE, so the client asks again.
       const status = storeErrorToStatus(error, "state_request");
-      if (status.code === Code.Unavailable)
-        this.#deps.metrics.storeUnavailable.labels("get_seed").inc();
+      if (status.code === Code.Unavailable) metrics.storeUnavailable.labels("get_seed").inc();
       throw status;
     }
-    const { encoding, bucketsPerPart, metrics } = this.#deps;
-    for (const batch of older) yield encoding.broadcast(batch);
-    // An unknown seed gets one empty part, so the requester knows the reply came.
-    let start = 0;
-    do {
-      const end = Math.min(buckets.length, start + bucketsPerPart);
-      metrics.fullStateBucketsSent.inc(end - start);
-      yield encoding.fullStatePart(seed, buckets.slice(start, end), end === buckets.length);
-      start = end;
-    } while (start < buckets.length);
+    const last = page.next === undefined;
+    if (last) this.#reply = undefined;
+    else {
+      reply.cursor = page.next;
+      reply.broadcastBudget = bucketsPerPart;
+    }
+    metrics.fullStateBucketsSent.inc(page.buckets.length);
+    return encoding.fullStatePart(reply.seed, page.buckets, last);
   }
 
   /**
@@ -132,7 +232,10 @@ export class SyncStream<Out> {
    */
   #coalesced(batch: Batch): Out {
     const { coalesce } = this.#deps.encoding;
-    if (coalesce === undefined) return this.#deps.encoding.broadcast(batch);
+    if (coalesce === undefined) {
+      this.#coalescedBuckets = batch.buckets.length;
+      return this.#deps.encoding.broadcast(batch);
+    }
     const batches = [batch];
     let buckets = batch.buckets.length;
     while (buckets < COALESCE_MAX_BUCKETS) {
@@ -145,6 +248,7 @@ export class SyncStream<Out> {
       batches.push(next);
       buckets += next.buckets.length;
     }
+    this.#coalescedBuckets = buckets;
     return coalesce(batches);
   }
 

@@ -1,7 +1,7 @@
 // A real server on 127.0.0.1 (port 0) with fake time, and a Sync client
 // that records what it receives, for the integration tests.
 import type { ClientHttp2Session, ClientHttp2Stream } from "node:http2";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import {
   type CallOptions,
   Code,
@@ -16,11 +16,13 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import {
+  GRPC_PREFIX_BYTES,
   NAMESPACE_HEADER,
   StateService,
   type SyncRequest,
   SyncRequestSchema,
   type SyncResponse,
+  SyncResponseSchema,
 } from "@fair/state-proto";
 import type { Store } from "@fair/state-store";
 import { FakeTime } from "@fair/testing";
@@ -76,6 +78,35 @@ export function plain(response: SyncResponse): PlainBucket[] {
     prob: b.prob,
     lastUpdateTimeMs: Number(b.lastUpdateTimeMs),
   }));
+}
+
+/**
+ * Puts `count` buckets into `seed` of the store's default namespace,
+ * straight into the store (no stream, no broadcast of its own); returns
+ * the value each must have, by `row:col`.
+ */
+export async function fillSeed(
+  store: Store,
+  count: number,
+  seed = seed0,
+): Promise<Map<string, number>> {
+  const expected = new Map<string, number>();
+  for (let start = 0; start < count; start += 10_000) {
+    const deltas = [];
+    for (let i = start; i < Math.min(count, start + 10_000); i++) {
+      const [rowId, colId] = [i % 4, Math.floor(i / 4)];
+      const deltaProb = ((i % 9_973) + 1) / 10_000;
+      deltas.push({ rowId, colId, deltaProb, lastUpdateTimeMs: t0 });
+      expected.set(`${rowId}:${colId}`, deltaProb);
+    }
+    await store.applyUpdate({ seed, deltas });
+  }
+  return expected;
+}
+
+/** Each bucket's value in `view`, by `row:col`. */
+export function byKey(view: readonly PlainBucket[]): Map<string, number> {
+  return new Map(view.map((b) => [`${b.rowId}:${b.colId}`, b.prob]));
 }
 
 /** A Connect transport of one protocol to `baseUrl`, on `sessionManager`'s connection. */
@@ -304,6 +335,24 @@ export function rawSyncStream(
   });
   stream.on("error", () => {});
   return stream;
+}
+
+/**
+ * Starts reading `stream` (a raw gRPC `Sync` stream) and decodes each
+ * response message into `into` as it arrives.
+ */
+export function readResponses(stream: ClientHttp2Stream, into: SyncResponse[]): void {
+  let buffered = Buffer.alloc(0);
+  stream.on("data", (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= GRPC_PREFIX_BYTES) {
+      const end = GRPC_PREFIX_BYTES + buffered.readUInt32BE(1);
+      if (buffered.length < end) break;
+      into.push(fromBinary(SyncResponseSchema, buffered.subarray(GRPC_PREFIX_BYTES, end)));
+      buffered = buffered.subarray(end);
+    }
+  });
+  stream.resume();
 }
 
 /** A gRPC length-prefixed frame: uncompressed flag, big-endian length, bytes. */

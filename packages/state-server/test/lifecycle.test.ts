@@ -118,6 +118,33 @@ describe("metrics", () => {
   });
 });
 
+describe("sweeps", () => {
+  test("the server's sweeps over its streams (the stall limit's among them) run only while a stream is open, and none is left once it stops", async () => {
+    server = await startServer();
+    const { time } = server;
+    const idle = time.activeIntervals;
+    const first = server.connect();
+    const second = server.connect();
+    for (const client of [first, second]) {
+      client.send(stateRequest(seed0));
+      await client.until(() => client.responses.length === 1);
+    }
+    const open = time.activeIntervals;
+    expect(open).toBeGreaterThan(idle);
+    first.end();
+    second.end();
+    await Promise.all([first.closed(), second.closed()]);
+    expect(time.activeIntervals).toBe(idle);
+
+    const last = server.connect();
+    last.send(stateRequest(seed0));
+    await last.until(() => last.responses.length === 1);
+    expect(time.activeIntervals).toBe(open);
+    await server.running.shutdown();
+    expect(time.activeIntervals).toBe(0);
+  });
+});
+
 describe("graceful shutdown", () => {
   test("health turns NOT_SERVING, every Sync stream ends with UNAVAILABLE, and the listeners close", async () => {
     server = await startServer();

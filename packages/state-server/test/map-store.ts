@@ -2,6 +2,7 @@
 // apart from it — a Map per seed, every answer a promise, and two of the
 // contract's optional capabilities (a change feed and readiness) — so the
 // server is seen to run on the contract alone.
+
 import type {
   BucketState,
   ChangeListener,
@@ -9,6 +10,8 @@ import type {
   DeltaUpdateInput,
   EvictResult,
   InMemoryStoreOptions,
+  SeedCursor,
+  SeedPage,
   Store,
   StoreChangeFeed,
   StoreNamespace,
@@ -16,6 +19,7 @@ import type {
   StoreStats,
   UpdateResult,
 } from "@fair/state-store";
+import { StoreError } from "@fair/state-store";
 import {
   checkSeed,
   DeltaBatch,
@@ -30,6 +34,45 @@ import {
 interface Held {
   prob: number;
   ts: number;
+  /** Its place in {@link SeedMap.keys}, kept while it is held. */
+  readonly slot: number;
+}
+
+/**
+ * One seed's buckets: a Map by `row:col`, and each key's slot in a list a
+ * paged read walks. A key keeps its slot while it is held (a freed slot is
+ * reused by a later key), so a read by slot lists a bucket held throughout
+ * exactly once, as `readSeed` asks.
+ */
+class SeedMap {
+  readonly held = new Map<string, Held>();
+  /** The key in each slot; `undefined` for a free one. */
+  readonly keys: (string | undefined)[] = [];
+  readonly #free: number[] = [];
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  set(key: string, prob: number, ts: number): void {
+    const held = this.held.get(key);
+    if (held !== undefined) {
+      held.prob = prob;
+      held.ts = ts;
+      return;
+    }
+    const slot = this.#free.pop() ?? this.keys.length;
+    this.keys[slot] = key;
+    this.held.set(key, { prob, ts, slot });
+  }
+
+  delete(key: string): void {
+    const held = this.held.get(key);
+    if (held === undefined) return;
+    this.held.delete(key);
+    this.keys[held.slot] = undefined;
+    this.#free.push(held.slot);
+  }
 }
 
 export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
@@ -39,7 +82,7 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
   readonly #batch = new DeltaBatch();
   readonly #counters = new StoreCounters();
   /** namespace → seed → `row:col` → bucket */
-  readonly #spaces = new Map<string, Map<bigint, Map<string, Held>>>();
+  readonly #spaces = new Map<string, Map<bigint, SeedMap>>();
   readonly #changeListeners = new Set<ChangeListener>();
   readonly #readyListeners = new Set<(ready: boolean) => void>();
   #ready = false;
@@ -104,6 +147,7 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
       applyDelta: async (seed, rowId, colId, deltaProb, timestampMs) =>
         this.#applyDelta(name, seed, rowId, colId, deltaProb, timestampMs),
       getSeed: async (seed) => this.#getSeed(name, seed),
+      readSeed: async (seed, cursor, limit) => this.#readSeed(name, seed, cursor, limit),
     };
   }
 
@@ -129,6 +173,10 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
 
   getSeed(seed: bigint): Promise<BucketState[]> {
     return this.namespace("").getSeed(seed) as Promise<BucketState[]>;
+  }
+
+  readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage> {
+    return this.namespace("").readSeed(seed, cursor, limit) as Promise<SeedPage>;
   }
 
   async evictBefore(seed: bigint): Promise<EvictResult> {
@@ -222,12 +270,12 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
    * forgotten. Says whether the bucket was held before.
    */
   #apply(namespace: string, seed: bigint, rowId: number, colId: number, a: number, ts: number) {
-    const seeds = this.#spaces.get(namespace) ?? new Map<bigint, Map<string, Held>>();
+    const seeds = this.#spaces.get(namespace) ?? new Map<bigint, SeedMap>();
     this.#spaces.set(namespace, seeds);
-    const table = seeds.get(seed) ?? new Map<string, Held>();
+    const table = seeds.get(seed) ?? new SeedMap();
     seeds.set(seed, table);
     const key = `${rowId}:${colId}`;
-    const held = table.get(key);
+    const held = table.held.get(key);
     const { decayPerMs } = this.#rules;
     let prob: number;
     let time: number;
@@ -248,7 +296,7 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
       time = held.ts;
     }
     if (prob === 0) table.delete(key);
-    else table.set(key, { prob, ts: time });
+    else table.set(key, prob, time);
     if (table.size === 0) seeds.delete(seed);
     return { bucket: { rowId, colId, prob, lastUpdateTimeMs: time }, held: held !== undefined };
   }
@@ -256,15 +304,45 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
   #getSeed(namespace: string, seed: bigint): BucketState[] {
     checkSeed(seed, "seed", this.#rules);
     const table = this.#spaces.get(namespace)?.get(seed);
-    return [...(table ?? new Map<string, Held>())].map(([key, { prob, ts }]) => {
-      const [row = 0, col = 0] = key.split(":").map(Number);
-      return { rowId: row, colId: col, prob, lastUpdateTimeMs: ts };
-    });
+    return [...(table?.held ?? [])].map(([key, held]) => bucketOf(key, held));
+  }
+
+  /** The cursor is the slot to go on from; a page walks the slots in order. */
+  #readSeed(
+    namespace: string,
+    seed: bigint,
+    cursor: SeedCursor | undefined,
+    limit: number,
+  ): SeedPage {
+    checkSeed(seed, "seed", this.#rules);
+    const from = cursor ?? 0;
+    if (typeof from !== "number" || !Number.isSafeInteger(from) || from < 0) {
+      throw new StoreError("invalid_argument", "cursor", "must be a cursor this store returned");
+    }
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new StoreError("invalid_argument", "limit", `must be an integer ≥ 1, got ${limit}`);
+    }
+    const table = this.#spaces.get(namespace)?.get(seed);
+    const buckets: BucketState[] = [];
+    if (table === undefined) return { buckets, next: undefined };
+    const { keys, held } = table;
+    let slot = from;
+    for (; slot < keys.length && buckets.length < limit; slot++) {
+      const key = keys[slot];
+      const bucket = key === undefined ? undefined : held.get(key);
+      if (key !== undefined && bucket !== undefined) buckets.push(bucketOf(key, bucket));
+    }
+    return { buckets, next: slot < keys.length ? slot : undefined };
   }
 
   #announce(namespace: string, seed: bigint, buckets: BucketState[]): void {
     for (const listener of this.#changeListeners) listener(namespace, seed, buckets);
   }
+}
+
+function bucketOf(key: string, { prob, ts }: Held): BucketState {
+  const [row = 0, col = 0] = key.split(":").map(Number);
+  return { rowId: row, colId: col, prob, lastUpdateTimeMs: ts };
 }
 
 function clamp01(value: number): number {

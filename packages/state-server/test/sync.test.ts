@@ -4,8 +4,9 @@
 // on a test-only Store (map-store.ts) handed to it, which the server knows
 // only through the Store contract.
 
-import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { connect, constants } from "node:http2";
+import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   DECAY_RATE_HEADER,
@@ -14,11 +15,25 @@ import {
   type SyncResponse,
   WINDOW_MS_HEADER,
 } from "@fair/state-proto";
+import { StoreError, type StoreNamespace } from "@fair/state-store";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import {
+  bucketsPerPart,
+  connectBinary,
+  connectJson as connectJsonEncoding,
+  grpcFrames,
+  type SyncEncoding,
+} from "../src/responses.js";
+import {
+  byKey,
+  connectJson,
   deltaUpdate,
+  fillSeed,
+  grpcFrame,
   type MakeStore,
   plain,
+  rawSyncStream,
+  readResponses,
   type SyncClient,
   seed0,
   startServer,
@@ -67,6 +82,34 @@ async function allSee(clients: SyncClient[], row: number, col: number, prob: num
     ),
   );
 }
+
+/** Buckets produced for full-state replies so far (counted as each part is made). */
+async function fullStateBucketsMade(): Promise<number> {
+  const { values } = await server.running.server.metrics.fullStateBucketsSent.get();
+  return values[0]?.value ?? 0;
+}
+
+/** Raw clients that stop reading, one per protocol: content type, their StateRequest, how the server encodes a part for them. */
+const stoppedReaders: [string, string, () => Buffer, SyncEncoding<unknown>][] = [
+  [
+    "gRPC (the server's own path)",
+    "application/grpc+proto",
+    () => grpcFrame(toBinary(SyncRequestSchema, stateRequest(seed0))),
+    grpcFrames,
+  ],
+  [
+    "gRPC-Web (through Connect)",
+    "application/grpc-web+proto",
+    () => grpcFrame(toBinary(SyncRequestSchema, stateRequest(seed0))),
+    connectBinary,
+  ],
+  [
+    "Connect JSON (through Connect)",
+    "application/connect+json",
+    () => grpcFrame(Buffer.from(toJsonString(SyncRequestSchema, stateRequest(seed0)))),
+    connectJsonEncoding,
+  ],
+];
 
 describe.each(stores)("on %s", (_store, makeStore) => {
   describe("aggregation across clients", () => {
@@ -252,6 +295,137 @@ describe.each(stores)("on %s", (_store, makeStore) => {
       expect(new Set(parts.flatMap((p) => plain(p).map((b) => b.colId))).size).toBe(60);
     });
 
+    test("a seed of several parts arrives complete, each part within its encoding's cap, only the last marked last", async () => {
+      server = await startServer({}, makeStore);
+      const expected = await fillSeed(server.running.server.store, 30_000);
+      const cap = bucketsPerPart(server.config.maxMessageBytes, grpcFrames);
+      expect(cap).toBe(8192);
+      const a = server.connect();
+      a.send(stateRequest(seed0));
+      await a.until(() => a.fullStateReplies(seed0).some((r) => r.fullStateLast), "the last part");
+
+      const parts = a.fullStateReplies(seed0);
+      expect(parts.map((p) => p.fullStateLast)).toEqual([false, false, false, true]);
+      for (const part of parts) expect(part.buckets.length).toBeLessThanOrEqual(cap);
+      expect(byKey(a.view(seed0))).toEqual(expected);
+    });
+
+    test("a Connect JSON client gets the full state of a seed of 100,000 buckets, in parts sized for JSON", async () => {
+      server = await startServer({}, makeStore);
+      const expected = await fillSeed(server.running.server.store, 100_000);
+      const json = server.open(connectJson);
+      json.send(stateRequest(seed0));
+      await json.until(
+        () => json.fullStateReplies(seed0).some((r) => r.fullStateLast),
+        "the last part",
+      );
+
+      const parts = json.fullStateReplies(seed0);
+      const cap = bucketsPerPart(server.config.maxMessageBytes, connectJsonEncoding);
+      expect(cap).toBe(1024);
+      expect(parts).toHaveLength(Math.ceil(100_000 / cap));
+      for (const part of parts) expect(part.buckets.length).toBeLessThanOrEqual(cap);
+      expect(byKey(json.view(seed0))).toEqual(expected);
+    });
+
+    test("a broadcast published while a reply is sent goes between its parts, and the requester ends with the latest value of every key", async () => {
+      server = await startServer({}, makeStore);
+      const expected = await fillSeed(server.running.server.store, 40_000);
+      const cap = bucketsPerPart(server.config.maxMessageBytes, grpcFrames);
+      const session = connect(`http://${server.running.grpcAddress}`, {
+        settings: { initialWindowSize: 65_535 },
+      });
+      session.on("error", () => {});
+      try {
+        // The requester reads nothing until the first part is out and a change is published.
+        const requester = rawSyncStream(session);
+        requester.pause();
+        requester.write(grpcFrame(toBinary(SyncRequestSchema, stateRequest(seed0))));
+        await vi.waitUntil(async () => (await fullStateBucketsMade()) > 0, { timeout: 10_000 });
+        const writer = server.connect();
+        writer.send(deltaUpdate(seed0, [[0, 0, 0.5, t0]]));
+        await writer.until(() => writer.view(seed0).length === 1, "the broadcast");
+        // The next part is read from the store only once the first is taken.
+        expect(await fullStateBucketsMade()).toBe(cap);
+
+        const received: SyncResponse[] = [];
+        readResponses(requester, received);
+        await vi.waitUntil(() => received.some((r) => r.fullStateLast), { timeout: 10_000 });
+        const kind = (r: SyncResponse) =>
+          r.fullStateLast ? "last" : r.fullState ? "part" : "broadcast";
+        expect(received.map(kind)).toEqual(["part", "broadcast", "part", "part", "part", "last"]);
+        const seen = new Map<string, number>();
+        for (const response of received) {
+          for (const b of plain(response)) seen.set(`${b.rowId}:${b.colId}`, b.prob);
+        }
+        expected.set("0:0", (expected.get("0:0") ?? 0) + 0.5);
+        expect(seen.size).toBe(expected.size);
+        for (const [key, prob] of expected) expect(seen.get(key), key).toBeCloseTo(prob, 12);
+      } finally {
+        session.destroy();
+      }
+    });
+
+    describe.each(stoppedReaders)(
+      "a client that asks for a big seed over %s and stops reading",
+      (_path, contentType, request, encoding) => {
+        test("holds the server to about one part, and is cut off after maxStallMs while a stream in another namespace keeps receiving", async () => {
+          server = await startServer({}, makeStore);
+          await fillSeed(server.running.server.store, 100_000);
+          const cap = bucketsPerPart(server.config.maxMessageBytes, encoding);
+          const healthy = server.connect("other");
+          healthy.send(stateRequest(seed0));
+          await healthy.until(() => healthy.fullStateReplies(seed0).length === 1, "its reply");
+
+          // A raw client that sends one StateRequest and never reads: HTTP/2
+          // flow control (a 64 KiB window) fills with the first part.
+          const session = connect(`http://${server.running.grpcAddress}`, {
+            settings: { initialWindowSize: 65_535 },
+          });
+          session.on("error", () => {});
+          try {
+            const stalled = rawSyncStream(session, contentType);
+            stalled.pause();
+            stalled.write(request());
+            await vi.waitUntil(async () => (await fullStateBucketsMade()) > 0, { timeout: 10_000 });
+
+            // No broadcast waits for it, so only the server's own stall limit can cut it off.
+            const { time } = server;
+            const hub = server.running.server.hub;
+            time.tick(9_000);
+            expect(hub.stats().slowConsumerCloses).toBe(0);
+            time.tick(3_500);
+            expect(hub.stats().slowConsumerCloses).toBe(1);
+            // Reset, since it reads nothing (a status would wait behind its unread data).
+            await new Promise((resolve) => stalled.once("close", resolve));
+            expect(stalled.rstCode).toBe(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+            // Of the 100,000 buckets (over ten parts), the server read and encoded one part.
+            expect(100_000 / cap).toBeGreaterThan(10);
+            expect(await fullStateBucketsMade()).toBe(cap);
+
+            healthy.send(deltaUpdate(seed0, [[0, 1, 0.5, t0]]));
+            await healthy.until(() => healthy.view(seed0).length === 1, "a later broadcast");
+            expect(healthy.error).toBeUndefined();
+            const disconnects =
+              await server.running.server.metrics.registry.getSingleMetricAsString(
+                "fair_state_slow_consumer_disconnects_total",
+              );
+            expect(disconnects).toMatch(/^fair_state_slow_consumer_disconnects_total 1$/m);
+            // Whichever path served it, the stream ends RESOURCE_EXHAUSTED and lets go of its part.
+            const closed = () =>
+              server.running.server.metrics.registry.getSingleMetricAsString(
+                "fair_state_streams_closed_total",
+              );
+            await vi.waitUntil(async () => /code="resource_exhausted"} 1$/m.test(await closed()), {
+              timeout: 10_000,
+            });
+          } finally {
+            session.destroy();
+          }
+        });
+      },
+    );
+
     test("a client that ends its side still gets the replies it asked for, then the stream ends OK", async () => {
       server = await startServer({}, makeStore);
       const a = server.connect();
@@ -303,6 +477,44 @@ describe.each(stores)("on %s", (_store, makeStore) => {
       expect((await server.running.server.store.stats()).clampedTimestamps).toBe(1);
     });
   });
+});
+
+/** The test-only store, whose reads of a seed fail (as Redis going away would) after `pages` pages. */
+class FailingReads extends MapStore {
+  pages = Number.POSITIVE_INFINITY;
+
+  override namespace(name: string): StoreNamespace {
+    const inner = super.namespace(name);
+    return {
+      ...inner,
+      readSeed: async (seed, cursor, limit) => {
+        if (this.pages-- <= 0) throw new StoreError("unavailable", "readSeed", "connection lost");
+        return inner.readSeed(seed, cursor, limit);
+      },
+    };
+  }
+}
+
+test("a store that fails in the middle of a reply ends the stream with UNAVAILABLE after the parts already sent, counted", async () => {
+  let store: FailingReads | undefined;
+  server = await startServer({}, (_config, time) => {
+    store = new FailingReads({ now: time.now, timers: time.timers });
+    return store;
+  });
+  await fillSeed(server.running.server.store, 30_000);
+  if (store) store.pages = 2;
+  const a = server.connect();
+  a.send(stateRequest(seed0));
+  const error = await a.closed();
+
+  expect(error?.code).toBe(Code.Unavailable);
+  expect(error?.message).toContain("the shared store is unavailable");
+  expect(a.fullStateReplies(seed0).map((r) => r.fullStateLast)).toEqual([false, false]);
+  expect(
+    await server.running.server.metrics.registry.getSingleMetricAsString(
+      "fair_state_store_unavailable_total",
+    ),
+  ).toContain('fair_state_store_unavailable_total{operation="get_seed"} 1');
 });
 
 function fail(): never {

@@ -10,8 +10,17 @@ import { compressionGzip, createGrpcTransport } from "@connectrpc/connect-node";
 import { DECAY_RATE_HEADER, WINDOW_MS_HEADER } from "@fair/state-proto";
 import { afterEach, describe, expect, test } from "vitest";
 import {
+  bucketsPerPart,
+  connectBinary,
+  connectJson as connectJsonEncoding,
+  grpcFrames,
+  type SyncEncoding,
+} from "../src/responses.js";
+import {
+  byKey,
   connectJson,
   deltaUpdate,
+  fillSeed,
   grpcFrame,
   grpcProtobuf,
   grpcWebProtobuf,
@@ -32,13 +41,14 @@ afterEach(async () => {
   server = undefined;
 });
 
-const transports: [string, MakeTransport][] = [
-  ["gRPC, protobuf", grpcProtobuf],
-  ["gRPC-Web, protobuf", grpcWebProtobuf],
-  ["Connect, JSON", connectJson],
+/** Each transport, and how the server encodes its messages. */
+const transports: [string, MakeTransport, SyncEncoding<unknown>][] = [
+  ["gRPC, protobuf", grpcProtobuf, grpcFrames],
+  ["gRPC-Web, protobuf", grpcWebProtobuf, connectBinary],
+  ["Connect, JSON", connectJson, connectJsonEncoding],
 ];
 
-describe.each(transports)("%s", (_name, make) => {
+describe.each(transports)("%s", (_name, make, encoding) => {
   test("headers, a broadcast and a full-state reply, as every transport gets them", async () => {
     server = await startServer();
     const sync = server.open(make);
@@ -64,6 +74,22 @@ describe.each(transports)("%s", (_name, make) => {
     expect(sync.headers?.get(DECAY_RATE_HEADER)).toBe(String(server.config.decayRatePerSecond));
     sync.end();
     expect(await sync.closed()).toBeUndefined();
+  });
+
+  test("a full state of many parts arrives complete, each part within the cap for the transport's encoding", async () => {
+    server = await startServer();
+    const expected = await fillSeed(server.running.server.store, 20_000);
+    const cap = bucketsPerPart(server.config.maxMessageBytes, encoding);
+    const sync = server.open(make);
+    sync.send(stateRequest(seed0));
+    await sync.until(
+      () => sync.fullStateReplies(seed0).some((r) => r.fullStateLast),
+      "the last part",
+    );
+    const parts = sync.fullStateReplies(seed0);
+    expect(parts).toHaveLength(Math.ceil(20_000 / cap));
+    for (const part of parts) expect(part.buckets.length).toBeLessThanOrEqual(cap);
+    expect(byKey(sync.view(seed0))).toEqual(expected);
   });
 
   test("a bad delta ends the stream with INVALID_ARGUMENT naming the field", async () => {
