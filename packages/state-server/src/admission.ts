@@ -73,13 +73,19 @@ export class Admission {
     this.#tokens = tokens;
   }
 
-  /** Decides about one `Sync` request. */
+  /**
+   * Decides about one `Sync` request. A stream it lets through marks its
+   * connection admitted (`Connections.admit`): one the server will not
+   * close to make room for newcomers.
+   */
   admit(request: Http2ServerRequest): SyncAdmission {
     const namespace = header(request, NAMESPACE_HEADER) ?? "";
     const stream = request.stream;
+    const refusal = this.#refusal(request, namespace);
+    if (refusal === undefined) this.#deps.connections.admit(stream.session);
     return {
       namespace,
-      refusal: this.#refusal(request, namespace),
+      refusal,
       resetIfStuck() {
         if (stream.writableNeedDrain) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
       },

@@ -153,8 +153,28 @@ export const configKeys = {
   },
   idleTimeoutMs: {
     schema: offOrAtLeast(1000, "never"),
-    default: "0ms",
-    help: "A connection without a stream for this long is closed (GOAWAY); 0 never closes one.",
+    default: "5m",
+    help: "A connection without a stream for this long is closed (GOAWAY), as gRPC's MaxConnectionIdle; 0 never closes one.",
+  },
+  maxStallMs: {
+    schema: duration({ min: 1000 }),
+    default: "10s",
+    help: "A stream that takes no message (broadcast or full-state part) for this long is cut off as a slow consumer (RESOURCE_EXHAUSTED) and resyncs when it reconnects.",
+  },
+  connectionTimeoutMs: {
+    schema: duration({ min: 1000 }),
+    default: "20s",
+    help: "A new connection that has not opened a stream within this is closed, so idle connections cannot hold the server's connection slots.",
+  },
+  messageTimeoutMs: {
+    schema: duration({ min: 1000 }),
+    default: "30s",
+    help: "A request message not complete this long after its first byte ends its stream (RESOURCE_EXHAUSTED), so a slow sender cannot hold buffers.",
+  },
+  maxBufferedRequestBytes: {
+    schema: integer(1024 * 1024, 2 ** 40),
+    default: 256 * 1024 * 1024,
+    help: "Most bytes of unfinished request messages the server holds over all streams; a stream that would take it past this is ended (RESOURCE_EXHAUSTED).",
   },
   maxSeedsPerNamespace: {
     schema: integer(1, 2 ** 20),
@@ -165,6 +185,11 @@ export const configKeys = {
     schema: integer(1, Number.MAX_SAFE_INTEGER),
     default: 2 ** 22,
     help: "Most buckets one seed of one namespace may hold; an update that would hold more gets RESOURCE_EXHAUSTED.",
+  },
+  maxNamespaces: {
+    schema: integer(1, 2 ** 20),
+    default: 1024,
+    help: "Most namespaces the store may hold buckets in; an update that would start one more gets RESOURCE_EXHAUSTED.",
   },
   compression: {
     schema: z.enum(["none", "gzip"]),

@@ -83,12 +83,9 @@ async function serveSync(
           "grpc-message": encodeURIComponent(status.rawMessage),
         },
   );
+  // A client still sending is told to stop once the trailers are out
+  // (RST_STREAM NO_ERROR): the request handler's resetOnceAnswered.
   response.end();
-  // The client may still be sending; once the trailers are out, tell it to
-  // stop (RST_STREAM NO_ERROR, as gRPC servers do) so the stream closes.
-  if (!request.readableEnded) {
-    response.once("finish", () => response.stream.close(constants.NGHTTP2_NO_ERROR));
-  }
 }
 
 /** Resolves once the stream takes writes again or is gone. */

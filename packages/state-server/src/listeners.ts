@@ -10,6 +10,7 @@ import type { AddressInfo } from "node:net";
 import { formatAddress, parseListenAddress } from "./listen-address.js";
 import { silentLogger } from "./logger.js";
 import { createMetricsListener } from "./metrics-listener.js";
+import { warnOfOpenPort } from "./open-port-warning.js";
 import { createStateServer, type StateServer, type StateServerOptions } from "./state-server.js";
 import { readTlsFiles } from "./tls-files.js";
 
@@ -48,7 +49,10 @@ export interface RunningStateServer {
  * `tlsCertFile` and `tlsKeyFile`) on `grpcListenAddress`, and `/metrics`,
  * `/healthz`, `/readyz` on `metricsListenAddress`. The server itself — its
  * store, policies and lifecycle — is `createStateServer`'s; this module only
- * listens, reloads TLS material and shuts down.
+ * listens, reloads TLS material and shuts down. It logs one warning at
+ * start-up when the gRPC port is bound beyond loopback with neither tokens
+ * nor client certificates (`open-port-warning.ts`): anyone who can reach it
+ * could write every bucket.
  *
  * @example
  * ```ts
@@ -88,6 +92,7 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
     await server.stop();
     throw error;
   }
+  warnOfOpenPort(config, parseListenAddress(grpcAddress).host ?? "", grpcAddress, logger);
 
   const reload = async () => {
     const [nextTls] = await Promise.all([tlsFiles && readTlsFiles(tlsFiles), server.reload()]);

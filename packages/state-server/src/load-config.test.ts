@@ -55,9 +55,14 @@ describe("defaults", () => {
       maxConnections: 10_000,
       keepaliveIntervalMs: 30_000,
       keepaliveTimeoutMs: 20_000,
-      idleTimeoutMs: 0,
+      idleTimeoutMs: 300_000,
+      connectionTimeoutMs: 20_000,
+      maxStallMs: 10_000,
+      messageTimeoutMs: 30_000,
+      maxBufferedRequestBytes: 268_435_456,
       maxSeedsPerNamespace: 64,
       maxBucketsPerSeed: 4_194_304,
+      maxNamespaces: 1024,
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);

@@ -43,8 +43,16 @@ export interface StateServerMetrics extends SyncMetrics {
   readonly connections: Gauge;
   /** Connections refused, by the limit hit (`max_connections`). */
   readonly connectionsRefused: Counter<"reason">;
-  /** Connections the server closed, by reason (`keepalive_timeout`, `idle`). */
+  /**
+   * Connections the server closed, by reason (`keepalive_timeout`, `idle`,
+   * `connection_timeout`, `evicted`).
+   */
   readonly connectionsClosed: Counter<"reason">;
+  /**
+   * Bytes of request messages not yet complete that the server holds, over
+   * every stream, within `maxBufferedRequestBytes` (`request-budget.ts`).
+   */
+  readonly bufferedRequestBytes: Gauge;
 }
 
 const emptyStats: StoreStats = {
@@ -54,7 +62,7 @@ const emptyStats: StoreStats = {
   appliedDeltas: 0,
   droppedDeltas: { too_old: 0, too_far_future: 0 },
   clampedTimestamps: 0,
-  limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0 },
+  limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0, max_namespaces: 0 },
   evictedSeeds: 0,
   evictedBuckets: 0,
 };
@@ -154,7 +162,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   });
   new Counter({
     name: "fair_state_store_limit_refusals_total",
-    help: "DeltaUpdates refused whole (RESOURCE_EXHAUSTED) because they would break a store limit, by limit: max_seeds_per_namespace, max_buckets_per_seed.",
+    help: "DeltaUpdates refused whole (RESOURCE_EXHAUSTED) because they would break a store limit, by limit: max_seeds_per_namespace, max_buckets_per_seed, max_namespaces.",
     labelNames: ["limit"],
     registers,
     async collect() {
@@ -162,6 +170,8 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       this.reset();
       this.labels("max_seeds_per_namespace").inc(limitRefusals.max_seeds_per_namespace);
       this.labels("max_buckets_per_seed").inc(limitRefusals.max_buckets_per_seed);
+      // A store of an older version may not count it yet.
+      this.labels("max_namespaces").inc(limitRefusals.max_namespaces ?? 0);
     },
   });
   storeMirror(
@@ -244,13 +254,13 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
     }),
     connectionsClosed: new Counter({
       name: "fair_state_connections_closed_total",
-      help: "HTTP/2 connections the server closed, by reason: keepalive_timeout (a PING went unanswered), idle (no stream for idleTimeoutMs).",
+      help: "HTTP/2 connections the server closed, by reason: keepalive_timeout (a PING went unanswered), idle (no stream for idleTimeoutMs), connection_timeout (no stream within connectionTimeoutMs of connecting), evicted (never admitted to Sync, closed at maxConnections to make room for a new connection).",
       labelNames: ["reason"],
       registers,
     }),
     streamsRefused: new Counter({
       name: "fair_state_streams_refused_total",
-      help: "Sync streams refused by a limit: max_streams (before they started), max_requests_per_second (ended for flooding).",
+      help: "Streams refused by a limit: max_streams (before they started), max_requests_per_second (ended for flooding), message_timeout (a request message still incomplete messageTimeoutMs after its first byte), max_buffered_request_bytes (a request chunk that would have taken the unfinished messages held past maxBufferedRequestBytes).",
       labelNames: ["reason"],
       registers,
     }),
@@ -295,6 +305,11 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       name: "fair_state_aggregation_latency_seconds",
       help: "From a DeltaUpdate's arrival to its changed buckets being handed to the broadcast hub (in interval mode they wait up to one broadcastIntervalMs more).",
       buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
+      registers,
+    }),
+    bufferedRequestBytes: new Gauge({
+      name: "fair_state_buffered_request_bytes",
+      help: "Bytes of request messages not yet complete that the server holds, over every stream; at most maxBufferedRequestBytes.",
       registers,
     }),
   };

@@ -106,7 +106,12 @@ export function createStateServer(options: StateServerOptions): StateServer {
   const now = options.now ?? Date.now;
   const timers = options.timers ?? systemTimers;
   const store = options.store ?? createStoreFromConfig(config, { now, timers });
-  const hub = new Hub({ broadcastIntervalMs: config.broadcastIntervalMs, now, timers });
+  const hub = new Hub({
+    broadcastIntervalMs: config.broadcastIntervalMs,
+    maxStallMs: config.maxStallMs,
+    now,
+    timers,
+  });
   const health = new HealthStatus();
   const metrics = createMetrics({
     storeStats: () => store.stats(),
@@ -123,9 +128,11 @@ export function createStateServer(options: StateServerOptions): StateServer {
       keepaliveIntervalMs: config.keepaliveIntervalMs,
       keepaliveTimeoutMs: config.keepaliveTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs,
+      connectionTimeoutMs: config.connectionTimeoutMs,
     },
     metrics,
     logger,
+    timers,
   );
   const admission = new Admission({
     connections,
@@ -145,7 +152,9 @@ export function createStateServer(options: StateServerOptions): StateServer {
     maxStreams: config.maxStreams,
     maxRequestsPerSecond: config.maxRequestsPerSecond,
     maxMessageBytes: config.maxMessageBytes,
+    maxStallMs: config.maxStallMs,
     now,
+    timers,
   });
   const shutdown = new AbortController();
   // Connect links every request's signal to this one: one "abort" listener
@@ -160,6 +169,10 @@ export function createStateServer(options: StateServerOptions): StateServer {
     compression: config.compression,
     maxMessageBytes: config.maxMessageBytes,
     shutdownSignal: shutdown.signal,
+    messageTimeoutMs: config.messageTimeoutMs,
+    maxBufferedRequestBytes: config.maxBufferedRequestBytes,
+    metrics,
+    timers,
   });
   const handleSession = (session: Http2Session) => connections.add(session);
   const snapshots =

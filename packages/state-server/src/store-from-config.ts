@@ -27,6 +27,7 @@ export function createStoreFromConfig(
     maxClockSkewMs: config.maxClockSkewMs,
     maxSeedsPerNamespace: config.maxSeedsPerNamespace,
     maxBucketsPerSeed: config.maxBucketsPerSeed,
+    maxNamespaces: config.maxNamespaces,
     ...(environment.now === undefined ? {} : { now: environment.now }),
     ...(environment.timers === undefined ? {} : { timers: environment.timers }),
   };

@@ -2,14 +2,19 @@
 // refusal has a status naming the key to raise and a metric; nothing of a
 // refused update is applied, and other streams carry on.
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { type ClientHttp2Session, connect } from "node:http2";
 import { connect as connectTcp, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
   StateService,
+  SyncRequestSchema,
 } from "@fair/state-proto";
 import { Conditions } from "@fair/testing";
 import type { Gauge } from "prom-client";
@@ -17,6 +22,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { ConfigError, loadConfig } from "../src/index.js";
 import {
   deltaUpdate,
+  grpcFrame,
+  grpcProtobuf,
   rawSyncStream,
   SyncClient,
   seed0,
@@ -104,6 +111,10 @@ function ownConnection(address: string) {
   });
   return {
     transport,
+    /** Closes the connection, with whatever streams it carries. */
+    close(): void {
+      sessions.abort();
+    },
     sync(): SyncClient {
       const stream = new SyncClient((requests, options) => client.sync(requests, options), {});
       streams.push(stream);
@@ -182,40 +193,134 @@ async function relayTo(address: string) {
 }
 
 describe("maxConnections", () => {
-  test("past it, Sync on a new connection gets RESOURCE_EXHAUSTED naming the key; health is still answered; open streams carry on", async () => {
+  test("when every connection is admitted, Sync on a new one gets RESOURCE_EXHAUSTED naming the key; health is still answered; open streams carry on", async () => {
     server = await startServer({ maxConnections: 2 });
+    const address = server.running.grpcAddress;
     const conditions = new Conditions();
     const open = follow(server.running.server.metrics.connections, conditions);
     const first = server.connect();
-    first.send(stateRequest(seed0));
-    await first.until(() => first.responses.length === 1);
-    const second = await bareConnection(server.running.grpcAddress);
+    const secondConnection = ownConnection(address);
+    const second = secondConnection.sync();
+    for (const client of [first, second]) {
+      client.send(stateRequest(seed0));
+      await client.until(() => client.responses.length === 1);
+    }
     expect(open.value).toBe(2);
 
-    const refused = ownConnection(server.running.grpcAddress).sync();
+    const refused = ownConnection(address).sync();
     refused.send(stateRequest(seed0));
     const error = await refused.closed();
     expect(error?.code).toBe(Code.ResourceExhausted);
     expect(error?.message).toContain("maxConnections");
     // A full server is alive: a gRPC probe on a connection of its own is answered.
-    const probe = createClient(Health, ownConnection(server.running.grpcAddress).transport);
+    const probe = createClient(Health, ownConnection(address).transport);
     expect((await probe.check({ service: "" })).status).toBe(ServingStatus.SERVING);
     expect(
       await metricValue("fair_state_connections_refused_total", { reason: "max_connections" }),
     ).toBe(2);
     expect(await metricValue("fair_state_connections")).toBe(2);
+    expect(await metricValue("fair_state_connections_closed_total", { reason: "evicted" })).toBe(0);
     expect(await metricValue("fair_state_streams_refused_total")).toBe(0);
 
     // The stream already open never noticed.
     first.send(stateRequest(seed0));
     await first.until(() => first.responses.length === 2);
     // One connection closing makes room for the next.
-    second.close();
+    secondConnection.close();
     await conditions.until(() => open.value === 1);
-    const later = ownConnection(server.running.grpcAddress).sync();
+    const later = ownConnection(address).sync();
     later.send(stateRequest(seed0));
     await later.until(() => later.responses.length === 1);
     expect(later.error).toBeUndefined();
+  });
+
+  test("at the limit, a new client makes room by closing the oldest connection never admitted; the client and a health probe are served", async () => {
+    server = await startServer({ maxConnections: 3 });
+    const address = server.running.grpcAddress;
+    const conditions = new Conditions();
+    const open = follow(server.running.server.metrics.connections, conditions);
+    const admitted = server.connect();
+    admitted.send(stateRequest(seed0));
+    await admitted.until(() => admitted.responses.length === 1);
+    // Two connections that spoke HTTP/2 and never opened a stream.
+    const oldest = await bareConnection(address);
+    const younger = await bareConnection(address);
+    expect(open.value).toBe(3);
+    const oldestGone = once(oldest, "close");
+    const youngerGone = once(younger, "close");
+
+    const newcomer = ownConnection(address).sync();
+    newcomer.send(stateRequest(seed0));
+    await newcomer.until(() => newcomer.responses.length === 1);
+    await oldestGone;
+    expect(younger.closed || younger.destroyed).toBe(false);
+    // A kubelet probe on a server full again: the next unadmitted one makes room.
+    const probe = createClient(Health, ownConnection(address).transport);
+    expect((await probe.check({ service: "" })).status).toBe(ServingStatus.SERVING);
+    await youngerGone;
+
+    expect(await metricValue("fair_state_connections_closed_total", { reason: "evicted" })).toBe(2);
+    expect(await metricValue("fair_state_connections_refused_total")).toBe(0);
+    expect(await metricValue("fair_state_connections")).toBe(3);
+    // The admitted client was never in danger.
+    admitted.send(stateRequest(seed0));
+    await admitted.until(() => admitted.responses.length === 2);
+  });
+
+  test("a connection whose Sync streams are refused for their token is never admitted: it makes room for a client with one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fair-limits-"));
+    extras.push(() => rmSync(dir, { recursive: true, force: true }));
+    const tokens = join(dir, "tokens");
+    const token = "tok-limits-0123456789";
+    writeFileSync(tokens, `${token}\n`);
+    server = await startServer({ maxConnections: 2, authTokensFile: tokens });
+    const withToken = { authorization: `Bearer ${token}` };
+    const member = server.open(grpcProtobuf, withToken);
+    member.send(stateRequest(seed0));
+    await member.until(() => member.responses.length === 1);
+    const intruder = server.open(grpcProtobuf);
+    intruder.send(stateRequest(seed0));
+    expect((await intruder.closed())?.code).toBe(Code.Unauthenticated);
+    expect(await metricValue("fair_state_connections")).toBe(2);
+
+    const newcomer = server.open(grpcProtobuf, withToken);
+    newcomer.send(stateRequest(seed0));
+    await newcomer.until(() => newcomer.responses.length === 1);
+    expect(await metricValue("fair_state_connections_closed_total", { reason: "evicted" })).toBe(1);
+    expect(await metricValue("fair_state_connections_refused_total")).toBe(0);
+  });
+});
+
+describe("connectionTimeoutMs", () => {
+  test("a connection that opens no stream within connectionTimeoutMs gets GOAWAY and is closed; ones that opened a stream are kept", async () => {
+    server = await startServer({ connectionTimeoutMs: 20_000 });
+    const address = server.running.grpcAddress;
+    const busy = server.connect();
+    busy.send(stateRequest(seed0));
+    await busy.until(() => busy.responses.length === 1);
+    // A stream that has ended still counts: idleTimeoutMs is for those.
+    const used = await bareConnection(address);
+    const stream = rawSyncStream(used);
+    stream.end(grpcFrame(toBinary(SyncRequestSchema, stateRequest(seed0))));
+    stream.resume(); // read the reply, so the stream can close
+    await new Promise((resolve) => stream.once("close", resolve));
+    const silent = await bareConnection(address);
+    const goaway = once(silent, "goaway");
+    const closed = once(silent, "close");
+
+    server.time.tick(19_999);
+    expect(
+      await metricValue("fair_state_connections_closed_total", { reason: "connection_timeout" }),
+    ).toBe(0);
+    server.time.tick(1);
+    await goaway;
+    await closed;
+    expect(
+      await metricValue("fair_state_connections_closed_total", { reason: "connection_timeout" }),
+    ).toBe(1);
+    expect(used.closed || used.destroyed).toBe(false);
+    busy.send(stateRequest(seed0));
+    await busy.until(() => busy.responses.length === 2);
   });
 });
 
