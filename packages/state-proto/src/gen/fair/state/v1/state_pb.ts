@@ -99,8 +99,10 @@ export const StateRequestSchema: GenMessage<StateRequest> = /*@__PURE__*/
 export type DeltaUpdate = Message<"fair.state.v1.DeltaUpdate"> & {
   /**
    * seed identifies the window: its start in Unix milliseconds. Seeds behind
-   * the service's eviction horizon are dropped; seeds more than two windows
-   * ahead of the service's current window are refused.
+   * the service's eviction horizon, and seeds more than two windows ahead of
+   * the service's current window, are dropped: nothing of the message is
+   * applied, the drop is counted, and the stream goes on (no error status,
+   * since a late or early window is not the client's fault).
    *
    * @generated from field: uint64 seed = 1;
    */
