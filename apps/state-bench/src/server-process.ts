@@ -12,6 +12,8 @@ export interface ServerProcess {
   cpuSeconds(): number;
   /** Peak resident set size so far, in bytes. */
   peakRssBytes(): number;
+  /** Resident set size now, in bytes. */
+  rssBytes(): number;
   stop(): Promise<void>;
 }
 
@@ -43,10 +45,8 @@ export async function startServerProcess(flags: readonly string[]): Promise<Serv
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
       return (Number(fields[11]) + Number(fields[12])) / 100;
     },
-    peakRssBytes: () => {
-      const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      return Number(match?.[1] ?? 0) * 1024;
-    },
+    peakRssBytes: () => statusKiB(pid, "VmHWM") * 1024,
+    rssBytes: () => statusKiB(pid, "VmRSS") * 1024,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -54,6 +54,14 @@ export async function startServerProcess(flags: readonly string[]): Promise<Serv
       await exited;
     },
   };
+}
+
+/** A `kB` field of /proc/<pid>/status. */
+function statusKiB(pid: number, field: string): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+    readFileSync(`/proc/${pid}/status`, "utf8"),
+  );
+  return Number(match?.[1] ?? 0);
 }
 
 async function firstLogLine(child: ChildProcess): Promise<Record<string, unknown>> {

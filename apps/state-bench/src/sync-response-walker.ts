@@ -18,7 +18,8 @@ export interface WalkedResponse {
 
 export type BucketVisitor = (rowId: number, colId: number, prob: number, timeMs: number) => void;
 
-export function walkSyncResponse(bytes: Uint8Array, onBucket: BucketVisitor): WalkedResponse {
+/** Walks one `SyncResponse`; without `onBucket`, buckets are counted and skipped unread. */
+export function walkSyncResponse(bytes: Uint8Array, onBucket?: BucketVisitor): WalkedResponse {
   const reader = new WireReader(bytes);
   const out: WalkedResponse = { seed: 0n, fullState: false, fullStateLast: false, buckets: 0 };
   while (!reader.done(bytes.length)) {
@@ -30,6 +31,11 @@ export function walkSyncResponse(bytes: Uint8Array, onBucket: BucketVisitor): Wa
     else if (field === 4 && wire === 0) out.fullStateLast = reader.varint() !== 0;
     else if (field === 2 && wire === 2) {
       const stop = reader.varint() + reader.pos;
+      if (onBucket === undefined) {
+        reader.pos = stop;
+        out.buckets++;
+        continue;
+      }
       let row = 0;
       let col = 0;
       let prob = 0;
