@@ -79,6 +79,7 @@ describe("abuse: one client cannot hurt the others", { timeout: 120_000 }, () =>
     ]);
     const seed = currentSeed();
     await fillSeed(server.grpcAddress, "victim", seed, 1_000_000);
+    const before = server.rssBytes();
     const prober = await Prober.start(server.grpcAddress, 20);
     // A reader that takes the whole seed, as fast as it can, while snapshots run every second.
     const session = await rawSession(server.grpcAddress);
@@ -97,11 +98,15 @@ describe("abuse: one client cannot hurt the others", { timeout: 120_000 }, () =>
     // Built in one piece, the reply froze every stream ~0.7 s and each snapshot ~3 s.
     expect(quantile(latencies, 0.99)).toBeLessThan(250);
     expect(Math.max(...latencies)).toBeLessThan(1_000);
+    // Built whole, the reply alone was ~100 MiB; a snapshot of the seed another 20.
+    expect(server.rssBytes() - before).toBeLessThan(64 * MiB);
     expect(server.alive()).toBe(true);
+    await newClientIsServed(server.grpcAddress);
   });
 
   test("idle connections that never open a stream cannot lock new clients out", async () => {
     server = await startServerProcess(["--max-connections=40", "--connection-timeout-ms=2s"]);
+    const before = server.rssBytes();
     const prober = await Prober.start(server.grpcAddress);
     // Sixty connections that send the preface, answer PINGs (Node does) and nothing else.
     const idle = await Promise.all(
@@ -125,6 +130,7 @@ describe("abuse: one client cannot hurt the others", { timeout: 120_000 }, () =>
     expect(timedOut + evicted).toBeGreaterThanOrEqual(60);
     const latencies = await prober.stop();
     expect(quantile(latencies, 0.99)).toBeLessThan(500);
+    expect(server.rssBytes() - before).toBeLessThan(32 * MiB);
     expect(server.alive()).toBe(true);
   });
 
