@@ -14,13 +14,13 @@
 //   restore:    the server is restarted on that snapshot; its start-up time.
 import { once } from "node:events";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { type ClientHttp2Stream, connect } from "node:http2";
+import type { ClientHttp2Stream } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { GrpcFrameReader, SyncRequestSchema } from "@fair/state-proto";
+import { GrpcFrameReader } from "@fair/state-proto";
+import { openSync, requestFrame } from "./raw-sync.js";
 import { startServerProcess } from "./server-process.js";
 import { walkSyncResponse } from "./sync-response-walker.js";
 
@@ -36,14 +36,6 @@ const buckets = Number(values.buckets);
 const windowMs = 300_000;
 const seed = BigInt(Math.floor(Date.now() / windowMs) * windowMs);
 const perMessage = 100_000;
-
-function frame(request: Parameters<typeof create<typeof SyncRequestSchema>>[1]): Buffer {
-  const message = toBinary(SyncRequestSchema, create(SyncRequestSchema, request));
-  const framed = Buffer.alloc(5 + message.length);
-  framed.writeUInt32BE(message.length, 1);
-  framed.set(message, 5);
-  return framed;
-}
 
 /**
  * A GET that tries again when a kept-alive connection turns out closed (the
@@ -133,15 +125,7 @@ function fullStateReader(stream: ClientHttp2Stream) {
 }
 
 async function fill(address: string): Promise<void> {
-  const session = connect(`http://${address}`);
-  session.on("error", () => {});
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/fair.state.v1.StateService/Sync",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-  });
-  stream.on("error", () => {});
+  const { session, stream } = openSync(address);
   const ts = BigInt(Date.now());
   for (let first = 0; first < buckets; first += perMessage) {
     const count = Math.min(perMessage, buckets - first);
@@ -154,28 +138,23 @@ async function fill(address: string): Promise<void> {
         lastUpdateTimeMs: ts,
       };
     });
-    if (!stream.write(frame({ request: { case: "deltaUpdate", value: { seed, deltas } } }))) {
+    if (
+      !stream.write(requestFrame({ request: { case: "deltaUpdate", value: { seed, deltas } } }))
+    ) {
       await once(stream, "drain");
     }
   }
   // A StateRequest for another seed is answered only after every update before it is applied.
   const reader = fullStateReader(stream);
-  stream.write(frame({ request: { case: "stateRequest", value: { seed: seed + 300_000n } } }));
+  stream.write(
+    requestFrame({ request: { case: "stateRequest", value: { seed: seed + 300_000n } } }),
+  );
   await reader.finished;
   session.destroy();
 }
 
 async function fullState(address: string): Promise<{ ms: number; buckets: number }> {
-  const session = connect(`http://${address}`, {
-    settings: { initialWindowSize: 16 * 1024 * 1024 },
-  });
-  session.on("error", () => {});
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/fair.state.v1.StateService/Sync",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-  });
+  const { session, stream } = openSync(address, { windowBytes: 16 * 1024 * 1024 });
   const reader = fullStateReader(stream);
   const failed = new Promise<never>((_, reject) =>
     stream.once("error", (error) =>
@@ -183,7 +162,7 @@ async function fullState(address: string): Promise<{ ms: number; buckets: number
     ),
   );
   const started = performance.now();
-  stream.write(frame({ request: { case: "stateRequest", value: { seed } } }));
+  stream.write(requestFrame({ request: { case: "stateRequest", value: { seed } } }));
   await Promise.race([reader.finished, failed]);
   const ms = performance.now() - started;
   session.destroy();

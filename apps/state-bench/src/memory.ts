@@ -6,10 +6,9 @@
 // added; the server runs with --expose-gc off, so the figures include what
 // V8 keeps around, as production does.
 import { once } from "node:events";
-import { connect } from "node:http2";
 import { parseArgs } from "node:util";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { GrpcFrameReader, SyncRequestSchema } from "@fair/state-proto";
+import { GrpcFrameReader } from "@fair/state-proto";
+import { openSync, requestFrame } from "./raw-sync.js";
 import { type ServerProcess, startServerProcess } from "./server-process.js";
 
 const { values } = parseArgs({
@@ -26,17 +25,9 @@ const buckets = Number(values.buckets);
 const windowMs = 300_000;
 const seed = BigInt(Math.floor(Date.now() / windowMs) * windowMs);
 
-function frame(request: Parameters<typeof create<typeof SyncRequestSchema>>[1]): Buffer {
-  const message = toBinary(SyncRequestSchema, create(SyncRequestSchema, request));
-  const framed = Buffer.alloc(5 + message.length);
-  framed.writeUInt32BE(message.length, 1);
-  framed.set(message, 5);
-  return framed;
-}
-
 function update(seedOf: bigint, first: number, count: number) {
   const ts = BigInt(Date.now());
-  return frame({
+  return requestFrame({
     request: {
       case: "deltaUpdate",
       value: {
@@ -54,19 +45,10 @@ function update(seedOf: bigint, first: number, count: number) {
 
 /** Sends `frames` on one stream of `namespace`, then waits until the server has applied them. */
 async function send(address: string, namespace: string, frames: Buffer[]): Promise<void> {
-  const session = connect(`http://${address}`);
-  session.on("error", () => {});
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/fair.state.v1.StateService/Sync",
-    "content-type": "application/grpc+proto",
-    te: "trailers",
-    "fair-state-namespace": namespace,
-  });
-  stream.on("error", () => {});
+  const { session, stream } = openSync(address, { namespace });
   for (const bytes of frames) if (!stream.write(bytes)) await once(stream, "drain");
   const marker = seed + 3n * BigInt(windowMs);
-  stream.write(frame({ request: { case: "stateRequest", value: { seed: marker } } }));
+  stream.write(requestFrame({ request: { case: "stateRequest", value: { seed: marker } } }));
   const reader = new GrpcFrameReader();
   await new Promise<void>((resolve, reject) => {
     stream.on("data", (chunk: Buffer) => {
