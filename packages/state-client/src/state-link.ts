@@ -43,6 +43,16 @@ export interface StateLinkListener {
    * {@link StateLink}).
    */
   onStatusChange?(status: LinkStatus): void;
+  /**
+   * The link reconnected to a server whose state epoch (`fair-state-epoch`)
+   * differs from the last one it saw: that server may have lost what the
+   * fleet held (a restart, a Redis that lost its data). Called before the
+   * link delivers anything from the new epoch; offer what you hold with
+   * {@link StateLink.offerState}, synchronously, in this call: the link sends
+   * the offers, then asks again for every seed it holds. Not called on the
+   * first connection (there is no epoch to compare with).
+   */
+  onEpochChange?(epoch: string, previous: string): void;
 }
 
 /** Options for {@link StateLink.requestFullState}. */
@@ -67,6 +77,13 @@ export interface FullStateRequestOptions {
  * window change), never again because of a reconnect: that would only
  * duplicate the reply. A link that never disconnects (an in-process one)
  * has nothing to repeat.
+ *
+ * **Learning mode is the listener's job.** When the link reconnects to a new
+ * state epoch it calls `onEpochChange` first; a tracker offers its local
+ * buckets of its live seeds with `offerState`, so a restarted server learns
+ * back whom the fleet was throttling instead of overwriting every instance
+ * with what little it has. The link then repeats its full-state requests;
+ * replies to requests made before the offers are not delivered.
  */
 export interface StateLink {
   /**
@@ -85,6 +102,14 @@ export interface StateLink {
     seed: bigint,
     options?: FullStateRequestOptions,
   ): Promise<readonly BucketValue[]>;
+  /**
+   * Offers this instance's own view of one seed — each bucket's value as of
+   * its own time, never adjustments — for the server to merge by maximum
+   * (learning mode). Meant for {@link StateLinkListener.onEpochChange};
+   * the link sends offers before it repeats its full-state requests. Never
+   * blocks and never throws. A link whose server takes no offers ignores it.
+   */
+  offerState(seed: bigint, buckets: readonly BucketValue[]): void;
   /** Adds a listener; returns the function that removes it. */
   subscribe(listener: StateLinkListener): () => void;
   /** The link's current status. */

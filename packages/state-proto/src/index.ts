@@ -25,6 +25,7 @@ export type {
   Bucket,
   BucketDelta,
   DeltaUpdate,
+  StateOffer,
   StateRequest,
   SyncRequest,
   SyncResponse,
@@ -34,6 +35,7 @@ export {
   BucketSchema,
   DeltaUpdateSchema,
   file_fair_state_v1_state,
+  StateOfferSchema,
   StateRequestSchema,
   StateService,
   SyncRequestSchema,
@@ -59,3 +61,9 @@ export const NAMESPACE_HEADER = "fair-state-namespace";
 export const WINDOW_MS_HEADER = "fair-state-window-ms";
 /** Response header carrying the server's decay rate λ, per second. */
 export const DECAY_RATE_HEADER = "fair-state-decay-rate";
+/**
+ * Response header carrying the server's state epoch: an opaque id, new
+ * whenever the state may have lost what it held. A client that sees one
+ * other than the last it saw offers its own view back (`StateOffer`).
+ */
+export const EPOCH_HEADER = "fair-state-epoch";

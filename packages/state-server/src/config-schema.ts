@@ -186,6 +186,11 @@ export const configKeys = {
     default: 2 ** 22,
     help: "Most buckets one seed of one namespace may hold; an update that would hold more gets RESOURCE_EXHAUSTED.",
   },
+  learningPeriodMs: {
+    schema: duration({ min: 0 }),
+    default: "30s",
+    help: "How long after the state's epoch began (start-up; on Redis, since it lost its data) the server merges clients' offers of their views; later offers are refused and counted.",
+  },
   maxNamespaces: {
     schema: integer(1, 2 ** 20),
     default: 1024,

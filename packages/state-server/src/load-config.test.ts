@@ -63,6 +63,7 @@ describe("defaults", () => {
       maxSeedsPerNamespace: 64,
       maxBucketsPerSeed: 4_194_304,
       maxNamespaces: 1024,
+      learningPeriodMs: 30_000,
     });
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);

@@ -28,6 +28,7 @@ export function createStoreFromConfig(
     maxSeedsPerNamespace: config.maxSeedsPerNamespace,
     maxBucketsPerSeed: config.maxBucketsPerSeed,
     maxNamespaces: config.maxNamespaces,
+    learningPeriodMs: config.learningPeriodMs,
     ...(environment.now === undefined ? {} : { now: environment.now }),
     ...(environment.timers === undefined ? {} : { timers: environment.timers }),
   };

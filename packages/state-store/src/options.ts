@@ -73,6 +73,14 @@ export interface InMemoryStoreOptions {
    */
   maxNamespaces: number;
   /**
+   * How long after its epoch began the store accepts state offers (learning
+   * mode, `applyOffer`), in milliseconds; later offers are refused
+   * (`learning_over`) and counted, so a confused client cannot inflate a
+   * settled state. A few reconnect backoffs: long enough for every instance
+   * of a fleet to reconnect after a restart. Default 30 000.
+   */
+  learningPeriodMs: number;
+  /**
    * How far ahead of `now()` a delta's timestamp may be, in milliseconds;
    * later timestamps are clamped to `now() + maxClockSkewMs` and counted.
    * Default 10 % of `windowMs` (30 000).
@@ -109,6 +117,7 @@ export const defaultStoreOptions: Readonly<InMemoryStoreOptions> = Object.freeze
   maxSeedsPerNamespace: 64,
   maxBucketsPerSeed: 2 ** 22,
   maxNamespaces: 1024,
+  learningPeriodMs: 30_000,
   maxClockSkewMs: 30_000,
   evictionIntervalMs: 30_000,
   now: Date.now,
@@ -145,6 +154,7 @@ export function resolveStoreOptions(partial: Partial<InMemoryStoreOptions>): Res
     maxSeedsPerNamespace: partial.maxSeedsPerNamespace ?? d.maxSeedsPerNamespace,
     maxBucketsPerSeed: partial.maxBucketsPerSeed ?? d.maxBucketsPerSeed,
     maxNamespaces: partial.maxNamespaces ?? d.maxNamespaces,
+    learningPeriodMs: partial.learningPeriodMs ?? d.learningPeriodMs,
     maxClockSkewMs: partial.maxClockSkewMs ?? Math.floor(windowMs / 10),
     evictionIntervalMs: partial.evictionIntervalMs ?? Math.max(1, Math.floor(windowMs / 10)),
     now: partial.now ?? d.now,
@@ -169,6 +179,7 @@ export function resolveStoreOptions(partial: Partial<InMemoryStoreOptions>): Res
   requireInteger("maxSeedsPerNamespace", options.maxSeedsPerNamespace, 1, 2 ** 20);
   requireInteger("maxBucketsPerSeed", options.maxBucketsPerSeed, 1, Number.MAX_SAFE_INTEGER);
   requireInteger("maxNamespaces", options.maxNamespaces, 1, 2 ** 20);
+  requireInteger("learningPeriodMs", options.learningPeriodMs, 0, Number.MAX_SAFE_INTEGER);
   requireInteger("maxClockSkewMs", options.maxClockSkewMs, 0, Number.MAX_SAFE_INTEGER);
   requireInteger("evictionIntervalMs", options.evictionIntervalMs, 1, 2 ** 31 - 1);
   if (typeof options.now !== "function") {

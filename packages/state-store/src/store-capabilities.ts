@@ -80,3 +80,30 @@ export interface StoreMetrics {
   /** Registers the store's own metrics on `registry`; called once, before the store starts. */
   registerMetrics(registry: Registry): void;
 }
+
+/** One lifetime of a store's state. */
+export interface StoreEpoch {
+  /**
+   * An opaque id (the `fair-state-epoch` header): new whenever the state may
+   * have lost what it held — a fresh in-memory store (restored from a
+   * snapshot or not: what came after the snapshot is lost), a Redis that lost
+   * its data. Never reused.
+   */
+  readonly id: string;
+  /** When this epoch began, in Unix ms on the store's clock; learning mode runs from here. */
+  readonly startedAtMs: number;
+}
+
+/**
+ * Optional: a store that knows the lifetime of its state. A server announces
+ * the current epoch on every stream (`fair-state-epoch`), so a client that
+ * sees a new one offers back what it holds (`applyOffer`), and ends every open
+ * stream when the epoch changes under it. A store without this capability
+ * never asks for offers.
+ */
+export interface StoreEpochs {
+  /** The current epoch; `undefined` while a remote store has not yet learned it. */
+  readonly current: StoreEpoch | undefined;
+  /** Calls `listener` with every new epoch (a remote store that lost its data); returns the way to stop. */
+  onEpochChange(listener: (epoch: StoreEpoch) => void): () => void;
+}

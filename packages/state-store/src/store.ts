@@ -1,5 +1,6 @@
 import type {
   StoreChangeFeed,
+  StoreEpochs,
   StoreMetrics,
   StorePersistence,
   StoreReadiness,
@@ -154,6 +155,43 @@ export interface StoreStats {
   readonly evictedSeeds: number;
   /** Buckets removed by eviction. */
   readonly evictedBuckets: number;
+  /**
+   * State offers (learning mode), by what became of them: `applied` (merged;
+   * whether or not a bucket changed), `learning_over` (refused: the epoch was
+   * older than `learningPeriodMs`), `too_old`, `too_far_future` (the seed is
+   * outside the live range). Counted per offer message, not per bucket.
+   */
+  readonly offers: Readonly<Record<OfferStatus, number>>;
+}
+
+/**
+ * What `applyOffer` reads: a protobuf-es `StateOffer`, or any object of the
+ * same shape. Ids and times are `bigint` or non-negative integer `number`s,
+ * as in {@link DeltaUpdateInput}.
+ */
+export interface StateOfferInput {
+  /** Window start in Unix milliseconds. */
+  readonly seed: bigint;
+  readonly buckets: readonly BucketInput[];
+}
+
+/** One bucket of a {@link StateOfferInput}: an absolute value as of its own time. */
+export interface BucketInput {
+  readonly rowId: bigint | number;
+  readonly colId: bigint | number;
+  /** Within [0, 1]. */
+  readonly prob: number;
+  readonly lastUpdateTimeMs: bigint | number;
+}
+
+/** What became of an offer: merged, refused once learning is over, or dropped for its seed. */
+export type OfferStatus = "applied" | "learning_over" | DropReason;
+
+/** The answer to {@link StoreNamespace.applyOffer}. */
+export interface OfferResult {
+  readonly status: OfferStatus;
+  /** The buckets the offer raised, each once, with its new value; empty unless applied. */
+  readonly buckets: BucketState[];
 }
 
 /**
@@ -196,6 +234,21 @@ export interface StoreNamespace {
    * this store did not return or a `limit` under 1.
    */
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): MaybePromise<SeedPage>;
+  /**
+   * Merges a client's view of one seed into the store (learning mode, after
+   * an epoch change): for each offered bucket `(q, u)` against the stored
+   * `(p, t)`, both are decayed to `T = max(t, u)` and the larger is kept,
+   * stamped `T` — a maximum, never a sum, so offering the same view any
+   * number of times, by any number of clients, in any order, leaves the
+   * store as one offer would. Validated whole first, like `applyUpdate`
+   * (a bad offer throws a `StoreError` naming the field and changes
+   * nothing); timestamps past `now + maxClockSkewMs` are clamped; the seed and
+   * namespace limits apply. Accepted only while the store's epoch is younger
+   * than `learningPeriodMs`: later it is refused (`learning_over`), counted,
+   * and changes nothing. Seeds outside the live range are dropped and
+   * counted, as deltas are.
+   */
+  applyOffer(offer: StateOfferInput): MaybePromise<OfferResult>;
 }
 
 /**
@@ -250,6 +303,8 @@ export interface Store extends StoreNamespace, Partial<StoreMetrics> {
   readonly changes?: StoreChangeFeed;
   /** Present when the store can be snapshotted and restored; see {@link StorePersistence}. */
   readonly persistence?: StorePersistence;
+  /** Present when the store knows the lifetime of its state; see {@link StoreEpochs}. */
+  readonly epochs?: StoreEpochs;
   /**
    * How the store names itself in a server's logs, e.g.
    * `{ store: "redis", replicaId: "3f9a…" }`. Default: nothing.

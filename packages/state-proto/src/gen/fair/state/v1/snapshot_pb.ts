@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fair/state/v1/snapshot.proto.
  */
 export const file_fair_state_v1_snapshot: GenFile = /*@__PURE__*/
-  fileDesc("ChxmYWlyL3N0YXRlL3YxL3NuYXBzaG90LnByb3RvEg1mYWlyLnN0YXRlLnYxImgKDVN0b3JlU25hcHNob3QSFgoOZm9ybWF0X3ZlcnNpb24YASABKA0SEwoLdGFrZW5fYXRfbXMYAiABKAQSKgoFc2VlZHMYAyADKAsyGy5mYWlyLnN0YXRlLnYxLlNlZWRTbmFwc2hvdCJ+CgxTZWVkU25hcHNob3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHNlZWQYAiABKAQSDwoHcm93X2lkcxgDIAMoDRIPCgdjb2xfaWRzGAQgAygNEg0KBXByb2JzGAUgAygBEhwKFGxhc3RfdXBkYXRlX3RpbWVzX21zGAYgAygEYgZwcm90bzM");
+  fileDesc("ChxmYWlyL3N0YXRlL3YxL3NuYXBzaG90LnByb3RvEg1mYWlyLnN0YXRlLnYxIncKDVN0b3JlU25hcHNob3QSFgoOZm9ybWF0X3ZlcnNpb24YASABKA0SEwoLdGFrZW5fYXRfbXMYAiABKAQSKgoFc2VlZHMYAyADKAsyGy5mYWlyLnN0YXRlLnYxLlNlZWRTbmFwc2hvdBINCgVlcG9jaBgEIAEoCSJ+CgxTZWVkU25hcHNob3QSEQoJbmFtZXNwYWNlGAEgASgJEgwKBHNlZWQYAiABKAQSDwoHcm93X2lkcxgDIAMoDRIPCgdjb2xfaWRzGAQgAygNEg0KBXByb2JzGAUgAygBEhwKFGxhc3RfdXBkYXRlX3RpbWVzX21zGAYgAygEYgZwcm90bzM");
 
 /**
  * StoreSnapshot is every non-default bucket of every seed of every namespace
@@ -57,6 +57,17 @@ export type StoreSnapshot = Message<"fair.state.v1.StoreSnapshot"> & {
    * @generated from field: repeated fair.state.v1.SeedSnapshot seeds = 3;
    */
   seeds: SeedSnapshot[];
+
+  /**
+   * epoch is the state epoch the snapshot was taken in (the
+   * `fair-state-epoch` its server announced), for the operator's logs. A
+   * server restoring a snapshot still starts a new epoch: whatever it
+   * applied after the snapshot was taken is lost, and its clients must offer
+   * it back. Added with learning mode; empty in older snapshots.
+   *
+   * @generated from field: string epoch = 4;
+   */
+  epoch: string;
 };
 
 /**

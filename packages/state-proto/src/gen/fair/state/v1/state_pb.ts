@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file fair/state/v1/state.proto.
  */
 export const file_fair_state_v1_state: GenFile = /*@__PURE__*/
-  fileDesc("ChlmYWlyL3N0YXRlL3YxL3N0YXRlLnByb3RvEg1mYWlyLnN0YXRlLnYxIoIBCgtTeW5jUmVxdWVzdBIyCgxkZWx0YV91cGRhdGUYASABKAsyGi5mYWlyLnN0YXRlLnYxLkRlbHRhVXBkYXRlSAASNAoNc3RhdGVfcmVxdWVzdBgCIAEoCzIbLmZhaXIuc3RhdGUudjEuU3RhdGVSZXF1ZXN0SABCCQoHcmVxdWVzdCIcCgxTdGF0ZVJlcXVlc3QSDAoEc2VlZBgBIAEoBCJHCgtEZWx0YVVwZGF0ZRIMCgRzZWVkGAEgASgEEioKBmRlbHRhcxgCIAMoCzIaLmZhaXIuc3RhdGUudjEuQnVja2V0RGVsdGEiXgoLQnVja2V0RGVsdGESDgoGcm93X2lkGAEgASgEEg4KBmNvbF9pZBgCIAEoBBISCgpkZWx0YV9wcm9iGAMgASgBEhsKE2xhc3RfdXBkYXRlX3RpbWVfbXMYBCABKAQicQoMU3luY1Jlc3BvbnNlEgwKBHNlZWQYASABKAQSJgoHYnVja2V0cxgCIAMoCzIVLmZhaXIuc3RhdGUudjEuQnVja2V0EhIKCmZ1bGxfc3RhdGUYAyABKAgSFwoPZnVsbF9zdGF0ZV9sYXN0GAQgASgIIlMKBkJ1Y2tldBIOCgZyb3dfaWQYASABKAQSDgoGY29sX2lkGAIgASgEEgwKBHByb2IYAyABKAESGwoTbGFzdF91cGRhdGVfdGltZV9tcxgEIAEoBDJTCgxTdGF0ZVNlcnZpY2USQwoEU3luYxIaLmZhaXIuc3RhdGUudjEuU3luY1JlcXVlc3QaGy5mYWlyLnN0YXRlLnYxLlN5bmNSZXNwb25zZSgBMAFiBnByb3RvMw");
+  fileDesc("ChlmYWlyL3N0YXRlL3YxL3N0YXRlLnByb3RvEg1mYWlyLnN0YXRlLnYxIrQBCgtTeW5jUmVxdWVzdBIyCgxkZWx0YV91cGRhdGUYASABKAsyGi5mYWlyLnN0YXRlLnYxLkRlbHRhVXBkYXRlSAASNAoNc3RhdGVfcmVxdWVzdBgCIAEoCzIbLmZhaXIuc3RhdGUudjEuU3RhdGVSZXF1ZXN0SAASMAoLc3RhdGVfb2ZmZXIYAyABKAsyGS5mYWlyLnN0YXRlLnYxLlN0YXRlT2ZmZXJIAEIJCgdyZXF1ZXN0IhwKDFN0YXRlUmVxdWVzdBIMCgRzZWVkGAEgASgEIkcKC0RlbHRhVXBkYXRlEgwKBHNlZWQYASABKAQSKgoGZGVsdGFzGAIgAygLMhouZmFpci5zdGF0ZS52MS5CdWNrZXREZWx0YSJeCgtCdWNrZXREZWx0YRIOCgZyb3dfaWQYASABKAQSDgoGY29sX2lkGAIgASgEEhIKCmRlbHRhX3Byb2IYAyABKAESGwoTbGFzdF91cGRhdGVfdGltZV9tcxgEIAEoBCJCCgpTdGF0ZU9mZmVyEgwKBHNlZWQYASABKAQSJgoHYnVja2V0cxgCIAMoCzIVLmZhaXIuc3RhdGUudjEuQnVja2V0InEKDFN5bmNSZXNwb25zZRIMCgRzZWVkGAEgASgEEiYKB2J1Y2tldHMYAiADKAsyFS5mYWlyLnN0YXRlLnYxLkJ1Y2tldBISCgpmdWxsX3N0YXRlGAMgASgIEhcKD2Z1bGxfc3RhdGVfbGFzdBgEIAEoCCJTCgZCdWNrZXQSDgoGcm93X2lkGAEgASgEEg4KBmNvbF9pZBgCIAEoBBIMCgRwcm9iGAMgASgBEhsKE2xhc3RfdXBkYXRlX3RpbWVfbXMYBCABKAQyUwoMU3RhdGVTZXJ2aWNlEkMKBFN5bmMSGi5mYWlyLnN0YXRlLnYxLlN5bmNSZXF1ZXN0GhsuZmFpci5zdGF0ZS52MS5TeW5jUmVzcG9uc2UoATABYgZwcm90bzM");
 
 /**
  * SyncRequest is one message from a FAIR instance to the service.
@@ -53,6 +53,20 @@ export type SyncRequest = Message<"fair.state.v1.SyncRequest"> & {
      */
     value: StateRequest;
     case: "stateRequest";
+  } | {
+    /**
+     * state_offer offers the client's own view of one seed after the
+     * server's epoch changed (learning mode).
+     *
+     * Added to the original contract so that a restarted server learns back
+     * what its clients still hold, instead of overwriting their views with
+     * what little it has. Clients built from the original messages never
+     * send it and lose nothing but that recovery.
+     *
+     * @generated from field: fair.state.v1.StateOffer state_offer = 3;
+     */
+    value: StateOffer;
+    case: "stateOffer";
   } | { case: undefined; value?: undefined };
 };
 
@@ -176,6 +190,45 @@ export const BucketDeltaSchema: GenMessage<BucketDelta> = /*@__PURE__*/
   messageDesc(file_fair_state_v1_state, 3);
 
 /**
+ * StateOffer is a client's view of one seed: each bucket's probability as of
+ * its own time (absolute values, as in a SyncResponse; never adjustments). A
+ * client sends it, split into several messages when large, only after it has
+ * seen a `fair-state-epoch` other than the last one it saw, and before it asks
+ * for full state again. The service merges each bucket by maximum at a common
+ * time: both values decayed to the later of the two timestamps, the larger
+ * kept, stamped with that time. Maximum, not sum: offers of the same view by
+ * many instances leave it as one offer would, in any order, any number of
+ * times. Offers are accepted only while the epoch is younger than the
+ * service's learning period; later ones are refused and counted, and the
+ * stream goes on. Seeds outside the live window range are dropped and counted,
+ * as for DeltaUpdate.
+ *
+ * @generated from message fair.state.v1.StateOffer
+ */
+export type StateOffer = Message<"fair.state.v1.StateOffer"> & {
+  /**
+   * seed identifies the window: its start in Unix milliseconds.
+   *
+   * @generated from field: uint64 seed = 1;
+   */
+  seed: bigint;
+
+  /**
+   * buckets are the client's own values, each as of its last_update_time_ms.
+   *
+   * @generated from field: repeated fair.state.v1.Bucket buckets = 2;
+   */
+  buckets: Bucket[];
+};
+
+/**
+ * Describes the message fair.state.v1.StateOffer.
+ * Use `create(StateOfferSchema)` to create a new message.
+ */
+export const StateOfferSchema: GenMessage<StateOffer> = /*@__PURE__*/
+  messageDesc(file_fair_state_v1_state, 4);
+
+/**
  * SyncResponse carries aggregated buckets of one seed: either a broadcast of
  * changed buckets (to every connected instance) or a part of a full-state
  * reply (to the requester only). Instances overwrite their local buckets with
@@ -231,7 +284,7 @@ export type SyncResponse = Message<"fair.state.v1.SyncResponse"> & {
  * Use `create(SyncResponseSchema)` to create a new message.
  */
 export const SyncResponseSchema: GenMessage<SyncResponse> = /*@__PURE__*/
-  messageDesc(file_fair_state_v1_state, 4);
+  messageDesc(file_fair_state_v1_state, 5);
 
 /**
  * Bucket is the aggregated state of one FAIR bucket of one seed.
@@ -276,7 +329,7 @@ export type Bucket = Message<"fair.state.v1.Bucket"> & {
  * Use `create(BucketSchema)` to create a new message.
  */
 export const BucketSchema: GenMessage<Bucket> = /*@__PURE__*/
-  messageDesc(file_fair_state_v1_state, 5);
+  messageDesc(file_fair_state_v1_state, 6);
 
 /**
  * StateService aggregates FAIR bucket adjustments from many instances and
@@ -291,6 +344,14 @@ export const BucketSchema: GenMessage<Bucket> = /*@__PURE__*/
  * - `fair-state-window-ms`: the server's seed window, in milliseconds.
  * - `fair-state-decay-rate`: the server's decay rate lambda, per second.
  * A client compares these with its own configuration and reports a mismatch.
+ * - `fair-state-epoch` (added for learning mode): an opaque id of the
+ *   lifetime of the state the server holds, new whenever that state may have
+ *   lost what it held (a restarted in-memory server, a Redis that lost its
+ *   data). A client that sees an epoch other than the last one it saw offers
+ *   its own view back (StateOffer). A server that sends none never asks for
+ *   offers. When the epoch changes while streams are open, the server ends
+ *   them with UNAVAILABLE ("state epoch changed; reconnect"), so that their
+ *   clients see the new one.
  *
  * @generated from service fair.state.v1.StateService
  */
