@@ -1,8 +1,13 @@
 // Shared fixtures of the conformance suite: a window-aligned seed, a clock
-// that moves only when told, and short ways to write updates and check
-// refusals.
+// that moves only when told, and short ways to write updates and offers and
+// check refusals.
 import { create } from "@bufbuild/protobuf";
-import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
+import {
+  type DeltaUpdate,
+  DeltaUpdateSchema,
+  type StateOffer,
+  StateOfferSchema,
+} from "@fair/state-proto";
 import { type BucketState, StoreError, type StoreErrorCode } from "@fair/state-store";
 import { expect } from "vitest";
 
@@ -24,6 +29,22 @@ export function update(seed: bigint, deltas: readonly DeltaTuple[]): DeltaUpdate
       rowId: BigInt(row),
       colId: BigInt(col),
       deltaProb,
+      lastUpdateTimeMs: BigInt(ts),
+    })),
+  });
+}
+
+/** `[rowId, colId, prob, lastUpdateTimeMs]`: one offered bucket, an absolute value. */
+export type BucketTuple = readonly [number, number, number, number];
+
+/** A `StateOffer` (learning mode) from tuples. */
+export function offer(seed: bigint, buckets: readonly BucketTuple[]): StateOffer {
+  return create(StateOfferSchema, {
+    seed,
+    buckets: buckets.map(([row, col, prob, ts]) => ({
+      rowId: BigInt(row),
+      colId: BigInt(col),
+      prob,
       lastUpdateTimeMs: BigInt(ts),
     })),
   });

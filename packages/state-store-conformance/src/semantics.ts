@@ -289,6 +289,7 @@ export function describeSemantics(ctx: ConformanceContext): void {
         limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0, max_namespaces: 0 },
         evictedSeeds: 0,
         evictedBuckets: 0,
+        offers: { applied: 0, learning_over: 0, too_old: 0, too_far_future: 0 },
       });
     });
   });

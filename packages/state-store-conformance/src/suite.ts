@@ -2,6 +2,7 @@ import type { MaybePromise, Store } from "@fair/state-store";
 import { afterEach, describe } from "vitest";
 import { ManualClock, windowMs } from "./fixtures.js";
 import { describeLimits } from "./limits.js";
+import { describeOffers } from "./offers.js";
 import { describeProperties } from "./properties.js";
 import { describeReadSeed } from "./read-seed.js";
 import { describeSemantics } from "./semantics.js";
@@ -20,6 +21,8 @@ export interface ConformanceStoreOptions {
   readonly maxSeedsPerNamespace?: number;
   readonly maxBucketsPerSeed?: number;
   readonly maxNamespaces?: number;
+  /** How long after its epoch began the store accepts offers (`applyOffer`). */
+  readonly learningPeriodMs?: number;
 }
 
 /** A store made for one test, and how to dispose of it afterwards. */
@@ -54,7 +57,8 @@ export interface ConformanceContext {
  * Registers the `Store` contract (docs/design.md §3–4) as a vitest suite, run against
  * the stores `factory` makes: aggregation, seed windows and clocks,
  * namespaces, stats, paged reads (readSeed), validation of bad input, the
- * seed, bucket and namespace limits, and fast-check properties.
+ * seed, bucket and namespace limits, learning mode (applyOffer, epochs) and
+ * fast-check properties.
  * Every implementation of `Store` runs the same suite.
  *
  * @example
@@ -90,6 +94,7 @@ export function describeStoreConformance(
     describeValidation(context);
     describeReadSeed(context);
     describeLimits(context);
+    describeOffers(context);
     describeProperties(context);
   });
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { StoreCounters } from "./counters.js";
 import { StoreError } from "./errors.js";
 import { limitExceededError } from "./limits.js";
@@ -13,13 +14,16 @@ import type {
   DeltaResult,
   DeltaUpdateInput,
   EvictResult,
+  OfferResult,
   RestoreResult,
   SeedCursor,
   SeedPage,
+  StateOfferInput,
   StoreStats,
   UpdateResult,
 } from "./store.js";
-import { checkSeed, DeltaBatch, validateDelta, validateUpdate } from "./validate.js";
+import type { StoreEpoch } from "./store-capabilities.js";
+import { checkSeed, DeltaBatch, validateDelta, validateOffer, validateUpdate } from "./validate.js";
 
 /**
  * Everything an in-memory store holds, for all namespaces: the tables, the
@@ -32,10 +36,18 @@ export class Aggregator {
   readonly #batch = new DeltaBatch();
   readonly #range: SeedRange;
   readonly #counters = new StoreCounters();
+  /**
+   * This store's one epoch: a process's memory lives and dies with it, so a
+   * new store is a new epoch even when it restores a snapshot — whatever
+   * was applied after the snapshot was taken is gone, and only the clients
+   * can give it back (learning mode).
+   */
+  readonly epoch: StoreEpoch;
 
   constructor(options: ResolvedStoreOptions) {
     this.options = options;
     this.#range = new SeedRange(options);
+    this.epoch = Object.freeze({ id: randomUUID(), startedAtMs: readStoreClock(options) });
   }
 
   applyUpdate(namespace: string, update: DeltaUpdateInput): UpdateResult {
@@ -122,6 +134,50 @@ export class Aggregator {
     return { status, bucket, timestampClamped };
   }
 
+  applyOffer(namespace: string, offer: StateOfferInput): OfferResult {
+    const batch = this.#batch;
+    validateOffer(offer, this.options, batch);
+    const now = this.#now();
+    if (now - this.epoch.startedAtMs > this.options.learningPeriodMs) {
+      this.#counters.offer("learning_over");
+      return { status: "learning_over", buckets: [] };
+    }
+    const status = this.#range.classify(offer.seed, now);
+    if (status !== "applied" || batch.length === 0) {
+      this.#counters.offer(status);
+      return { status, buckets: [] };
+    }
+    const seed = offer.seed;
+    const held = this.#namespaces.get(namespace)?.get(seed);
+    const table = held ?? new SeedTable();
+    const { keys, deltas: values, times, length } = batch;
+    const { decayPerMs, maxCols, maxBucketsPerSeed } = this.options;
+    if (held !== undefined && held.size + length > maxBucketsPerSeed) {
+      // A merge never lowers a bucket, so only new keys change the size.
+      const added = new Set<number>();
+      for (let i = 0; i < length; i++) {
+        const key = keys[i] as number;
+        if ((values[i] as number) > 0 && !held.has(key)) added.add(key);
+      }
+      const size = held.size + added.size;
+      if (size > maxBucketsPerSeed) throw this.#tooManyBuckets(namespace, seed, size);
+    }
+    const latest = this.#range.latestTimestamp(now);
+    table.beginBatch();
+    for (let i = 0; i < length; i++) {
+      table.merge(
+        keys[i] as number,
+        values[i] as number,
+        Math.min(times[i] as number, latest),
+        decayPerMs,
+      );
+    }
+    const buckets = table.endBatch(maxCols);
+    if (held === undefined) this.#keepNewSeed(namespace, seed, table, now);
+    this.#counters.offer(status);
+    return { status, buckets };
+  }
+
   getSeed(namespace: string, seed: bigint): BucketState[] {
     checkSeed(seed, "seed", this.options);
     return this.#namespaces.get(namespace)?.get(seed)?.buckets(this.options.maxCols) ?? [];
@@ -192,7 +248,9 @@ export class Aggregator {
     const now = this.#now();
     const seeds = this.#freeze();
     try {
-      return concatChunks([...encodeSnapshot(seeds, now, this.options.maxCols, snapshotSlice)]);
+      return concatChunks([
+        ...encodeSnapshot(seeds, now, this.epoch.id, this.options.maxCols, snapshotSlice),
+      ]);
     } finally {
       this.#thaw(seeds);
     }
@@ -209,7 +267,13 @@ export class Aggregator {
     const now = this.#now();
     const seeds = this.#freeze();
     try {
-      for (const chunk of encodeSnapshot(seeds, now, this.options.maxCols, snapshotSlice)) {
+      for (const chunk of encodeSnapshot(
+        seeds,
+        now,
+        this.epoch.id,
+        this.options.maxCols,
+        snapshotSlice,
+      )) {
         yield chunk;
         await nextTurn();
       }

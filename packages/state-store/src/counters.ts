@@ -1,4 +1,4 @@
-import type { DropReason, StoreLimit, StoreStats } from "./store.js";
+import type { DropReason, OfferStatus, StoreLimit, StoreStats } from "./store.js";
 
 /** The counting part of {@link StoreStats}: what every store reports the same way. */
 export type StoreCounts = Pick<
@@ -9,6 +9,7 @@ export type StoreCounts = Pick<
   | "limitRefusals"
   | "evictedSeeds"
   | "evictedBuckets"
+  | "offers"
 >;
 
 /** The running counters behind `stats()`; every store counts with them, so all count alike. */
@@ -21,6 +22,12 @@ export class StoreCounters {
     max_buckets_per_seed: 0,
     max_namespaces: 0,
   };
+  readonly #offers: Record<OfferStatus, number> = {
+    applied: 0,
+    learning_over: 0,
+    too_old: 0,
+    too_far_future: 0,
+  };
   #evictedSeeds = 0;
   #evictedBuckets = 0;
 
@@ -32,6 +39,11 @@ export class StoreCounters {
   /** An update refused by `limit`. */
   refuse(limit: StoreLimit): void {
     this.#refused[limit]++;
+  }
+
+  /** A state offer, by what became of it. */
+  offer(status: OfferStatus): void {
+    this.#offers[status]++;
   }
 
   /** Seeds removed by eviction, and the buckets they held. */
@@ -49,6 +61,7 @@ export class StoreCounters {
       limitRefusals: { ...this.#refused },
       evictedSeeds: this.#evictedSeeds,
       evictedBuckets: this.#evictedBuckets,
+      offers: { ...this.#offers },
     };
   }
 }

@@ -15,4 +15,4 @@ export { limitExceededError } from "./limits.js";
 export type { ResolvedStoreOptions } from "./options.js";
 export { resolveStoreOptions } from "./options.js";
 export { readStoreClock, SeedRange } from "./seed-range.js";
-export { checkSeed, DeltaBatch, validateDelta, validateUpdate } from "./validate.js";
+export { checkSeed, DeltaBatch, validateDelta, validateOffer, validateUpdate } from "./validate.js";

@@ -7,15 +7,17 @@ import type {
   DeltaResult,
   DeltaUpdateInput,
   EvictResult,
+  OfferResult,
   RestoreResult,
   SeedCursor,
   SeedPage,
+  StateOfferInput,
   Store,
   StoreNamespace,
   StoreStats,
   UpdateResult,
 } from "./store.js";
-import type { StorePersistence } from "./store-capabilities.js";
+import type { StoreEpoch, StoreEpochs, StorePersistence } from "./store-capabilities.js";
 
 /**
  * A namespace of an {@link InMemoryStore}: the {@link StoreNamespace}
@@ -32,12 +34,15 @@ export interface InMemoryNamespace extends StoreNamespace {
   ): DeltaResult;
   getSeed(seed: bigint): BucketState[];
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): SeedPage;
+  applyOffer(offer: StateOfferInput): OfferResult;
 }
 
 /**
  * The {@link Store} in one process's memory: server-owned decay, clamping,
- * window checks, eviction on a timer, snapshots (its one optional
- * capability is {@link StorePersistence}, as {@link InMemoryStore.persistence}).
+ * window checks, eviction on a timer, snapshots and learning mode (its
+ * optional capabilities are {@link StorePersistence}, as
+ * {@link InMemoryStore.persistence}, and {@link StoreEpochs}, as
+ * {@link InMemoryStore.epochs}).
  * Every method answers synchronously — the in-memory hot path pays for no
  * promise — and is typed so; through the {@link Store} interface the same
  * values arrive as `MaybePromise`s.
@@ -66,6 +71,13 @@ export class InMemoryStore implements Store, InMemoryNamespace {
    * {@link InMemoryStore.restore}.
    */
   readonly persistence: StorePersistence;
+  /**
+   * One epoch for the store's whole life, begun when it was made: a new
+   * store is a new epoch, restored from a snapshot or not, since what it
+   * applied after the snapshot died with its process. Learning mode
+   * (`applyOffer`) runs for `learningPeriodMs` from its start.
+   */
+  readonly epochs: StoreEpochs & { readonly current: StoreEpoch };
   readonly #core: Aggregator;
   readonly #eviction: IntervalTask;
   readonly #options: Readonly<InMemoryStoreOptions>;
@@ -80,6 +92,7 @@ export class InMemoryStore implements Store, InMemoryNamespace {
       restore: (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) =>
         core.restoreChunks(chunks),
     });
+    this.epochs = Object.freeze({ current: core.epoch, onEpochChange: () => () => {} });
     this.#options = publicOptions(resolved);
     this.#eviction = new IntervalTask(
       this.#core.options.timers,
@@ -132,6 +145,10 @@ export class InMemoryStore implements Store, InMemoryNamespace {
 
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): SeedPage {
     return this.#core.readSeed("", seed, cursor, limit);
+  }
+
+  applyOffer(offer: StateOfferInput): OfferResult {
+    return this.#core.applyOffer("", offer);
   }
 
   evictBefore(seed: bigint): EvictResult {
@@ -214,5 +231,9 @@ class NamespaceView implements InMemoryNamespace {
 
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): SeedPage {
     return this.#core.readSeed(this.#name, seed, cursor, limit);
+  }
+
+  applyOffer(offer: StateOfferInput): OfferResult {
+    return this.#core.applyOffer(this.#name, offer);
   }
 }

@@ -64,7 +64,12 @@ describe("options", () => {
   });
 
   test("a clock that returns something other than a finite number is refused when read", () => {
-    const store = new InMemoryStore({ now: () => Number.NaN });
-    expect(() => store.applyDelta(300_000n, 0, 0, 0.1, 0)).toThrow(/now: returned NaN/);
+    // The store reads it once when made, to date its epoch.
+    expect(() => new InMemoryStore({ now: () => Number.NaN })).toThrow(/now: returned NaN/);
+    let reading = 0;
+    const store = new InMemoryStore({
+      now: () => (reading++ === 0 ? 0 : Number.POSITIVE_INFINITY),
+    });
+    expect(() => store.applyDelta(300_000n, 0, 0, 0.1, 0)).toThrow(/now: returned Infinity/);
   });
 });

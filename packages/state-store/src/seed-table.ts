@@ -33,7 +33,7 @@ import type { BucketState } from "./store.js";
 // would let every success on an idle bucket — the common outcome — take
 // memory, and a client could fill rows × cols with zeros.
 //
-// Slots are written only by `apply` (between `beginBatch` and `endBatch`)
+// Slots are written only by `apply` and `merge` (between `beginBatch` and `endBatch`)
 // and `load`, each only after the snapshots in progress have been handed
 // what it held (`#beforeWrite`).
 
@@ -109,12 +109,38 @@ export class SeedTable {
         cells[at + probCell] = clamp01(p + late);
       }
     }
-    const marks = this.#marks[slot >>> pageBits] as Uint32Array;
-    const i = slot & pageMask;
-    if (marks[i] !== this.#batch) {
-      marks[i] = this.#batch;
-      this.#touched.push(slot);
+    this.#touch(slot);
+    return true;
+  }
+
+  /**
+   * Merges the offered value `q` as of `u` into the bucket of key `bucket`
+   * (learning mode): the stored `{p, t}` and the offer are both decayed to
+   * `T = max(t, u)` and the larger is kept, stamped `T`. A bucket the offer
+   * does not raise is left exactly as it was, so offering the same value
+   * again changes nothing. Returns whether the bucket was raised.
+   */
+  merge(bucket: number, q: number, u: number, decayPerMs: number): boolean {
+    let slot = this.#slots.get(bucket);
+    if (slot === undefined) {
+      if (q <= 0) return false;
+      slot = this.#allocate(bucket);
+    } else {
+      const p = this.#cell(slot, probCell);
+      const t = this.#cell(slot, timeCell);
+      const at = Math.max(t, u);
+      const stored = at === t || decayPerMs === 0 ? p : p * Math.exp(-decayPerMs * (at - t));
+      const offered = at === u || decayPerMs === 0 ? q : q * Math.exp(-decayPerMs * (at - u));
+      if (!(offered > stored)) return false;
+      if (this.#frozen !== undefined) this.#beforeWrite(slot);
+      q = offered;
+      u = at;
     }
+    const cells = this.#pages[slot >>> pageBits] as Float64Array;
+    const at = 3 * (slot & pageMask);
+    cells[at + probCell] = q;
+    cells[at + timeCell] = u;
+    this.#touch(slot);
     return true;
   }
 
@@ -251,6 +277,16 @@ export class SeedTable {
     this.#frozen ??= [];
     this.#frozen.push(frozen);
     return frozen;
+  }
+
+  /** Lists `slot` once in this batch's `endBatch`. */
+  #touch(slot: number): void {
+    const marks = this.#marks[slot >>> pageBits] as Uint32Array;
+    const i = slot & pageMask;
+    if (marks[i] !== this.#batch) {
+      marks[i] = this.#batch;
+      this.#touched.push(slot);
+    }
   }
 
   /** Hands what `slot` holds to every snapshot in progress, before it is written. */

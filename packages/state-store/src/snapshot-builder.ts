@@ -21,6 +21,8 @@ export type Tables = Map<string, Map<bigint, SeedTable>>;
 export class SnapshotBuilder {
   readonly tables: Tables = new Map();
   readonly options: ResolvedStoreOptions;
+  /** The epoch the snapshot was taken in; `""` when it does not say (older snapshots). */
+  epoch = "";
   readonly #range: SeedRange;
   readonly #nowMs: number;
   readonly #seen = new Map<string, Set<bigint>>();
@@ -81,6 +83,6 @@ export class SnapshotBuilder {
       }
       if (tables.size === 0) this.tables.delete(namespace);
     }
-    return { seeds, buckets, skippedSeeds: this.#seeds - seeds };
+    return { seeds, buckets, skippedSeeds: this.#seeds - seeds, epoch: this.epoch };
   }
 }

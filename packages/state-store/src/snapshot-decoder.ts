@@ -3,6 +3,8 @@ import type { SnapshotBuilder } from "./snapshot-builder.js";
 import { decodePart } from "./snapshot-part.js";
 import { WireReader, wireType } from "./wire-reader.js";
 
+const utf8 = new TextDecoder();
+
 /** The `format_version`s this package reads: 1 (one part per seed) and 2 (parts of a page). */
 export const readableFormatVersions: readonly number[] = [1, 2];
 
@@ -140,8 +142,15 @@ export function* snapshotDecoder(builder: SnapshotBuilder, slice: number): Snaps
       version = head.varint() >>> 0;
       input.skip(head.pos);
       if (!readableFormatVersions.includes(version)) throw versionError(version);
+    } else if (number === 4 && wire === wireType.delimited) {
+      const length = head.varint();
+      input.skip(head.pos);
+      yield* fill(length);
+      if (input.available < length) throw truncated();
+      const bytes = yield* input.take(length);
+      builder.epoch = utf8.decode(bytes);
     } else if (wire === wireType.delimited) {
-      // taken_at_ms, and fields a later version may add, are skipped.
+      // Fields a later version may add are skipped.
       const length = head.varint();
       input.skip(head.pos);
       yield* fill(length);

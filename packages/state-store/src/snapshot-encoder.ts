@@ -15,6 +15,7 @@ export interface FrozenSeed {
 const tagFormatVersion = 0x08;
 const tagTakenAt = 0x10;
 const tagSeeds = 0x1a;
+const tagEpoch = 0x22;
 const tagNamespace = 0x0a;
 const tagSeed = 0x10;
 const tagRowIds = 0x1a;
@@ -38,15 +39,22 @@ const maxUint64 = 2n ** 64n - 1n;
 export function* encodeSnapshot(
   seeds: readonly FrozenSeed[],
   takenAtMs: number,
+  epoch: string,
   maxCols: number,
   slice: number,
 ): Generator<Uint8Array, void, undefined> {
   const out = new WireWriter();
-  out.reserve(32);
+  const epochBytes = utf8.encode(epoch);
+  out.reserve(32 + epochBytes.length);
   out.byte(tagFormatVersion);
   out.varint(snapshotFormatVersion);
   out.byte(tagTakenAt);
   out.bigVarint(toUint64(takenAtMs));
+  if (epochBytes.length > 0) {
+    out.byte(tagEpoch);
+    out.varint(epochBytes.length);
+    out.bytes(epochBytes);
+  }
   // One page's buckets, gathered before its lengths can be written.
   const rows = new Float64Array(pageSlots);
   const cols = new Float64Array(pageSlots);

@@ -113,6 +113,7 @@ describe("streamed snapshots", () => {
       seeds: 2,
       buckets: 54_096,
       skippedSeeds: 0,
+      epoch: store.epochs.current.id,
     });
     expect(sorted(copy.getSeed(seed0))).toEqual(before);
     expect(sorted(copy.getSeed(next))).toEqual(beforeNext);
@@ -161,7 +162,7 @@ describe("streamed snapshots", () => {
         async (bytes, sizes) => {
           const { store: copy } = makeStore();
           const result = await copy.persistence.restore(cut(bytes, sizes));
-          expect(result).toEqual({ seeds: 2, buckets: 9_001, skippedSeeds: 0 });
+          expect(result).toMatchObject({ seeds: 2, buckets: 9_001, skippedSeeds: 0 });
           expect(sorted(copy.getSeed(seed0))).toEqual(expected);
           expect(copy.namespace("é/ü").getSeed(next)).toHaveLength(1);
         },
@@ -196,8 +197,11 @@ describe("streamed snapshots", () => {
       seeds: 1,
       buckets: 250_000,
       skippedSeeds: 0,
+      epoch: "",
     });
-    expect(Buffer.from(copy.snapshot()).equals(store.snapshot())).toBe(true);
+    // The same buckets, written by another epoch.
+    const seedsOf = (snapshot: Uint8Array) => fromBinary(StoreSnapshotSchema, snapshot).seeds;
+    expect(seedsOf(copy.snapshot())).toEqual(seedsOf(store.snapshot()));
   });
 
   test("the event loop turns while a large snapshot is written and read", async () => {

@@ -130,6 +130,11 @@ export interface RestoreResult {
   readonly buckets: number;
   /** Seeds in the snapshot left out: behind the eviction horizon or too far ahead. */
   readonly skippedSeeds: number;
+  /**
+   * The epoch the snapshot was taken in (`""` for a snapshot older than
+   * epochs), for the logs: the restoring store keeps its own, new epoch.
+   */
+  readonly epoch: string;
 }
 
 /** Counters and sizes for metrics; plain numbers, counters never go down. */

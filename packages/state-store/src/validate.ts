@@ -1,6 +1,6 @@
 import { StoreError } from "./errors.js";
 import type { ResolvedStoreOptions } from "./options.js";
-import type { DeltaUpdateInput } from "./store.js";
+import type { DeltaUpdateInput, StateOfferInput } from "./store.js";
 
 const maxUint64 = 2n ** 64n - 1n;
 
@@ -56,10 +56,10 @@ export function validateUpdate(
     // Number() of a uint64 rounds only above 2^53, far past every bound
     // checked here, and rounds monotonically: a value at or past a bound
     // never lands below it. So the checks are exact on the rounded number.
-    const row = uint64ToNumber(delta.rowId, i, "row_id");
-    if (row >= maxRows) throw beyond(i, "row_id", delta.rowId, `maxRows ${maxRows}`);
-    const col = uint64ToNumber(delta.colId, i, "col_id");
-    if (col >= maxCols) throw beyond(i, "col_id", delta.colId, `maxCols ${maxCols}`);
+    const row = uint64ToNumber(delta.rowId, "deltas", i, "row_id");
+    if (row >= maxRows) throw beyond("deltas", i, "row_id", delta.rowId, `maxRows ${maxRows}`);
+    const col = uint64ToNumber(delta.colId, "deltas", i, "col_id");
+    if (col >= maxCols) throw beyond("deltas", i, "col_id", delta.colId, `maxCols ${maxCols}`);
     const a = delta.deltaProb;
     if (typeof a !== "number" || !Number.isFinite(a)) {
       throw new StoreError(
@@ -75,15 +75,64 @@ export function validateUpdate(
         `must be in [-1, 1], got ${a}`,
       );
     }
-    const ts = uint64ToNumber(delta.lastUpdateTimeMs, i, "last_update_time_ms");
+    const ts = uint64ToNumber(delta.lastUpdateTimeMs, "deltas", i, "last_update_time_ms");
     if (ts > Number.MAX_SAFE_INTEGER) {
-      throw beyond(i, "last_update_time_ms", delta.lastUpdateTimeMs, "2^53");
+      throw beyond("deltas", i, "last_update_time_ms", delta.lastUpdateTimeMs, "2^53");
     }
     keys[i] = row * maxCols + col;
     values[i] = a;
     times[i] = ts;
   }
   batch.length = deltas.length;
+}
+
+/**
+ * Checks a whole state offer and writes it into `batch` — keys, values (in
+ * `deltas`: here absolute probabilities, within [0, 1]) and timestamps — or
+ * throws a `StoreError` naming the first bad field (`buckets[3].prob`).
+ * Like {@link validateUpdate}, nothing is applied before this returns.
+ */
+export function validateOffer(
+  offer: StateOfferInput,
+  options: ResolvedStoreOptions,
+  batch: DeltaBatch,
+): void {
+  if (offer === null || typeof offer !== "object") {
+    throw new StoreError("invalid_argument", "offer", "must be a StateOffer");
+  }
+  checkSeed(offer.seed, "seed", options);
+  const buckets = offer.buckets;
+  if (!Array.isArray(buckets)) {
+    throw new StoreError("invalid_argument", "buckets", "must be an array");
+  }
+  const { maxRows, maxCols } = options;
+  batch.reserve(buckets.length);
+  const { keys, deltas: values, times } = batch;
+  for (let i = 0; i < buckets.length; i++) {
+    const bucket = buckets[i];
+    if (bucket === null || typeof bucket !== "object") {
+      throw new StoreError("invalid_argument", `buckets[${i}]`, "must be a Bucket");
+    }
+    const row = uint64ToNumber(bucket.rowId, "buckets", i, "row_id");
+    if (row >= maxRows) throw beyond("buckets", i, "row_id", bucket.rowId, `maxRows ${maxRows}`);
+    const col = uint64ToNumber(bucket.colId, "buckets", i, "col_id");
+    if (col >= maxCols) throw beyond("buckets", i, "col_id", bucket.colId, `maxCols ${maxCols}`);
+    const q = bucket.prob;
+    if (typeof q !== "number" || !Number.isFinite(q)) {
+      throw new StoreError("invalid_argument", `buckets[${i}].prob`, `must be finite, got ${q}`);
+    }
+    if (q < 0 || q > 1) {
+      throw new StoreError("out_of_range", `buckets[${i}].prob`, `must be in [0, 1], got ${q}`);
+    }
+    const ts = uint64ToNumber(bucket.lastUpdateTimeMs, "buckets", i, "last_update_time_ms");
+    if (ts > Number.MAX_SAFE_INTEGER) {
+      throw beyond("buckets", i, "last_update_time_ms", bucket.lastUpdateTimeMs, "2^53");
+    }
+    keys[i] = row * maxCols + col;
+    values[i] = q;
+    times[i] = ts;
+  }
+  batch.length = buckets.length;
 }
 
 /** Checks the arguments of `applyDelta` (parameter spelling) and returns the key. */
@@ -146,19 +195,19 @@ export function checkSeed(
   }
 }
 
-function uint64ToNumber(value: unknown, index: number, name: string): number {
+function uint64ToNumber(value: unknown, list: string, index: number, name: string): number {
   if (typeof value === "number") {
     if (Number.isInteger(value) && value >= 0) return value;
     throw new StoreError(
       "invalid_argument",
-      `deltas[${index}].${name}`,
+      `${list}[${index}].${name}`,
       `must be a uint64, got ${value}`,
     );
   }
   if (typeof value !== "bigint") {
     throw new StoreError(
       "invalid_argument",
-      `deltas[${index}].${name}`,
+      `${list}[${index}].${name}`,
       "must be a uint64: a bigint or an integer number",
     );
   }
@@ -166,17 +215,23 @@ function uint64ToNumber(value: unknown, index: number, name: string): number {
   if (number < 0) {
     throw new StoreError(
       "invalid_argument",
-      `deltas[${index}].${name}`,
+      `${list}[${index}].${name}`,
       `must be ≥ 0, got ${value}`,
     );
   }
   return number;
 }
 
-function beyond(index: number, name: string, value: bigint | number, bound: string): StoreError {
+function beyond(
+  list: string,
+  index: number,
+  name: string,
+  value: bigint | number,
+  bound: string,
+): StoreError {
   return new StoreError(
     "out_of_range",
-    `deltas[${index}].${name}`,
+    `${list}[${index}].${name}`,
     `must be below ${bound}, got ${value}`,
   );
 }
