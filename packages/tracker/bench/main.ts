@@ -61,6 +61,7 @@ function bigintSum64(data: Uint8Array, seed: number): bigint {
 const nullLink: StateLink = {
   sendDeltaUpdate: () => {},
   requestFullState: async () => [],
+  offerState: () => {},
   subscribe: () => () => {},
   status: "connected",
 };

@@ -231,3 +231,52 @@ describe("losing the link", () => {
     expect(tracker.registerRequest("bad").shouldThrottle).toBe(true);
   });
 });
+
+describe("a new state epoch (learning mode)", () => {
+  test("offers every non-default bucket of both windows, each as of its own time, undecayed", () => {
+    const { tracker, time, link } = distributedTracker({ lambda: 1 });
+    const { bucketIndexes } = statsOf(tracker.registerRequest("bad"));
+    report(tracker, "bad", "failure", 5);
+    const at = time.now();
+    const held = bucketsOf(tracker, "bad");
+    time.tick(2000);
+    link.changeEpoch("e2", "e1");
+    expect(link.offers.map((offer) => offer.seed)).toEqual([s0, s1]);
+    const expected = bucketIndexes.map((colId, rowId) => ({
+      rowId,
+      colId,
+      prob: held[rowId],
+      lastUpdateTimeMs: at,
+    }));
+    expect(link.offers[0]?.buckets).toEqual(expected);
+    // The next window hashes the client to other columns, with the same values.
+    expect(
+      link.offers[1]?.buckets.map(({ prob, lastUpdateTimeMs }) => [prob, lastUpdateTimeMs]),
+    ).toEqual(held.map((prob) => [prob, at]));
+    expect(tracker.syncStats()).toMatchObject({ epochChanges: 1, bucketsOffered: 6 });
+  });
+
+  test("offers nothing for windows that hold nothing, and nothing after close()", () => {
+    const { tracker, link } = distributedTracker();
+    link.changeEpoch("e2", "e1");
+    expect(link.offers).toEqual([]);
+    expect(tracker.syncStats()).toMatchObject({ epochChanges: 1, bucketsOffered: 0 });
+    report(tracker, "bad", "failure", 3);
+    tracker.close();
+    link.changeEpoch("e3", "e2");
+    expect(link.offers).toEqual([]);
+  });
+
+  test("a link without offerState is refused, naming what it lacks", () => {
+    const link = new FakeLink();
+    const partial = {
+      sendDeltaUpdate: link.sendDeltaUpdate.bind(link),
+      requestFullState: link.requestFullState.bind(link),
+      subscribe: link.subscribe.bind(link),
+      status: link.status,
+    };
+    expect(() => distributedTracker({}, { link: partial as unknown as FakeLink })).toThrow(
+      /distributed\.link must implement StateLink: .*offerState/,
+    );
+  });
+});

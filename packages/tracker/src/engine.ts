@@ -32,6 +32,13 @@ export interface SyncStats {
   readonly bucketsApplied: number;
   /** Buckets from the link for a window the tracker does not hold, or outside its L × M. */
   readonly bucketsIgnored: number;
+  /**
+   * New state epochs the link reported (a State Service that lost what it held): each time,
+   * the tracker offered its view of both windows back (learning mode).
+   */
+  readonly epochChanges: number;
+  /** Non-default buckets offered to the link at epoch changes, over both windows. */
+  readonly bucketsOffered: number;
 }
 
 /** Every {@link SyncStats} counter at zero: local mode's stats, and where distributed mode starts. */
@@ -43,6 +50,8 @@ export const noSyncStats: SyncStats = Object.freeze({
   fullStateFailures: 0,
   bucketsApplied: 0,
   bucketsIgnored: 0,
+  epochChanges: 0,
+  bucketsOffered: 0,
 });
 
 /** What a tracker does, local or distributed; the tracker encodes the id and reads the clock. */

@@ -108,9 +108,13 @@ export function resolveTrackerOptions(
       link !== undefined &&
       (typeof link?.sendDeltaUpdate !== "function" ||
         typeof link.requestFullState !== "function" ||
+        typeof link.offerState !== "function" ||
         typeof link.subscribe !== "function")
     ) {
-      invalid("distributed.link", "must implement StateLink");
+      invalid(
+        "distributed.link",
+        "must implement StateLink: sendDeltaUpdate, requestFullState, offerState and subscribe functions",
+      );
     }
   }
   return options;

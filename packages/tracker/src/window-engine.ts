@@ -19,7 +19,9 @@ type Counters = { -readonly [K in keyof SyncStats]: number };
  * server's business. Whatever the link delivers overwrites local buckets. Full state is
  * requested for both windows at start and for the new secondary at a window change; after a
  * reconnect the link asks again for what it was asked for (the `StateLink` contract), so the
- * tracker does not.
+ * tracker does not. When the link reports a new state epoch (the service lost what it held),
+ * the tracker offers both replicas back (learning mode, docs/design.md §8) before anything of
+ * the new epoch overwrites them.
  */
 export class WindowEngine implements Engine {
   readonly #config: FairnessTrackerConfig;
@@ -60,6 +62,7 @@ export class WindowEngine implements Engine {
     if (link !== undefined) {
       this.#unsubscribe = link.subscribe({
         onStateUpdate: (seed, buckets) => this.#receive(seed, buckets),
+        onEpochChange: () => this.#offer(),
       });
       this.#requestFullState(this.#main);
       this.#requestFullState(this.#secondary);
@@ -206,6 +209,25 @@ export class WindowEngine implements Engine {
         counters.bucketsApplied++;
       } else {
         counters.bucketsIgnored++;
+      }
+    }
+  }
+
+  /** Offers what both replicas hold to the link: the state a new epoch learns back. */
+  #offer(): void {
+    const link = this.#link;
+    if (link === undefined) return;
+    const counters = this.#counters;
+    counters.epochChanges++;
+    for (const replica of [this.#main, this.#secondary]) {
+      const buckets = replica.held(this.#config.m);
+      if (buckets.length === 0) continue;
+      counters.bucketsOffered += buckets.length;
+      try {
+        link.offerState(replica.seed, buckets);
+      } catch {
+        // The contract says a link never throws; local state is intact either way.
+        counters.sendErrors++;
       }
     }
   }

@@ -1,3 +1,4 @@
+import type { BucketValue } from "@fair/state-client";
 import { clamp01 } from "./decay.js";
 
 /**
@@ -60,5 +61,22 @@ export class WindowReplica {
   overwrite(slot: number, prob: number, timeMs: number): void {
     this.#probs[slot] = prob;
     this.#times[slot] = timeMs;
+  }
+
+  /**
+   * Every non-default bucket as it is held, each as of its own time (never decayed here): what
+   * the tracker offers a State Service in a new epoch. `m` is the buckets per level.
+   */
+  held(m: number): BucketValue[] {
+    const probs = this.#probs;
+    const times = this.#times;
+    const out: BucketValue[] = [];
+    for (let slot = 0; slot < probs.length; slot++) {
+      const prob = probs[slot] as number;
+      if (prob === 0) continue;
+      const rowId = Math.floor(slot / m);
+      out.push({ rowId, colId: slot - rowId * m, prob, lastUpdateTimeMs: times[slot] as number });
+    }
+    return out;
   }
 }

@@ -22,6 +22,7 @@ export class FakeLink implements StateLink {
   status: LinkStatus = "connected";
   readonly sent: { seed: bigint; deltas: readonly BucketDelta[] }[] = [];
   readonly requests: PendingRequest[] = [];
+  readonly offers: { seed: bigint; buckets: readonly BucketValue[] }[] = [];
   readonly listeners = new Set<StateLinkListener>();
   /** When set, `sendDeltaUpdate` throws it (a broken link; the contract says it never throws). */
   sendError: unknown;
@@ -43,6 +44,10 @@ export class FakeLink implements StateLink {
     });
   }
 
+  offerState(seed: bigint, buckets: readonly BucketValue[]): void {
+    this.offers.push({ seed, buckets });
+  }
+
   subscribe(listener: StateLinkListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -51,6 +56,11 @@ export class FakeLink implements StateLink {
   /** Delivers buckets of `seed` to every listener. */
   deliver(seed: bigint, buckets: readonly BucketValue[], fullState = false): void {
     for (const listener of this.listeners) listener.onStateUpdate?.(seed, buckets, fullState);
+  }
+
+  /** Tells every listener the link reached a new state epoch. */
+  changeEpoch(epoch: string, previous: string): void {
+    for (const listener of this.listeners) listener.onEpochChange?.(epoch, previous);
   }
 
   /** Changes the status and tells every listener. */
