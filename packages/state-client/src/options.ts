@@ -43,12 +43,22 @@ export interface StateClientOptions {
   onConfigMismatch: "warn" | "refuse";
   /** How long adjustments coalesce before they are sent, in ms. Default 50. */
   flushIntervalMs: number;
-  /** Most distinct buckets held unsent; adjustments to further buckets are dropped and counted. Default 100 000. */
+  /**
+   * Most distinct buckets held unsent, through an outage of any length; adjustments to
+   * further buckets are dropped and counted (`overflow`). Default 100 000.
+   */
   maxPendingBuckets: number;
   /** Most deltas in one `DeltaUpdate`; a flush reaching it is sent at once. Default 10 000. */
   maxDeltasPerMessage: number;
-  /** Connection attempts an unsent adjustment waits through before it is dropped and counted. Default 5. */
-  maxSendAttempts: number;
+  /**
+   * Accepted for one release and ignored: unsent adjustments now wait through an outage of
+   * any length, bounded by `maxPendingBuckets` (and dropped only once their seed is too old
+   * to be live, `too_old`). A value given must still be a positive number. Never set in
+   * resolved options.
+   *
+   * @deprecated Remove it; `maxSendAttempts` goes in the next release.
+   */
+  maxSendAttempts?: number | undefined;
   /** First reconnect delay in ms; it doubles per failed attempt, with full jitter. Default 100. */
   initialBackoffMs: number;
   /** Longest reconnect delay in ms. Default 10 000. */
@@ -94,7 +104,6 @@ export const defaultStateClientOptions: Readonly<StateClientOptions> = Object.fr
   flushIntervalMs: 50,
   maxPendingBuckets: 100_000,
   maxDeltasPerMessage: 10_000,
-  maxSendAttempts: 5,
   initialBackoffMs: 100,
   maxBackoffMs: 10_000,
   requestTimeoutMs: 10_000,
@@ -113,7 +122,6 @@ const positive = [
   "flushIntervalMs",
   "maxPendingBuckets",
   "maxDeltasPerMessage",
-  "maxSendAttempts",
   "initialBackoffMs",
   "maxBackoffMs",
   "requestTimeoutMs",
@@ -151,6 +159,13 @@ export function resolveOptions(options: Partial<StateClientOptions>): StateClien
     }
     resolved.decayRatePerSecond = resolved.decayRate;
     delete resolved.decayRate;
+  }
+  // Deprecated and ignored, for one release; a bad value is still a mistake worth naming.
+  if (resolved.maxSendAttempts !== undefined) {
+    const attempts = resolved.maxSendAttempts;
+    if (!Number.isFinite(attempts) || attempts <= 0)
+      throw bad("maxSendAttempts", `expected a positive number, got ${attempts}`);
+    delete resolved.maxSendAttempts;
   }
   if (!Number.isFinite(resolved.decayRatePerSecond) || resolved.decayRatePerSecond < 0) {
     throw bad(lambdaName, `expected a finite number ≥ 0, got ${resolved.decayRatePerSecond}`);

@@ -7,8 +7,6 @@ interface PendingBucket {
   /** The coalesced adjustment, as of `timeMs`. */
   sum: number;
   timeMs: number;
-  /** Connection attempts that failed while this bucket waited. */
-  attempts: number;
 }
 
 /** Row ids the client accepts: FAIR levels, a handful in practice. */
@@ -27,7 +25,8 @@ type SeedBuckets = Map<number, Map<number, PendingBucket>>;
  * Adjustments not yet sent, coalesced per bucket: several adjustments `aⱼ`
  * at times `tⱼ` become `Σ aⱼ·e^(−λ(t_max − tⱼ)/1000)` stamped `t_max`
  * (docs/design.md §3), which is exact for the linear part of the server's rule.
- * Bounded by distinct buckets, never by adjustment count.
+ * Bounded by distinct buckets, never by adjustment count, and held through an outage of any
+ * length: only seeds too old to be live are forgotten ({@link PendingDeltas.dropSeedsBefore}).
  */
 export class PendingDeltas {
   readonly #bySeed = new Map<bigint, SeedBuckets>();
@@ -72,7 +71,7 @@ export class PendingDeltas {
       buckets = new Map();
       rows.set(rowId, buckets);
     }
-    buckets.set(colId, { rowId, colId, sum: deltaProb, timeMs, attempts: 0 });
+    buckets.set(colId, { rowId, colId, sum: deltaProb, timeMs });
     this.#size++;
     return true;
   }
@@ -109,24 +108,15 @@ export class PendingDeltas {
   }
 
   /**
-   * Records a failed connection attempt against everything pending, and
-   * forgets the buckets that have now waited through `maxAttempts`.
-   * Returns how many were forgotten.
+   * Forgets everything pending for seeds below `oldest` (windows no tracker decides on any
+   * more, which the server would drop too). Returns how many buckets that was.
    */
-  recordFailedAttempt(maxAttempts: number): number {
+  dropSeedsBefore(oldest: bigint): number {
     let dropped = 0;
     for (const [seed, rows] of this.#bySeed) {
-      for (const [rowId, columns] of rows) {
-        for (const [colId, bucket] of columns) {
-          bucket.attempts++;
-          if (bucket.attempts >= maxAttempts) {
-            columns.delete(colId);
-            dropped++;
-          }
-        }
-        if (columns.size === 0) rows.delete(rowId);
-      }
-      if (rows.size === 0) this.#bySeed.delete(seed);
+      if (seed >= oldest) continue;
+      for (const columns of rows.values()) dropped += columns.size;
+      this.#bySeed.delete(seed);
     }
     this.#size -= dropped;
     return dropped;

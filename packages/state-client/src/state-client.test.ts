@@ -1,160 +1,20 @@
 // The client against an in-memory Sync service (Connect's router transport)
 // on fake time: what it sends, when, and what it does with what comes back.
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  createRouterTransport,
-  type HandlerContext,
-} from "@connectrpc/connect";
-import {
-  DECAY_RATE_HEADER,
-  NAMESPACE_HEADER,
-  StateService,
-  type SyncRequest,
-  SyncResponseSchema,
-  WINDOW_MS_HEADER,
-} from "@fair/state-proto";
-import { FakeTime } from "@fair/testing";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { DECAY_RATE_HEADER, WINDOW_MS_HEADER } from "@fair/state-proto";
 import { afterEach, describe, expect, test } from "vitest";
 import {
-  type BucketValue,
-  StateClient,
-  StateClientError,
-  type StateClientOptions,
-} from "./index.js";
+  closeClients,
+  connected,
+  seed0,
+  settle,
+  start,
+  t0,
+  windowMs,
+} from "../test/fake-sync-server.js";
+import { type BucketValue, StateClient, StateClientError } from "./index.js";
 
-const windowMs = 300_000;
-const seed0 = 1_764_136_800_000n;
-const t0 = Number(seed0) + 1_000;
-
-/** One in-memory server stream: what it received, and a way to answer. */
-interface FakeStream {
-  readonly received: SyncRequest[];
-  readonly namespace: string | null;
-  readonly authorization: string | null;
-  send(response: MessageInitShape<typeof SyncResponseSchema>): void;
-  fail(error: ConnectError): void;
-  readonly ended: boolean;
-}
-
-/** An in-memory Sync service whose streams the test drives by hand. */
-class FakeServer {
-  readonly streams: FakeStream[] = [];
-  headers: Record<string, string> = {
-    [WINDOW_MS_HEADER]: String(windowMs),
-    [DECAY_RATE_HEADER]: "0.01",
-  };
-  /** When set, every new stream fails at once with this. */
-  refuse: ConnectError | undefined;
-  /** Answer every StateRequest with an empty full-state reply. */
-  answerStateRequests = true;
-  readonly #waiters = new Set<() => void>();
-
-  readonly transport = createRouterTransport(({ service }) => {
-    service(StateService, { sync: (requests, context) => this.#sync(requests, context) });
-  });
-
-  async *#sync(requests: AsyncIterable<SyncRequest>, context: HandlerContext) {
-    for (const [name, value] of Object.entries(this.headers))
-      context.responseHeader.set(name, value);
-    if (this.refuse) throw this.refuse;
-    const queue: (MessageInitShape<typeof SyncResponseSchema> | ConnectError)[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const stream: FakeStream = {
-      received: [],
-      namespace: context.requestHeader.get(NAMESPACE_HEADER),
-      authorization: context.requestHeader.get("authorization"),
-      send: (r) => {
-        queue.push(r);
-        wake?.();
-      },
-      fail: (e) => {
-        queue.push(e);
-        wake?.();
-      },
-      get ended() {
-        return done;
-      },
-    };
-    this.streams.push(stream);
-    void (async () => {
-      for await (const request of requests) {
-        stream.received.push(request);
-        if (request.request.case === "stateRequest" && this.answerStateRequests) {
-          stream.send({ seed: request.request.value.seed, fullState: true, fullStateLast: true });
-        }
-        this.#notify();
-      }
-      done = true;
-      wake?.();
-      this.#notify();
-    })();
-    for (;;) {
-      const next = queue.shift();
-      if (next instanceof ConnectError) throw next;
-      if (next) yield create(SyncResponseSchema, next);
-      else if (done) return;
-      else await new Promise<void>((r) => (wake = r));
-    }
-  }
-
-  /** Resolves once `condition` holds (checked on every server event). */
-  until(condition: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => {
-        if (condition()) {
-          this.#waiters.delete(check);
-          resolve();
-        }
-      };
-      this.#waiters.add(check);
-      check();
-    });
-  }
-
-  #notify() {
-    for (const waiter of [...this.#waiters]) waiter();
-  }
-
-  deltaUpdates(stream = 0) {
-    return (this.streams[stream]?.received ?? []).flatMap((r) =>
-      r.request.case === "deltaUpdate" ? [r.request.value] : [],
-    );
-  }
-}
-
-let client: StateClient | undefined;
-afterEach(async () => {
-  await client?.close();
-  client = undefined;
-});
-
-/** Lets in-memory stream work that is already queued run to completion. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-function start(options: Partial<StateClientOptions> = {}) {
-  const server = new FakeServer();
-  const time = new FakeTime(t0);
-  client = new StateClient({
-    transport: server.transport,
-    now: time.now,
-    timers: time.timers,
-    random: () => 0.5,
-    ...options,
-  });
-  return { server, time, client };
-}
-
-async function connected(c: StateClient, server: FakeServer) {
-  c.connect();
-  await server.until(() => server.streams.length > 0);
-  await new Promise<void>((resolve) => {
-    if (c.status === "connected") resolve();
-    else c.on("connected", resolve);
-  });
-}
+afterEach(closeClients);
 
 describe("sending", () => {
   test("adjustments coalesce per bucket, decayed to the latest time, and go out every flushIntervalMs", async () => {
@@ -374,27 +234,6 @@ describe("connection", () => {
     expect(client.stats()).toMatchObject({ reconnects: 1, status: "connected" });
   });
 
-  test("adjustments that wait through maxSendAttempts failed attempts are dropped and counted", async () => {
-    const { server, time, client } = start({
-      maxSendAttempts: 2,
-      initialBackoffMs: 10,
-      maxBackoffMs: 10,
-    });
-    server.refuse = new ConnectError("no", Code.Unavailable);
-    client.sendDeltaUpdate(seed0, [{ rowId: 0, colId: 1, deltaProb: 0.04, lastUpdateTimeMs: t0 }]);
-    let failures = 0;
-    client.on("disconnected", () => failures++);
-    client.connect();
-    await new Promise<void>((r) => client.on("disconnected", () => failures === 1 && r()));
-    expect(client.stats().pendingBuckets).toBe(1);
-    time.tick(10);
-    await new Promise<void>((r) => client.on("disconnected", () => failures === 2 && r()));
-    expect(client.stats()).toMatchObject({
-      pendingBuckets: 0,
-      deltasDropped: { retries_exhausted: 1 },
-    });
-  });
-
   test("a server whose window or decay rate differs is reported; with refuse the client closes", async () => {
     const warn = start();
     warn.server.headers = { [WINDOW_MS_HEADER]: "60000", [DECAY_RATE_HEADER]: "0.02" };
@@ -462,6 +301,7 @@ describe("options", () => {
     [{ baseUrl: "http://x:1", onConfigMismatch: "ignore" as "warn" }, "onConfigMismatch"],
     [{ baseUrl: "http://x:1", tls: { ca: "pem" } }, "tls"],
     [{ baseUrl: "http://x:1", authToken: "has space" }, "authToken"],
+    [{ baseUrl: "http://x:1", maxSendAttempts: 0 }, "maxSendAttempts"],
   ])("%o is refused, naming %s", (options, field) => {
     expect(() => new StateClient(options)).toThrow(
       expect.objectContaining({

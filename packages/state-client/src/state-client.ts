@@ -3,6 +3,7 @@ import { type Client, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   DECAY_RATE_HEADER,
+  EPOCH_HEADER,
   NAMESPACE_HEADER,
   StateService,
   type SyncRequest,
@@ -14,9 +15,11 @@ import { Backoff } from "./backoff.js";
 import { StateClientError } from "./errors.js";
 import { FullStateRequests } from "./full-state-requests.js";
 import { KeepaliveSession } from "./keepalive-session.js";
+import { offerMessages } from "./offers.js";
 import { resolveOptions, type StateClientOptions } from "./options.js";
 import { Outbox } from "./outbox.js";
 import { MAX_COL_ID, MAX_ROW_ID, PendingDeltas } from "./pending-deltas.js";
+import { type EpochChange, ServerEpoch } from "./server-epoch.js";
 import type {
   BucketDelta,
   BucketValue,
@@ -25,6 +28,7 @@ import type {
   StateLink,
   StateLinkListener,
 } from "./state-link.js";
+import { StateRequestLedger } from "./state-request-ledger.js";
 import { StateClientCounters, type StateClientStats } from "./stats.js";
 
 /** The client's events and what their listeners receive. */
@@ -35,6 +39,12 @@ export interface StateClientEvents {
   disconnected: (error: StateClientError | undefined) => void;
   /** Something went wrong that the caller may want to log: a stream error, a config mismatch, a listener that threw. */
   error: (error: StateClientError) => void;
+  /**
+   * A (re)connected stream announced a state epoch other than the last one confirmed: the
+   * server may have lost what it held. Emitted once the listeners' `onEpochChange` have
+   * made their offers, before anything of the stream is delivered.
+   */
+  epochChange: (epoch: string, previous: string) => void;
 }
 
 /**
@@ -44,7 +54,9 @@ export interface StateClientEvents {
  * or throws: adjustments coalesce per bucket and go out every
  * `flushIntervalMs`; while the server is unreachable they wait (bounded),
  * the client reconnects with backoff, and on reconnecting it re-requests the
- * seeds it holds.
+ * seeds it holds. When a reconnected stream shows a new state epoch, the
+ * listeners offer what they hold first (learning mode; see
+ * {@link StateLinkListener.onEpochChange}).
  *
  * @example
  * ```ts
@@ -70,13 +82,19 @@ export class StateClient implements StateLink {
     connected: new Set(),
     disconnected: new Set(),
     error: new Set(),
+    epochChange: new Set(),
   };
+  readonly #epoch = new ServerEpoch();
   /** Seeds asked for with requestFullState, asked for again after every reconnect. */
   readonly #heldSeeds = new Set<bigint>();
   #status: LinkStatus = "connecting";
   #running: Promise<void> | undefined;
   #closed = false;
   #outbox: Outbox | undefined;
+  /** The StateRequests the current stream has sent, to tell stale replies after an epoch change. */
+  #sentRequests: StateRequestLedger | undefined;
+  /** True while listeners handle an epoch change: the one time `offerState` sends. */
+  #offering = false;
   #streamAbort: AbortController | undefined;
   #answered = false;
   #flushTimer: unknown;
@@ -179,11 +197,34 @@ export class StateClient implements StateLink {
     );
     // A stream that is open (or opening) takes it now; one that fails before
     // answering is replaced, and the next stream asks for every waiting seed.
-    if (first) this.#outbox?.push(stateRequest(seed));
+    // During an epoch change it waits for the offers: the requests repeated
+    // after them include every waiting seed.
+    if (first && !this.#offering) this.#requestState(seed);
     return promise;
   }
 
-  /** Adds a listener for updates and status changes; returns the function that removes it. */
+  /**
+   * Offers this instance's view of `seed` — each bucket's value as of its own time — for
+   * the server to merge by maximum (learning mode). It is sent only from within a listener's
+   * `onEpochChange` (or an `epochChange` event listener), as `StateOffer` messages of at most
+   * `maxDeltasPerMessage` buckets, before the client asks again for the seeds it holds.
+   * Called at any other time it sends nothing: the server wants offers only from a client
+   * that has just found its new epoch, and the client could not then tell which full-state
+   * replies predate them. Never blocks and never throws: unusable buckets, and offers made
+   * at another time, are dropped and counted (`stats().offerBucketsDropped`).
+   */
+  offerState(seed: bigint, buckets: readonly BucketValue[]): void {
+    const outbox = this.#outbox;
+    if (!this.#offering || this.#closed || outbox === undefined) {
+      this.#counters.dropOffered("not_asked", buckets.length);
+      return;
+    }
+    const { messages, invalid } = offerMessages(seed, buckets, this.#options.maxDeltasPerMessage);
+    this.#counters.dropOffered("invalid", invalid);
+    for (const message of messages) outbox.push(message);
+  }
+
+  /** Adds a listener for updates, status and epoch changes; returns the function that removes it. */
   subscribe(listener: StateLinkListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -197,7 +238,7 @@ export class StateClient implements StateLink {
 
   /** Status and counters, for metrics and logs. */
   stats(): StateClientStats {
-    return this.#counters.snapshot(this.#status, this.#pending.size);
+    return this.#counters.snapshot(this.#status, this.#pending.size, this.#epoch.current);
   }
 
   /**
@@ -240,15 +281,14 @@ export class StateClient implements StateLink {
         );
       }
       this.#requests.onDisconnect();
+      // Offers not confirmed by the server go again to the next stream of that epoch.
+      this.#epoch.abandon();
       for (const message of this.#outbox?.remaining() ?? []) this.#requeue(message);
       this.#outbox = undefined;
+      this.#sentRequests = undefined;
       if (this.#closed) break;
-      if (!this.#answered) {
-        this.#counters.drop(
-          "retries_exhausted",
-          this.#pending.recordFailedAttempt(this.#options.maxSendAttempts),
-        );
-      }
+      // Adjustments wait through any outage; only seeds no longer live go.
+      this.#dropDeadSeeds();
       failure ??= new StateClientError("stream_error", "the server ended the stream");
       this.#counters.lastError = failure;
       this.#setStatus("disconnected");
@@ -266,11 +306,12 @@ export class StateClient implements StateLink {
     this.#streamAbort = abort;
     const outbox = new Outbox((message) => this.#counters.onSent(message));
     this.#outbox = outbox;
+    this.#sentRequests = new StateRequestLedger();
     // Ask again for every seed we hold or are waiting on; with none, ask for
     // the current window so the server answers (and sends its headers) now.
     const seeds = new Set([...this.#liveHeldSeeds(), ...this.#requests.seeds()]);
     if (seeds.size === 0) seeds.add(this.#currentSeed());
-    for (const seed of seeds) outbox.push(stateRequest(seed));
+    for (const seed of seeds) this.#requestState(seed);
     const { namespace, authToken } = this.#options;
     const headers: Record<string, string> = {};
     if (namespace !== "") headers[NAMESPACE_HEADER] = namespace;
@@ -297,7 +338,35 @@ export class StateClient implements StateLink {
     this.#setStatus("connected");
     this.#emit("connected");
     if (header) this.#checkServerConfig(header);
+    if (this.#closed) return;
+    const change = this.#epoch.observe(header?.get(EPOCH_HEADER) ?? null);
+    if (change !== undefined) this.#onEpochChange(change);
+    // What waited goes after the offers: an adjustment the offered view already holds is
+    // then counted twice, which errs toward throttling (README, "Epochs and learning mode").
     if (this.#pending.size > 0) this.#flush();
+  }
+
+  /**
+   * A new epoch, found on the first message of a stream and before it is delivered: the
+   * replies to every request sent so far describe the state before the offers and will be
+   * dropped; listeners offer what they hold (sent at once, in `offerState`); then every
+   * seed held, waited on or just made stale is asked for again.
+   */
+  #onEpochChange({ epoch, previous }: EpochChange): void {
+    const ledger = this.#sentRequests;
+    if (ledger === undefined) return;
+    this.#counters.epochChanges++;
+    const stale = ledger.markSentAsStale();
+    this.#offering = true;
+    try {
+      this.#deliver((listener) => listener.onEpochChange?.(epoch, previous));
+      this.#emit("epochChange", epoch, previous);
+    } finally {
+      this.#offering = false;
+    }
+    if (this.#closed) return;
+    const seeds = new Set([...stale, ...this.#liveHeldSeeds(), ...this.#requests.seeds()]);
+    for (const seed of seeds) this.#requestState(seed);
   }
 
   #checkServerConfig(header: Headers): void {
@@ -336,7 +405,17 @@ export class StateClient implements StateLink {
       lastUpdateTimeMs: Number(b.lastUpdateTimeMs),
     }));
     this.#counters.updatesReceived += buckets.length;
-    if (response.fullState) this.#requests.onPart(response.seed, buckets, response.fullStateLast);
+    if (response.fullState) {
+      const { seed, fullStateLast } = response;
+      if (this.#sentRequests?.onPart(seed, fullStateLast)) {
+        // It describes the state before this client's offers; the repeated request's reply follows.
+        this.#counters.staleRepliesDropped++;
+        return;
+      }
+      // The server answered a request sent after the offers: it has processed them.
+      if (fullStateLast) this.#epoch.confirm();
+      this.#requests.onPart(seed, buckets, fullStateLast);
+    }
     this.#deliver((listener) =>
       listener.onStateUpdate?.(response.seed, buckets, response.fullState),
     );
@@ -371,6 +450,7 @@ export class StateClient implements StateLink {
   #flush(): void {
     const outbox = this.#outbox;
     if (this.#status !== "connected" || outbox === undefined) return;
+    this.#dropDeadSeeds();
     const { messages } = this.#pending.drain(this.#options.maxDeltasPerMessage);
     for (const value of messages)
       outbox.push(create(SyncRequestSchema, { request: { case: "deltaUpdate", value } }));
@@ -395,11 +475,32 @@ export class StateClient implements StateLink {
     }
   }
 
+  /** Sends a StateRequest on the current stream, if there is one, and notes it. */
+  #requestState(seed: bigint): void {
+    const outbox = this.#outbox;
+    if (outbox === undefined) return;
+    outbox.push(stateRequest(seed));
+    this.#sentRequests?.sent(seed);
+  }
+
   #liveHeldSeeds(): Set<bigint> {
-    // A tracker holds the current and next windows; older seeds are evicted by the server soon anyway.
-    const oldest = this.#currentSeed() - 2n * BigInt(this.#options.windowMs);
+    const oldest = this.#oldestLiveSeed();
     for (const seed of this.#heldSeeds) if (seed < oldest) this.#heldSeeds.delete(seed);
     return this.#heldSeeds;
+  }
+
+  /** Pending adjustments for seeds no longer live are dropped and counted (`too_old`). */
+  #dropDeadSeeds(): void {
+    const dropped = this.#pending.dropSeedsBefore(this.#oldestLiveSeed());
+    if (dropped > 0) this.#counters.drop("too_old", dropped);
+  }
+
+  /**
+   * The oldest seed still live: two windows before the current one. A tracker holds the
+   * current and next windows; older seeds are evicted by the server soon anyway.
+   */
+  #oldestLiveSeed(): bigint {
+    return this.#currentSeed() - 2n * BigInt(this.#options.windowMs);
   }
 
   #currentSeed(): bigint {
