@@ -1,7 +1,8 @@
 // No Docker engine or cluster runs here, so the image and the manifests are
 // checked by what can be checked offline: the Dockerfile's build steps are
-// replayed and the result run; every manifest is validated against the
-// Kubernetes schemas and against the server's own config and ports.
+// replayed and the result run; the manifests are rendered by kustomize
+// itself (`kubectl kustomize`, no cluster needed) and every document is
+// validated against the Kubernetes schemas and the server's own config.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "@fair/state-server";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
-import { ConfigMap, Service } from "kubernetes-models/v1";
+import { ConfigMap, PersistentVolumeClaim, Service } from "kubernetes-models/v1";
 import { afterAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 
@@ -102,19 +103,43 @@ describe("Dockerfile", () => {
   });
 });
 
-describe("k8s manifests", () => {
-  const load = (file: string) =>
-    parseAllDocuments(readFileSync(join(repo, "k8s", file), "utf8")).map(
-      (d) => d.toJS() as Record<string, unknown>,
-    );
-  const [configMapDoc] = load("configmap.yaml");
-  const [deploymentDoc] = load("deployment.yaml");
-  const [serviceDoc] = load("service.yaml");
+/** The documents `kubectl kustomize <dir>` renders: kustomize itself, no imitation of it. */
+function render(dir: string): Record<string, unknown>[] {
+  const text = execFileSync("kubectl", ["kustomize", join(repo, dir)], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
+}
 
-  test("validate against the Kubernetes schemas", () => {
+function ofKind(docs: Record<string, unknown>[], kind: string, name?: string) {
+  const doc = docs.find(
+    (d) =>
+      d["kind"] === kind &&
+      (name === undefined || (d["metadata"] as { name?: string } | undefined)?.name === name),
+  );
+  if (!doc) throw new Error(`no ${kind}${name ? ` ${name}` : ""} in the rendered manifests`);
+  return doc;
+}
+
+describe("k8s/: the server on its in-memory store", () => {
+  const docs = render("k8s");
+  const configMapDoc = ofKind(docs, "ConfigMap");
+  const deploymentDoc = ofKind(docs, "Deployment");
+  const serviceDoc = ofKind(docs, "Service");
+  const claimDoc = ofKind(docs, "PersistentVolumeClaim");
+
+  test("kustomize renders the ConfigMap, Deployment, Service and state claim, and they validate against the Kubernetes schemas", () => {
+    expect(docs.map((d) => d["kind"]).sort()).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "PersistentVolumeClaim",
+      "Service",
+    ]);
     expect(() => new ConfigMap(configMapDoc).validate()).not.toThrow();
     expect(() => new Deployment(deploymentDoc).validate()).not.toThrow();
     expect(() => new Service(serviceDoc).validate()).not.toThrow();
+    expect(() => new PersistentVolumeClaim(claimDoc).validate()).not.toThrow();
   });
 
   test("the ConfigMap's config file is one the server accepts", () => {
@@ -159,6 +184,27 @@ describe("k8s manifests", () => {
     expect(pod?.terminationGracePeriodSeconds).toBeGreaterThan(grace);
   });
 
+  test("the state directory the image names is on the claim, so snapshots survive the pod", () => {
+    const deployment = new Deployment(deploymentDoc);
+    const pod = deployment.spec?.template.spec;
+    const stateDir = /ENV FAIR_STATE_STATE_DIR=(\S+)/.exec(dockerfile)?.[1];
+    expect(stateDir).toBeDefined();
+    const mount = pod?.containers[0]?.volumeMounts?.find((m) => m.mountPath === stateDir);
+    expect(mount?.readOnly).not.toBe(true);
+    const volume = pod?.volumes?.find((v) => v.name === mount?.name);
+    expect(volume?.persistentVolumeClaim?.claimName).toBe(
+      new PersistentVolumeClaim(claimDoc).metadata?.name,
+    );
+    // With the in-memory store, that directory turns snapshots on.
+    const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
+    const { config } = loadConfig({
+      argv: [],
+      env: { FAIR_STATE_STATE_DIR: stateDir ?? "" },
+      readFile: () => file,
+    });
+    expect(config.snapshotPath).toBe(`${stateDir}/state.snapshot`);
+  });
+
   test("the Service and ServiceMonitor select the Deployment's pods and name its ports", () => {
     const deployment = new Deployment(deploymentDoc);
     const service = new Service(serviceDoc);
@@ -168,7 +214,9 @@ describe("k8s manifests", () => {
     const portNames = deployment.spec?.template.spec?.containers[0]?.ports?.map((p) => p.name);
     for (const port of service.spec?.ports ?? []) expect(portNames).toContain(port.targetPort);
 
-    const [monitor] = load("servicemonitor.yaml") as [
+    const [monitor] = parseAllDocuments(
+      readFileSync(join(repo, "k8s/servicemonitor.yaml"), "utf8"),
+    ).map((d) => d.toJS()) as [
       {
         apiVersion: string;
         spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
@@ -180,67 +228,30 @@ describe("k8s manifests", () => {
     }
     expect(service.spec?.ports?.map((p) => p.name)).toContain(monitor.spec.endpoints[0]?.port);
   });
-
-  test("kustomization lists every core manifest", () => {
-    const [kustomization] = load("kustomization.yaml") as [{ resources: string[] }];
-    expect(kustomization.resources.sort()).toEqual([
-      "configmap.yaml",
-      "deployment.yaml",
-      "service.yaml",
-    ]);
-  });
 });
 
-describe("k8s/redis: several replicas on Redis", () => {
-  const load = (file: string) =>
-    parseAllDocuments(readFileSync(join(repo, "k8s", file), "utf8")).map(
-      (d) => d.toJS() as Record<string, unknown>,
-    );
-  const [kustomization] = load("redis/kustomization.yaml") as [
-    { resources: string[]; patches: { path: string }[] },
-  ];
-  const [statefulSetDoc] = load("redis/redis-statefulset.yaml");
-  const [redisServiceDoc] = load("redis/redis-service.yaml");
-  const [patchDoc] = load("redis/deployment-patch.yaml");
-  const [baseDoc] = load("deployment.yaml");
-  const [configMapDoc] = load("configmap.yaml");
+describe("k8s/redis/: several replicas on Redis", () => {
+  const docs = render("k8s/redis");
+  const deployment = new Deployment(ofKind(docs, "Deployment"));
+  const statefulSetDoc = ofKind(docs, "StatefulSet");
+  const redisServiceDoc = ofKind(docs, "Service", "fair-state-redis");
+  const configMapDoc = ofKind(docs, "ConfigMap");
 
-  /**
-   * The patch applied as kustomize's strategic merge would for these
-   * fields: maps merge, containers and env merge by name. No kustomize here.
-   */
-  function merge(base: unknown, patch: unknown): unknown {
-    if (Array.isArray(base) && Array.isArray(patch)) {
-      const out = [...base] as Record<string, unknown>[];
-      for (const item of patch as Record<string, unknown>[]) {
-        const at = out.findIndex((b) => b["name"] !== undefined && b["name"] === item["name"]);
-        if (at >= 0) out[at] = merge(out[at], item) as Record<string, unknown>;
-        else out.push(item);
-      }
-      return out;
-    }
-    if (base && patch && typeof base === "object" && typeof patch === "object") {
-      const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-      for (const [key, value] of Object.entries(patch)) out[key] = merge(out[key], value);
-      return out;
-    }
-    return patch;
-  }
-  const deployment = new Deployment(merge(baseDoc, patchDoc) as Record<string, unknown>);
-
-  test("the overlay builds on the base and lists the Redis manifests and the patch", () => {
-    expect(kustomization.resources.sort()).toEqual([
-      "../",
-      "redis-service.yaml",
-      "redis-statefulset.yaml",
+  test("kustomize renders the base, the Redis StatefulSet and Service, and no state claim", () => {
+    expect(docs.map((d) => d["kind"]).sort()).toEqual([
+      "ConfigMap",
+      "Deployment",
+      "Service",
+      "Service",
+      "StatefulSet",
     ]);
-    expect(kustomization.patches.map((p) => p.path)).toEqual(["deployment-patch.yaml"]);
-  });
-
-  test("the patched Deployment, the StatefulSet and the Service validate against the Kubernetes schemas", () => {
     expect(() => deployment.validate()).not.toThrow();
     expect(() => new StatefulSet(statefulSetDoc).validate()).not.toThrow();
     expect(() => new Service(redisServiceDoc).validate()).not.toThrow();
+    // The replicas' state directory is scratch space.
+    const state = deployment.spec?.template.spec?.volumes?.find((v) => v.name === "state");
+    expect(state?.emptyDir).toEqual({});
+    expect(state?.persistentVolumeClaim).toBeUndefined();
   });
 
   test("several replicas, updated one at a time without losing capacity", () => {
@@ -251,7 +262,7 @@ describe("k8s/redis: several replicas on Redis", () => {
     });
   });
 
-  test("the server's configuration (file plus environment) selects Redis at the Service's address", () => {
+  test("the server's configuration (file plus environment) selects Redis at the Service's address, without snapshots", () => {
     const env = Object.fromEntries(
       (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [
         e.name,
@@ -259,8 +270,14 @@ describe("k8s/redis: several replicas on Redis", () => {
       ]),
     );
     const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
-    const { config } = loadConfig({ argv: [], env, readFile: () => file });
+    const stateDir = /ENV FAIR_STATE_STATE_DIR=(\S+)/.exec(dockerfile)?.[1] ?? "";
+    const { config } = loadConfig({
+      argv: [],
+      env: { FAIR_STATE_STATE_DIR: stateDir, ...env },
+      readFile: () => file,
+    });
     expect(config.store).toBe("redis");
+    expect(config.snapshotPath).toBeUndefined();
     const service = new Service(redisServiceDoc);
     const target = new URL(config.redisUrl);
     expect(target.hostname).toBe(service.metadata?.name);
