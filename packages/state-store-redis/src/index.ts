@@ -1,9 +1,11 @@
 /**
  * `@fair/state-store-redis`: the FAIR State Service's `Store` on Redis (or
  * Valkey) 7+, so several stateless server replicas share one view. Same
- * semantics as `InMemoryStore` (one conformance suite runs on both), plus the
- * `Store` contract's readiness, change feed (every replica's applied buckets,
- * carried to the others) and metrics capabilities.
+ * semantics as `InMemoryStore` (one conformance suite runs on both), learning
+ * mode (`applyOffer`) included, plus the `Store` contract's readiness, change
+ * feed (every replica's applied buckets, carried to the others), epochs (one
+ * epoch key per prefix, renewed when Redis loses its data) and metrics
+ * capabilities.
  *
  * @example
  * ```ts

@@ -16,11 +16,16 @@ import { StoreError } from "@fair/state-store";
 //   fair:seeds                         sorted set of "<seed, 20 digits> <namespace>"
 //                                      by seed: what eviction and stats walk
 //   fair:floor                         the highest seed passed to evictBefore
-//   fair:updates                       the channel changes are published on
+//   fair:epoch                         the state epoch, JSON {"id", "startedAtMs"},
+//                                      no TTL: present while Redis holds the data
+//                                      (epoch.ts)
+//   fair:updates                       the channel changes (and new epochs) are
+//                                      published on
 //
 // Keys of one (namespace, seed) share a hash tag, so a batch touches one
 // cluster slot for its rows (see the README on Cluster). Every key of a seed
-// expires when the seed leaves the eviction horizon.
+// expires when the seed leaves the eviction horizon; the epoch key never
+// expires and eviction never touches it.
 
 /** The 20-digit, zero-padded decimal form of a seed: compares as a string as the seeds do as numbers. */
 export function padSeed(seed: bigint): string {
@@ -47,6 +52,7 @@ export class KeyLayout {
   readonly index: string;
   readonly namespaces: string;
   readonly floor: string;
+  readonly epoch: string;
   readonly channel: string;
 
   constructor(prefix: string) {
@@ -54,6 +60,7 @@ export class KeyLayout {
     this.index = `${prefix}seeds`;
     this.namespaces = `${prefix}namespaces`;
     this.floor = `${prefix}floor`;
+    this.epoch = `${prefix}epoch`;
     this.channel = `${prefix}updates`;
   }
 

@@ -18,7 +18,7 @@ export function registerRedisMetrics(registry: Registry, store: RedisMetricSourc
   const registers = [registry];
   const latency = new Histogram({
     name: "fair_state_redis_operation_duration_seconds",
-    help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), get_seed, read_seed (one page of a seed), evict, stats, reread, subscribe (store: redis).",
+    help: "Duration of Redis operations, by operation: apply (one script per DeltaUpdate), offer (one script per StateOffer), get_seed, read_seed (one page of a seed), evict, stats, reread, subscribe, epoch (reading or creating the state epoch) (store: redis).",
     labelNames: ["operation"],
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
     registers,
@@ -83,5 +83,10 @@ export function registerRedisMetrics(registry: Registry, store: RedisMetricSourc
     "fair_state_redis_restarts_total",
     "Times Redis came back with a new run id, its data lost (store: redis).",
     (stats) => stats.redisRestarts,
+  );
+  mirror(
+    "fair_state_redis_epoch_changes_total",
+    "Times the state epoch changed after this replica first learned it: the epoch key was gone (Redis lost its data: a restart without it, a flush) and a new epoch began, so clients offer their views back (store: redis).",
+    (stats) => stats.epochChanges,
   );
 }

@@ -4,10 +4,13 @@ import {
   type DeltaResult,
   type DeltaUpdateInput,
   type EvictResult,
+  type OfferResult,
   type SeedCursor,
   type SeedPage,
+  type StateOfferInput,
   type Store,
   type StoreChangeFeed,
+  type StoreEpochs,
   StoreError,
   type StoreLimit,
   type StoreNamespace,
@@ -23,10 +26,13 @@ import {
   SeedRange,
   StoreCounters,
   validateDelta,
+  validateOffer,
   validateUpdate,
 } from "@fair/state-store/internal";
 import { Redis } from "ioredis";
 import type { Registry } from "prom-client";
+import { entryArgs } from "./entry-args.js";
+import { EpochKeeper, EpochMoved, epochNoticePrefix, parseEpoch } from "./epoch.js";
 import { encodeNamespace, KeyLayout, padSeed } from "./keys.js";
 import { type ChangeMessage, messageHeader, parseMessage, parseRowHash } from "./message.js";
 import { registerRedisMetrics } from "./metrics.js";
@@ -36,27 +42,31 @@ import {
   resolveRedisOptions,
 } from "./options.js";
 import { Relay, type RelayCounters, type RowRef } from "./relay.js";
-import { applyScript, evictScript, type LuaScript } from "./scripts.js";
+import { applyScript, epochScript, evictScript, type LuaScript, offerScript } from "./scripts.js";
 import { encodeSeedCursor, parseSeedCursor, type SeedScan, scanStart } from "./seed-cursor.js";
 
 /** What the store asks Redis for, as a label for latency and error metrics. */
 export type RedisOperation =
   | "apply"
+  | "offer"
   | "get_seed"
   | "read_seed"
   | "evict"
   | "stats"
   | "reread"
-  | "subscribe";
+  | "subscribe"
+  | "epoch";
 
 const operations: readonly RedisOperation[] = [
   "apply",
+  "offer",
   "get_seed",
   "read_seed",
   "evict",
   "stats",
   "reread",
   "subscribe",
+  "epoch",
 ];
 
 /** Called with each Redis operation's duration in milliseconds and whether it succeeded. */
@@ -76,6 +86,11 @@ export interface RedisStats extends Readonly<RelayCounters> {
   readonly redisRestarts: number;
   /** Resyncs after (re)subscribing: every live row read back. */
   readonly resyncs: number;
+  /**
+   * Times the state epoch changed after the first one was learned: the
+   * epoch key was found missing (Redis lost its data) or replaced.
+   */
+  readonly epochChanges: number;
 }
 
 /**
@@ -102,11 +117,19 @@ export interface RedisNamespace extends StoreNamespace {
    * last may hold fewer than `limit` buckets, even none.
    */
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage>;
+  /**
+   * Merges an offer, as {@link StoreNamespace.applyOffer} describes, in one
+   * Lua script (atomic, like an update). Refused with `unavailable` while
+   * the store has not yet learned its epoch; buckets it raises reach every
+   * replica's change feed, as an update's do.
+   */
+  applyOffer(offer: StateOfferInput): Promise<OfferResult>;
 }
 
 /** What a namespace view calls into; private to the store. */
 interface NamespaceOps {
   apply(ns: NamespaceView, update: DeltaUpdateInput): Promise<UpdateResult>;
+  offer(ns: NamespaceView, offer: StateOfferInput): Promise<OfferResult>;
   applyOne(
     ns: NamespaceView,
     seed: bigint,
@@ -143,9 +166,11 @@ interface Connections {
  * {@link RedisStore.ready} is false.
  *
  * Of the `Store` contract's optional capabilities it offers readiness
- * ({@link RedisStore.readiness}), a change feed ({@link RedisStore.changes})
- * and metrics of its own ({@link RedisStore.registerMetrics}); Redis keeps
- * the data, so there is no snapshot to take.
+ * ({@link RedisStore.readiness}), a change feed ({@link RedisStore.changes}),
+ * epochs ({@link RedisStore.epochs}: one epoch key per key prefix, renewed
+ * when Redis loses its data) and metrics of its own
+ * ({@link RedisStore.registerMetrics}); Redis keeps the data, so there is no
+ * snapshot to take.
  *
  * @example
  * ```ts
@@ -169,6 +194,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   readonly #namespaces = new Map<string, NamespaceView>();
   readonly #ops: NamespaceOps = {
     apply: (ns, update) => this.#apply(ns, update),
+    offer: (ns, offer) => this.#offer(ns, offer),
     applyOne: (ns, seed, rowId, colId, deltaProb, timestampMs) =>
       this.#applyOne(ns, seed, rowId, colId, deltaProb, timestampMs),
     read: (ns, seed) => this.#read(ns, seed),
@@ -191,6 +217,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   #disconnects = 0;
   #redisRestarts = 0;
   #resyncs = 0;
+  /** Follows the epoch key; a script may run through the subscriber before it subscribes. */
+  readonly #epoch: EpochKeeper<{ readonly redis: Redis; readonly sharded: boolean }>;
   readonly #errors = Object.fromEntries(operations.map((op) => [op, 0])) as Record<
     RedisOperation,
     number
@@ -207,6 +235,27 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
         for (const listener of this.#changeListeners) listener(namespace, seed, buckets);
       },
       reread: (rows) => void this.#reread(rows),
+    });
+    this.#epoch = new EpochKeeper({
+      key: this.#keys.epoch,
+      read: () => this.#run("epoch", (redis) => redis.get(this.#keys.epoch)),
+      create: async (value, via) => {
+        const sharded = via?.sharded ?? this.#sharded;
+        const create = (redis: Redis) =>
+          this.#script(
+            redis,
+            epochScript,
+            [this.#keys.epoch],
+            [value, this.#keys.channel, sharded ? "S" : "P"],
+          );
+        return String(via ? await create(via.redis) : await this.#run("epoch", create));
+      },
+      now: () => readStoreClock(this.#options.rules),
+      replaced: () => this.#relay.reset(),
+      adopted: (replaced, resync) => {
+        this.#updateReady();
+        if (replaced && resync) void this.#resync();
+      },
     });
   }
 
@@ -236,8 +285,22 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   /**
-   * True while both connections are up and the change channel is
-   * subscribed: what a server reports as SERVING.
+   * The state epoch every replica on this key prefix shares, kept in Redis
+   * (`<prefix>epoch`): `current` is `undefined` until the store first reads
+   * it (the store is not ready before), and listeners hear of every epoch
+   * adopted, the first one included. A new epoch begins when a replica finds
+   * the key missing — Redis restarted empty, was flushed, or the prefix was
+   * deleted — on (re)connecting, in a script, or on re-reading rows; it
+   * creates the new one and announces it, and every replica adopts the one
+   * that won. A Redis that comes back with its data keeps its epoch.
+   */
+  get epochs(): StoreEpochs {
+    return this.#epoch.view;
+  }
+
+  /**
+   * True while both connections are up, the change channel is subscribed
+   * and the epoch is known: what a server reports as SERVING.
    */
   get ready(): boolean {
     return this.#ready;
@@ -245,8 +308,9 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
 
   /**
    * Why the store is not ready (`"not started"`, `"cannot reach Redis at
-   * 10.0.0.5:6379: connect ECONNREFUSED …"`, `"subscribing to the change
-   * channel"`, `"stopped"`); `undefined` while ready.
+   * 10.0.0.5:6379: connect ECONNREFUSED …"`, `"reading the state epoch"`,
+   * `"subscribing to the change channel"`, `"stopped"`); `undefined` while
+   * ready.
    */
   get notReadyReason(): string | undefined {
     return this.#ready ? undefined : this.#notReadyReason;
@@ -320,11 +384,13 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
 
   /**
    * Disconnects both connections and stops the sweep; idempotent. A stopped
-   * store stays stopped. Operations fail with `unavailable` from here on.
+   * store stays stopped. Operations fail with `unavailable` from here on,
+   * and epoch listeners are let go.
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#epoch.clear();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#signal = undefined;
     if (this.#sweep !== undefined) this.#options.rules.timers.clearInterval(this.#sweep);
@@ -397,6 +463,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       disconnects: this.#disconnects,
       redisRestarts: this.#redisRestarts,
       resyncs: this.#resyncs,
+      epochChanges: this.#epoch.replacements,
     };
   }
 
@@ -435,6 +502,10 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
 
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage> {
     return this.namespace("").readSeed(seed, cursor, limit);
+  }
+
+  applyOffer(offer: StateOfferInput): Promise<OfferResult> {
+    return this.namespace("").applyOffer(offer);
   }
 
   /**
@@ -521,30 +592,14 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     if (count === 0) return { status, buckets: [], clampedTimestamps: 0 };
     // Everything the script needs is taken from the reused batch before the
     // first await, so concurrent applies cannot see each other's batch.
-    const { maxCols } = this.#options.rules;
     const latest = this.#range.latestTimestamp(now);
-    const rowSlots = new Map<number, number>();
-    const deltaArgs: string[] = new Array(count * 4);
-    let clamped = 0;
-    for (let i = 0; i < count; i++) {
-      const key = batch.keys[i] as number;
-      const row = Math.floor(key / maxCols);
-      let slot = rowSlots.get(row);
-      if (slot === undefined) {
-        slot = rowSlots.size + 1;
-        rowSlots.set(row, slot);
-      }
-      let ts = batch.times[i] as number;
-      if (ts > latest) {
-        ts = latest;
-        clamped++;
-      }
-      deltaArgs[i * 4] = String(slot);
-      deltaArgs[i * 4 + 1] = String(key - row * maxCols);
-      deltaArgs[i * 4 + 2] = String(batch.deltas[i]);
-      deltaArgs[i * 4 + 3] = String(ts);
-    }
-    const message = await this.#runApply(ns, seed, now, rowSlots, deltaArgs);
+    const { rowSlots, args, clamped } = entryArgs(
+      batch,
+      count,
+      this.#options.rules.maxCols,
+      latest,
+    );
+    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, args);
     if (message === undefined) {
       this.#counters.drop("too_old", count);
       return { status: "too_old", buckets: [], clampedTimestamps: 0 };
@@ -580,7 +635,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     const timestampClamped = timestampMs > latest;
     const ts = timestampClamped ? latest : timestampMs;
     const args = ["1", String(colId), String(deltaProb), String(ts)];
-    const message = await this.#runApply(ns, seed, now, new Map([[rowId, 1]]), args);
+    const rowSlots = new Map([[rowId, 1]]);
+    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, args);
     if (message === undefined) {
       this.#counters.drop("too_old", 1);
       return { status: "too_old", bucket: undefined, timestampClamped: false };
@@ -592,6 +648,70 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     // {0, ts} is what the formula gives, and nothing is stored.
     const bucket = message?.rows[0]?.buckets[0] ?? { rowId, colId, prob: 0, lastUpdateTimeMs: ts };
     return { status, bucket, timestampClamped };
+  }
+
+  /**
+   * Merges an offer in one script call (learning mode): validated whole,
+   * then refused while the epoch is unknown (`unavailable`) or older than
+   * `learningPeriodMs` (`learning_over`), dropped for a seed outside the
+   * live range, else merged by the offer script — which checks that the
+   * epoch the decision was made in is still the one in Redis.
+   */
+  async #offer(ns: NamespaceView, offer: StateOfferInput): Promise<OfferResult> {
+    const batch = this.#batch;
+    validateOffer(offer, this.#options.rules, batch);
+    const seed = offer.seed;
+    const count = batch.length;
+    const now = readStoreClock(this.#options.rules);
+    const refused = this.#refuseOffer(seed, now);
+    if (refused !== undefined) return refused;
+    if (count === 0) {
+      this.#counters.offer("applied");
+      return { status: "applied", buckets: [] };
+    }
+    // Taken from the reused batch before the first await, as in #apply.
+    const latest = this.#range.latestTimestamp(now);
+    const { rowSlots, args } = entryArgs(batch, count, this.#options.rules.maxCols, latest);
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.#runBatch("offer", offerScript, ns, seed, now, rowSlots, args);
+      if (reply instanceof EpochMoved) {
+        await this.#followEpoch("offer", reply, attempt);
+        // A new epoch: decide again whether it still learns.
+        const again = this.#refuseOffer(seed, now);
+        if (again !== undefined) return again;
+        continue;
+      }
+      if (reply === undefined) {
+        this.#counters.offer("too_old");
+        return { status: "too_old", buckets: [] };
+      }
+      this.#counters.offer("applied");
+      if (reply === null) return { status: "applied", buckets: [] };
+      this.#relay.own(reply);
+      return { status: "applied", buckets: reply.rows.flatMap((row) => row.buckets) };
+    }
+  }
+
+  /**
+   * Why an offer is not merged at `now`, counted, or `undefined` when it is:
+   * learning is over (the epoch began more than `learningPeriodMs` ago), or
+   * the seed is outside the live range. Throws `unavailable` while the epoch
+   * is not known.
+   */
+  #refuseOffer(seed: bigint, now: number): OfferResult | undefined {
+    const epoch = this.#epoch.current;
+    if (epoch === undefined) {
+      this.#errors.offer++;
+      throw unavailable("offer", `the store is not ready (${this.#notReadyReason})`);
+    }
+    if (now - epoch.startedAtMs > this.#options.rules.learningPeriodMs) {
+      this.#counters.offer("learning_over");
+      return { status: "learning_over", buckets: [] };
+    }
+    const status = this.#range.classify(seed, now);
+    if (status === "applied") return undefined;
+    this.#counters.offer(status);
+    return { status, buckets: [] };
   }
 
   /** Every non-default bucket of one (namespace, seed): the row index, then every row, pipelined. */
@@ -684,17 +804,40 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   /**
-   * Runs the apply script. Resolves with the change message, `null` when
-   * nothing changed, `undefined` when the seed was below the floor; rejects
-   * with `limit_exceeded` when the script refused the batch for a limit.
+   * Runs an update's script in the current epoch, following the epoch when
+   * the script finds it moved (and applying the update in the new one).
    */
-  async #runApply(
+  async #runInEpoch(
+    script: LuaScript,
     ns: NamespaceView,
     seed: bigint,
     now: number,
     rowSlots: Map<number, number>,
-    deltaArgs: string[],
+    args: string[],
   ): Promise<ChangeMessage | null | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.#runBatch("apply", script, ns, seed, now, rowSlots, args);
+      if (!(reply instanceof EpochMoved)) return reply;
+      await this.#followEpoch("apply", reply, attempt);
+    }
+  }
+
+  /**
+   * Runs the apply or offer script once. Resolves with the change message,
+   * `null` when nothing changed, `undefined` when the seed was below the
+   * floor, an {@link EpochMoved} when the epoch key no longer held the
+   * epoch this replica knows (nothing was written); rejects with
+   * `limit_exceeded` when the script refused the batch for a limit.
+   */
+  async #runBatch(
+    operation: RedisOperation,
+    script: LuaScript,
+    ns: NamespaceView,
+    seed: bigint,
+    now: number,
+    rowSlots: Map<number, number>,
+    entryArgs: string[],
+  ): Promise<ChangeMessage | null | undefined | EpochMoved> {
     const keys = this.#keys;
     const tag = keys.seedTag(ns.encoded, seed);
     const { rules } = this.#options;
@@ -708,16 +851,19 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       rowKeys.push(keys.row(tag, row));
       rowIds.push(String(row));
     }
-    const reply = (await this.#run("apply", (redis) =>
+    const expected = this.#epoch.text;
+    const epochChanges = this.#epoch.changes;
+    const reply = (await this.#run(operation, (redis) =>
       this.#script(
         redis,
-        applyScript,
+        script,
         [
           keys.meta(tag),
           keys.index,
           keys.floor,
           keys.namespaceSeeds(ns.encoded),
           keys.namespaces,
+          keys.epoch,
           ...rowKeys,
         ],
         [
@@ -734,12 +880,14 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
           String(Number(horizon)),
           String(rules.maxNamespaces),
           ns.encoded,
+          expected,
           String(rowIds.length),
           ...rowIds,
-          ...deltaArgs,
+          ...entryArgs,
         ],
       ),
     )) as [string, string?, string?];
+    if (reply[0] === "epoch") return new EpochMoved(reply[1] || null, epochChanges);
     if (reply[0] === "too_old") return undefined;
     if (reply[0] === "limit") {
       const [limit, max]: [StoreLimit, number] =
@@ -757,10 +905,29 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       throw new StoreError(
         "unavailable",
         "redis",
-        "the apply script answered in an unknown format",
+        `the ${script.name} script answered in an unknown format`,
       );
     }
     return { ...message, namespace: ns.name };
+  }
+
+  /**
+   * After a script found the epoch moved: learns the new one (creating it
+   * when the key is missing), so the caller can try again — at most three
+   * times in all, then `unavailable`.
+   */
+  async #followEpoch(operation: RedisOperation, moved: EpochMoved, attempt: number) {
+    let problem = "the state epoch kept changing";
+    if (attempt < 3) {
+      try {
+        return await this.#epoch.learn(moved.stored, moved.changes);
+      } catch (error) {
+        if (error instanceof StoreError) throw error;
+        problem = error instanceof Error ? error.message : String(error);
+      }
+    }
+    this.#errors[operation]++;
+    throw unavailable(operation, problem);
   }
 
   /** EVALSHA, and EVAL when Redis does not have the script (a restart, SCRIPT FLUSH). */
@@ -795,9 +962,13 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     }
   }
 
-  /** Reads rows back for the relay (gaps, resyncs), pipelined. */
+  /**
+   * Reads rows back for the relay (gaps, resyncs), pipelined, and the epoch
+   * key with them: a row that went back in time may mean Redis lost its data.
+   */
   async #reread(rows: readonly RowRef[]): Promise<void> {
     try {
+      const epochChanges = this.#epoch.changes;
       const replies = await this.#run("reread", async (redis) => {
         const pipeline = redis.pipeline();
         for (const { namespace, seed, row } of rows) {
@@ -805,8 +976,14 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
             this.#keys.row(this.#keys.seedTag(encodeNamespace(namespace), seed), row),
           );
         }
+        pipeline.get(this.#keys.epoch);
         return (await pipeline.exec()) ?? [];
       });
+      const [epochError, stored] = replies.pop() ?? [new Error("no reply")];
+      if (!epochError && stored !== this.#epoch.text) {
+        // The relay starts over and resyncs: these rows are read again then.
+        await this.#epoch.learn(stored as string | null, epochChanges);
+      }
       replies.forEach(([error, fields], i) => {
         const ref = rows[i] as RowRef;
         if (error) {
@@ -821,13 +998,24 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     }
   }
 
-  /** Every live row, read back after (re)subscribing: messages may have been lost meanwhile. */
+  /**
+   * Every live row, read back after (re)subscribing: messages may have been
+   * lost meanwhile. The epoch key is read with the index, so an epoch that
+   * changed while this replica was away (or just before it subscribed) is
+   * followed here.
+   */
   async #resync(): Promise<void> {
     this.#resyncs++;
     try {
       const horizon = this.#range.horizon(readStoreClock(this.#options.rules));
+      const epochChanges = this.#epoch.changes;
+      let stored: string | null = null;
       const rows = await this.#run("reread", async (redis) => {
-        const members = await redis.zrangebyscore(this.#keys.index, Number(horizon) - 1, "+inf");
+        const [epoch, members] = await Promise.all([
+          redis.get(this.#keys.epoch),
+          redis.zrangebyscore(this.#keys.index, Number(horizon) - 1, "+inf"),
+        ]);
+        stored = epoch;
         const seeds = members.map((member) => {
           const space = member.indexOf(" ");
           const encoded = member.slice(space + 1);
@@ -849,6 +1037,9 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
         });
         return refs;
       });
+      if (stored !== this.#epoch.text) {
+        await this.#epoch.learn(stored, epochChanges, { resync: false });
+      }
       this.#relay.resync(rows);
     } catch {
       // Counted by #run; the next reconnect resyncs again.
@@ -866,6 +1057,14 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   readonly #onMessage = (_channel: string, text: string): void => {
+    if (text.startsWith(epochNoticePrefix)) {
+      // A replica created an epoch: read the key (the notice may be older than it).
+      const announced = parseEpoch(text.slice(epochNoticePrefix.length));
+      if (announced === undefined || announced.id !== this.#epoch.current?.id) {
+        void this.#epoch.check();
+      }
+      return;
+    }
     this.#relay.received(parseMessage(text));
   };
 
@@ -879,7 +1078,10 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     this.#updateReady();
   };
 
-  /** After the subscriber (re)connects: notice a restarted Redis, subscribe, then resync. */
+  /**
+   * After the subscriber (re)connects: notice a restarted Redis, read (or
+   * create) the epoch, subscribe, then resync.
+   */
   async #subscribe(attempt: number): Promise<void> {
     const subscriber = this.#connections?.subscriber;
     if (subscriber === undefined) return;
@@ -898,6 +1100,16 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       // one server, and on a Cluster it stays on one shard.
       const spublish = (await subscriber.call("COMMAND", "INFO", "SPUBLISH")) as unknown[];
       const sharded = Array.isArray(spublish) && spublish[0] != null;
+      // The epoch key is there unless Redis lost the data (a restart with
+      // another run id, a FLUSHALL): then a new epoch begins. Read before
+      // serving; the resync reads it again once subscribed, for a new epoch
+      // announced in between.
+      const epochChanges = this.#epoch.changes;
+      const stored = await subscriber.get(this.#keys.epoch);
+      await this.#epoch.learn(stored, epochChanges, {
+        via: { redis: subscriber, sharded },
+        resync: false,
+      });
       if (sharded) await subscriber.ssubscribe(this.#keys.channel);
       else await subscriber.subscribe(this.#keys.channel);
       ok = true;
@@ -933,10 +1145,17 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
         this.#lastError === undefined
           ? `connecting to ${at}`
           : `cannot reach ${at}: ${this.#lastError}`;
+    } else if (this.#epoch.current === undefined) {
+      this.#notReadyReason = this.#epoch.problem ?? "reading the state epoch";
     } else if (!this.#subscribed) {
       this.#notReadyReason = "subscribing to the change channel";
     }
-    this.#setReady(!this.#stopped && this.#subscribed && command?.status === "ready");
+    this.#setReady(
+      !this.#stopped &&
+        this.#subscribed &&
+        this.#epoch.current !== undefined &&
+        command?.status === "ready",
+    );
   };
 
   #setReady(ready: boolean): void {
@@ -980,6 +1199,10 @@ class NamespaceView implements RedisNamespace {
 
   async readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage> {
     return this.#store.page(this, seed, cursor, limit);
+  }
+
+  async applyOffer(offer: StateOfferInput): Promise<OfferResult> {
+    return this.#store.offer(this, offer);
   }
 }
 

@@ -11,16 +11,16 @@ function script(name: string, source: string): LuaScript {
   return { name, source, sha: createHash("sha1").update(source).digest("hex") };
 }
 
-// Applies one validated DeltaUpdate atomically, with the arithmetic of
-// @fair/state-store's SeedTable line for line (docs/design.md §3): in order, decay
-// then add; late, decay the delta; clamp to [0, 1]; a bucket that falls to 0
-// is the default bucket again. Seed windows and timestamp clamping were
-// decided in TypeScript from the server's clock; only the eviction floor,
-// which other replicas may have raised, is checked here.
+// The apply and offer scripts share their layout, their start (the epoch and
+// floor checks, reading the stored values) and their end (the limits, the
+// writes, the change message); only the arithmetic between differs.
 //
-// A bucket that falls to 0 is kept as a tombstone "0 <ts>" until its seed
-// expires: getSeed and the counts skip it, but a replica that lost messages
-// and re-reads the row learns that the bucket is now 0.
+// The epoch check comes first: a replica passes the epoch key's value as it
+// last read it, and a script that finds something else there (the key is
+// gone: Redis lost its data; or another replica made a new epoch since)
+// writes nothing and returns what it found, so the replica learns the new
+// epoch and retries. A replica that does not know its epoch yet passes ""
+// and is not checked.
 //
 // Numbers go out with %.15g, or %.17g when that is needed to read back the
 // same double, so the JavaScript side sees exactly what Lua computed.
@@ -37,23 +37,27 @@ function script(name: string, source: string): LuaScript {
 // seed set is not empty, scored by its latest seed).
 //
 // KEYS: 1 meta hash, 2 seed index, 3 floor, 4 the namespace's seed set,
-//       5 the namespace set, 6.. the row hashes, one per row
+//       5 the namespace set, 6 the epoch key, 7.. the row hashes, one per row
 // ARGV: 1 seed (20 digits), 2 index member, 3 index score, 4 TTL in ms,
 //       5 λ per ms, 6 channel ("" = none), 7 "S" to SPUBLISH, else PUBLISH,
 //       8 message header, 9 maxBucketsPerSeed, 10 maxSeedsPerNamespace,
 //       11 the horizon's score, 12 maxNamespaces, 13 the encoded namespace,
-//       14 row count R, 15..14+R the row ids,
-//       then 4 per delta: row slot (1..R), column, delta, timestamp
-// Returns {"too_old"}, {"limit", "buckets" | "seeds" | "namespaces", count}
+//       14 the epoch key's value as expected ("" = do not check),
+//       15 row count R, 16..15+R the row ids,
+//       then 4 per entry: row slot (1..R), column, value, timestamp
+// Returns {"epoch", what the epoch key holds ("" when missing)},
+// {"too_old"}, {"limit", "buckets" | "seeds" | "namespaces", count}
 // or {"ok", message}; message is "" when nothing changed.
-export const applyScript = script(
-  "apply",
-  `
+const batchStart = `
+if ARGV[14] ~= '' then
+  local epoch = redis.call('GET', KEYS[6])
+  if epoch ~= ARGV[14] then return {'epoch', epoch or ''} end
+end
 local floor = redis.call('GET', KEYS[3])
 if floor and ARGV[1] < floor then return {'too_old'} end
 local decay = tonumber(ARGV[5])
-local rows = tonumber(ARGV[14])
-local first = 15 + rows
+local rows = tonumber(ARGV[15])
+local first = 16 + rows
 
 local function num(x)
   local s = string.format('%.15g', x)
@@ -93,13 +97,15 @@ for o = first, #ARGV, 4 do
 end
 local stored = {}
 for slot, cols in pairs(wanted) do
-  local values = chunked('HMGET', KEYS[5 + slot], cols)
+  local values = chunked('HMGET', KEYS[6 + slot], cols)
   for i, col in ipairs(cols) do stored[slot .. ' ' .. col] = values[i] end
 end
 
+-- Each bucket the batch names, once: its stored value, or the default
+-- bucket {0, 0} (a tombstone counts as default). order lists the buckets
+-- the batch changed, in the order it first changed them.
 local buckets, order = {}, {}
-for o = first, #ARGV, 4 do
-  local slot, col, a, ts = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+local function bucket(slot, col)
   local id = slot .. ' ' .. col
   local b = buckets[id]
   if not b then
@@ -114,31 +120,17 @@ for o = first, #ARGV, 4 do
     end
     buckets[id] = b
   end
-  if not (b.held or b.touched) then
-    -- The default bucket {0, 0}: every ts is in order, so prob = clamp01(a).
-    if a > 0 then
-      b.p, b.t, b.touched = a, ts, true
-      order[#order + 1] = b
-    end
-  else
-    if b.p == 0 then
-      -- Fell to 0 earlier in this batch: default again.
-      b.p, b.t = math.max(0, a), ts
-    elseif ts >= b.t then
-      local decayed = b.p
-      if ts ~= b.t and decay ~= 0 then decayed = b.p * math.exp(-decay * (ts - b.t)) end
-      b.p, b.t = clamp01(decayed + a), ts
-    else
-      local late = a
-      if decay ~= 0 then late = a * math.exp(-decay * (b.t - ts)) end
-      b.p = clamp01(b.p + late)
-    end
-    if not b.touched then
-      b.touched = true
-      order[#order + 1] = b
-    end
+  return b
+end
+local function touch(b)
+  if not b.touched then
+    b.touched = true
+    order[#order + 1] = b
   end
 end
+`;
+
+const batchEnd = `
 if #order == 0 then return {'ok', ''} end
 
 local ttl = ARGV[4]
@@ -179,8 +171,8 @@ end
 
 local out = { ARGV[8] }
 for _, slot in ipairs(rowOrder) do
-  local key = KEYS[5 + slot]
-  local row = ARGV[14 + slot]
+  local key = KEYS[6 + slot]
+  local row = ARGV[15 + slot]
   if #writes[slot] > 0 then chunked('HSET', key, writes[slot]) end
   local version = redis.call('HINCRBY', key, 'v', 1)
   redis.call('PEXPIRE', key, ttl)
@@ -212,6 +204,106 @@ if ARGV[6] ~= '' then
   end
 end
 return {'ok', message}
+`;
+
+// Applies one validated DeltaUpdate atomically, with the arithmetic of
+// @fair/state-store's SeedTable.apply line for line (docs/design.md §3): in
+// order, decay then add; late, decay the delta; clamp to [0, 1]; a bucket
+// that falls to 0 is the default bucket again. Seed windows and timestamp
+// clamping were decided in TypeScript from the server's clock; only the
+// eviction floor, which other replicas may have raised, is checked here.
+// Each entry is a delta: slot, column, delta, timestamp.
+//
+// A bucket that falls to 0 is kept as a tombstone "0 <ts>" until its seed
+// expires: getSeed and the counts skip it, but a replica that lost messages
+// and re-reads the row learns that the bucket is now 0.
+export const applyScript = script(
+  "apply",
+  `${batchStart}
+for o = first, #ARGV, 4 do
+  local a, ts = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  local b = bucket(ARGV[o], ARGV[o + 1])
+  if not (b.held or b.touched) then
+    -- The default bucket {0, 0}: every ts is in order, so prob = clamp01(a).
+    if a > 0 then
+      b.p, b.t = a, ts
+      touch(b)
+    end
+  else
+    if b.p == 0 then
+      -- Fell to 0 earlier in this batch: default again.
+      b.p, b.t = math.max(0, a), ts
+    elseif ts >= b.t then
+      local decayed = b.p
+      if ts ~= b.t and decay ~= 0 then decayed = b.p * math.exp(-decay * (ts - b.t)) end
+      b.p, b.t = clamp01(decayed + a), ts
+    else
+      local late = a
+      if decay ~= 0 then late = a * math.exp(-decay * (b.t - ts)) end
+      b.p = clamp01(b.p + late)
+    end
+    touch(b)
+  end
+end
+${batchEnd}`,
+);
+
+// Merges one validated StateOffer atomically (learning mode), with the
+// arithmetic of @fair/state-store's SeedTable.merge line for line: each
+// offered (q, u) and the stored (p, t) are decayed to T = max(t, u) and the
+// larger is kept, stamped T; a bucket the offer does not raise is left
+// exactly as it was, and q = 0 never creates a bucket. A maximum, never a
+// sum, so the same offer twice, or overlapping offers in any order, leave
+// what one would. Each entry is an offered bucket: slot, column, q, u (u
+// already clamped in TypeScript). Whether learning is still open was decided
+// in TypeScript from the epoch the script checks.
+export const offerScript = script(
+  "offer",
+  `${batchStart}
+for o = first, #ARGV, 4 do
+  local q, u = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
+  local b = bucket(ARGV[o], ARGV[o + 1])
+  if not (b.held or b.touched) then
+    if q > 0 then
+      b.p, b.t = q, u
+      touch(b)
+    end
+  else
+    local at = math.max(b.t, u)
+    local kept, offered = b.p, q
+    if at ~= b.t and decay ~= 0 then kept = b.p * math.exp(-decay * (at - b.t)) end
+    if at ~= u and decay ~= 0 then offered = q * math.exp(-decay * (at - u)) end
+    if offered > kept then
+      b.p, b.t = offered, at
+      touch(b)
+    end
+  end
+end
+${batchEnd}`,
+);
+
+// Reads the epoch key and creates it when it is missing, in one step:
+// concurrent replicas that all find it missing all get the one epoch that
+// won. A created epoch is announced on the change channel ("E1 <value>"),
+// so the other replicas re-read the key at once (epoch.ts).
+//
+// KEYS: 1 the epoch key
+// ARGV: 1 the new epoch's value, 2 channel ("" = none), 3 "S" to SPUBLISH
+// Returns what the key holds afterwards.
+export const epochScript = script(
+  "epoch",
+  `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+  if ARGV[3] == 'S' then
+    redis.call('SPUBLISH', ARGV[2], 'E1 ' .. ARGV[1])
+  else
+    redis.call('PUBLISH', ARGV[2], 'E1 ' .. ARGV[1])
+  end
+end
+return ARGV[1]
 `,
 );
 
