@@ -6,8 +6,11 @@ import { scenarioNamed, scenarios } from "./scenarios.js";
 
 /** What to run and how to print it. */
 export interface EvalOptions {
-  /** Which parts: the single-instance Go harness (§1), the distributed comparison (§2), or both. */
-  readonly parts: ReadonlySet<"single" | "distributed">;
+  /**
+   * Which parts: the single-instance Go harness (§1), the distributed comparison (§2), the fault
+   * scenarios (§2.9), or all three.
+   */
+  readonly parts: ReadonlySet<"single" | "distributed" | "faults">;
   readonly singleScenarios: readonly string[];
   readonly distributedScenarios: readonly string[];
   readonly modes: readonly Mode[];
@@ -29,7 +32,12 @@ export interface EvalOptions {
 
 export const usage = `pnpm eval [-- options]
 
-  --part single|distributed|all   which evaluation (default all)
+  --part single|distributed|faults|all
+                                  which evaluation (default all: all three). faults: a State
+                                  Service restart (with and without a snapshot), a 30 s outage
+                                  and a store that loses its data, before and after learning
+                                  mode, on api_noisy_neighbors at N = 4, d = 50 ms, B = 250 ms
+                                  (only --trials, --lambda, --json and --jobs apply to it)
   --scenario NAMES                scenarios (default: all three for single; api_noisy_neighbors,batch_surge for distributed)
   --modes MODES                   nofair,centralized,independent,shared,naive,nodecay (default all)
   --instances LIST                N values (default 1,2,4,8,16)
@@ -77,7 +85,8 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
     process.exit(0);
   }
   const part = values.part;
-  if (part !== "single" && part !== "distributed" && part !== "all") fail(`--part ${part}`);
+  if (part !== "single" && part !== "distributed" && part !== "faults" && part !== "all")
+    fail(`--part ${part}`);
   const named = values.scenario?.split(",");
   for (const name of named ?? []) scenarioNamed(name);
   const modeList = list(values.modes).map((mode) => {
@@ -89,7 +98,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
   if (routing !== "rr" && routing !== "random" && routing !== "affinity")
     fail(`--routing ${routing}`);
   return {
-    parts: new Set(part === "all" ? ["single", "distributed"] : [part]),
+    parts: new Set(part === "all" ? ["single", "distributed", "faults"] : [part]),
     singleScenarios: named ?? scenarios.map((s) => s.name),
     distributedScenarios: named ?? ["api_noisy_neighbors", "batch_surge"],
     modes: modeList,

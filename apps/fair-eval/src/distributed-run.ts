@@ -7,6 +7,7 @@ import {
   type FairnessTrackerOptions,
 } from "@fair/tracker";
 import { EventQueue } from "./event-queue.js";
+import type { BadFlowSeries, FaultPlan } from "./faults.js";
 import { GoRand } from "./go-rand.js";
 import { NaiveClient, type SimDecision } from "./naive-client.js";
 import { MetricsRecorder, type RunMetrics } from "./run-metrics.js";
@@ -52,6 +53,8 @@ export interface RunSpec {
   readonly lambda?: number;
   /** Window (rotation) length, ms; default the scenario's duration + 1 min: no rotation. */
   readonly rotationMs?: number;
+  /** A fault of the State Service (modes with a service; docs/evaluation.md §2.9). */
+  readonly fault?: FaultPlan;
 }
 
 /** What a run measured, plus its sync cost and its decisions (1 = throttled) for comparisons. */
@@ -59,6 +62,10 @@ export interface RunResult extends RunMetrics {
   readonly deltasPerSec: number;
   readonly updatesPerSec: number;
   readonly decisions: Uint8Array;
+  /** The noisy flows' requests and throttles per 100 ms. */
+  readonly badSeries: BadFlowSeries;
+  /** With a fault: when every link was connected again, ms; otherwise null. */
+  readonly recoveryMs: number | null;
 }
 
 interface Decider {
@@ -113,6 +120,7 @@ export function runDistributed(spec: RunSpec): RunResult {
       windowMs: config.rotationFrequencyMs,
       // The broken controls run a server that never decays (§2.4).
       decayRatePerSecond: mode === "shared" ? config.lambda : 0,
+      ...(spec.fault === undefined ? {} : { fault: spec.fault }),
     });
     const svc = service;
     deciders =
@@ -176,6 +184,8 @@ export function runDistributed(spec: RunSpec): RunResult {
     deltasPerSec: (service?.stats.deltasReceived ?? 0) / seconds,
     updatesPerSec: (service?.stats.bucketUpdatesDelivered ?? 0) / seconds,
     decisions,
+    badSeries: recorder.badSeries(),
+    recoveryMs: service?.recoveryMs ?? null,
   };
 }
 

@@ -1,20 +1,27 @@
 // One evaluation run as plain data, so it can cross to a worker thread and back.
 import { type RunSpec, runDistributed } from "./distributed-run.js";
 import { maxMinEntitlements, serviceCapacity } from "./fairness.js";
+import { type BadFlowSeries, type FaultKind, type FaultVariant, faultPlan } from "./faults.js";
 import type { RunMetrics } from "./run-metrics.js";
 import { scenarioNamed, scenarioSeed } from "./scenarios.js";
 import { defaultVariant, runSingle } from "./single-run.js";
 import { generateWorkload, requestCounts } from "./workload.js";
 
-/** What to run. `single` is the Go harness (§1): `centralized` there is Go's one local tracker. */
+/**
+ * What to run. `single` is the Go harness (§1): `centralized` there is Go's one local tracker.
+ * `faults` (§2.9) are shared runs with a fault, and the centralized runs they are judged against.
+ */
 export interface Job
   extends Pick<RunSpec, "mode" | "instances" | "routing" | "delayMs" | "batchMs" | "trial"> {
-  readonly part: "single" | "distributed";
+  readonly part: "single" | "distributed" | "faults";
   /** The scenario's name (`scenarioNamed`). */
   readonly scenario: string;
   readonly lambda: number;
   /** `null`: the scenario's duration + 1 min, so no rotation. */
   readonly rotationMs: number | null;
+  /** Part `faults`, mode `shared`: which fault, in which variant. */
+  readonly fault?: FaultKind;
+  readonly variant?: FaultVariant;
 }
 
 /** A finished run: the job and what it measured (the JSON line of `--json`). */
@@ -24,6 +31,10 @@ export interface RunRecord extends Job, RunMetrics {
   readonly meanRatio: number | null;
   readonly worstRatio: number | null;
   readonly elapsedMs: number;
+  /** Part `faults`: the noisy flows' requests and throttles per 100 ms (not in JSON lines). */
+  readonly badSeries?: BadFlowSeries;
+  /** Part `faults` with a fault: when every link was connected again, ms. */
+  readonly recoveryMs?: number | null;
 }
 
 type Prepared = Pick<RunSpec, "scenario" | "workload" | "entitlements">;
@@ -83,7 +94,13 @@ export function executeJob(job: Job, cache: WorkloadCache): RunRecord {
       elapsedMs: performance.now() - started,
     };
   }
-  const { decisions: _decisions, ...metrics } = runDistributed({
+  const fault = job.fault === undefined ? undefined : faultPlan(job.fault, job.variant ?? "after");
+  const {
+    decisions: _decisions,
+    badSeries,
+    recoveryMs,
+    ...metrics
+  } = runDistributed({
     scenario,
     workload,
     entitlements,
@@ -95,10 +112,12 @@ export function executeJob(job: Job, cache: WorkloadCache): RunRecord {
     trial: job.trial,
     lambda: job.lambda,
     ...(job.rotationMs === null ? {} : { rotationMs: job.rotationMs }),
+    ...(fault === undefined ? {} : { fault }),
   });
   return {
     ...job,
     ...metrics,
+    ...(job.part === "faults" ? { badSeries, recoveryMs } : {}),
     meanRatio: null,
     worstRatio: null,
     elapsedMs: performance.now() - started,

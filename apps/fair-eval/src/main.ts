@@ -1,16 +1,25 @@
 // `pnpm eval`: the fairness evaluation of docs/evaluation.md. Part 1 reruns the Go harness (three
 // scenarios, with and without FAIR, Go's RNG: its counts reproduce exactly); part 2 serves the
 // same workloads from N instances with FAIR state centralized, independent, shared through the
-// State Service's real aggregation store, or shared by the two broken protocols. Progress goes
-// to stderr; tables (or --json lines) to stdout.
+// State Service's real aggregation store, or shared by the two broken protocols; part 3 injects
+// State Service faults into shared runs and compares the recovery with the centralized tracker.
+// Progress goes to stderr; tables (or --json lines) to stdout.
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { judge } from "./acceptance.js";
 import { summarize } from "./aggregate.js";
 import { parseEvalArgs } from "./cli.js";
+import { faultInstances, faultJobs, faultRows, faultScenario } from "./faults.js";
 import type { Job } from "./job.js";
 import { runJobs } from "./pool.js";
-import { distributedTable, jsonLine, singleTable, verdictTable } from "./report.js";
+import {
+  distributedTable,
+  faultJsonLine,
+  faultTable,
+  jsonLine,
+  singleTable,
+  verdictTable,
+} from "./report.js";
 import { renderSvg } from "./svg.js";
 import { runSweep } from "./sweep.js";
 
@@ -69,24 +78,29 @@ if (options.parts.has("distributed")) {
   }
 }
 
+if (options.parts.has("faults")) jobs.push(...faultJobs(options.trials, lambda));
+
 const started = performance.now();
 const log = (line: string) => {
   if (!options.quiet) process.stderr.write(`${line}\n`);
 };
 log(`eval: ${jobs.length} runs on ${Math.min(options.jobs, jobs.length)} thread(s)`);
 const records = await runJobs(jobs, options.jobs, (r, done) => {
+  const fault = r.fault === undefined ? "" : ` ${r.fault}/${r.variant}`;
   const where =
     r.part === "single"
       ? "go-harness"
-      : `N=${r.instances} d=${r.delayMs} B=${r.batchMs} trial ${r.trial}`;
+      : `N=${r.instances} d=${r.delayMs} B=${r.batchMs} trial ${r.trial}${fault}`;
   log(
     `[${done}/${jobs.length}] ${r.scenario} ${r.mode} ${where}: Jain ${r.entitlementJain.toFixed(4)} (${(r.elapsedMs / 1000).toFixed(1)} s)`,
   );
 });
 log(`eval: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
+const faults = faultRows(records);
 if (options.json) {
-  for (const record of records) console.log(jsonLine(record));
+  for (const record of records) if (record.part !== "faults") console.log(jsonLine(record));
+  for (const row of faults) console.log(faultJsonLine(row));
 } else {
   const summaries = summarize(records);
   const cpu = cpus()[0]?.model ?? "unknown CPU";
@@ -111,6 +125,12 @@ if (options.json) {
       console.log("## docs/evaluation.md §2.7.3: bounded staleness against (a) at the same N\n");
       console.log(`${verdictTable(verdicts)}\n`);
     }
+  }
+  if (options.parts.has("faults")) {
+    console.log(
+      `## Faults: ${faultScenario}, shared (c), N = ${faultInstances}, d = 50 ms, B = 250 ms, against (a) (λ ${lambda}, ${options.trials} trial(s))\n`,
+    );
+    console.log(`${faultTable(faults)}\n`);
   }
 }
 if (options.svg !== undefined) {

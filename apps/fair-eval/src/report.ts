@@ -1,14 +1,15 @@
 // The readable output of `pnpm eval`: Markdown tables (they read well in a terminal and paste
 // into a README), and the JSON lines of --json.
 import type { Verdict } from "./acceptance.js";
-import type { Summary } from "./aggregate.js";
+import { mean, type Summary } from "./aggregate.js";
+import { type FaultRow, faultKinds, faultLabel, faultVariants } from "./faults.js";
 import type { RunRecord } from "./job.js";
 
-/** One JSON object per run, without the thread-local timing. */
+/** One JSON object per run, without the thread-local timing (and a fault run's series). */
 export function jsonLine(record: RunRecord): string {
   const { part, scenario, mode, instances, routing, delayMs, batchMs, trial, lambda, rotationMs } =
     record;
-  const { elapsedMs: _elapsed, ...metrics } = record;
+  const { elapsedMs: _elapsed, badSeries: _series, recoveryMs: _recovery, ...metrics } = record;
   // The run's identity first, then what it measured.
   return JSON.stringify({
     ...{ part, scenario, mode, instances, routing, delayMs, batchMs, trial, lambda, rotationMs },
@@ -130,6 +131,64 @@ export function verdictTable(verdicts: readonly Verdict[]): string {
       "§2.7.3",
     ],
     rows,
+  );
+}
+
+/** A fault run's JSON line: its identity, then what it measured against (a). */
+export function faultJsonLine(row: FaultRow): string {
+  return JSON.stringify(row);
+}
+
+/**
+ * The fault table (docs/evaluation.md §2.9): per fault and variant, means over trials of the bad
+ * flows' throttle rate in the 10 s after recovery, the centralized tracker's over the same 10 s,
+ * and the time until the bad flows are back within 2 percentage points of it.
+ */
+export function faultTable(rows: readonly FaultRow[]): string {
+  const lines: string[][] = [];
+  for (const fault of faultKinds) {
+    for (const variant of faultVariants) {
+      const group = rows.filter((r) => r.fault === fault && r.variant === variant);
+      const first = group[0];
+      if (first === undefined) continue;
+      const rate = mean(group.map((r) => r.badThrottleRate)) as number;
+      const central = mean(group.map((r) => r.centralizedBadThrottleRate)) as number;
+      const back = group.map((r) => r.backWithinMs);
+      const reached = back.filter((ms): ms is number => ms !== null);
+      const seconds = (ms: number) => f(ms / 1000, 1);
+      let within: string;
+      if (reached.length < back.length) {
+        within = `never (${back.length - reached.length} of ${back.length})`;
+      } else {
+        const low = Math.min(...reached);
+        const high = Math.max(...reached);
+        within = `${seconds(mean(reached) as number)} s`;
+        if (reached.length > 1) within += ` (${seconds(low)}–${seconds(high)})`;
+      }
+      lines.push([
+        faultLabel(fault),
+        variant,
+        `+${seconds((mean(group.map((r) => r.recoveryMs)) as number) - first.faultAtMs)} s`,
+        pct(rate),
+        pct(central),
+        `${f(rate / central, 2)}×`,
+        within,
+        String(group.length),
+      ]);
+    }
+  }
+  return table(
+    [
+      "fault",
+      "variant",
+      "links back",
+      "bad throttle, 10 s after",
+      "(a), same 10 s",
+      "÷ (a)",
+      "back within 2 pp of (a)",
+      "trials",
+    ],
+    lines,
   );
 }
 

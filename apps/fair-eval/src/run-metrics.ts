@@ -1,5 +1,6 @@
 // The per-run metrics of docs/evaluation.md §2.2, gathered request by request.
 import { entitlementJain, jain, serviceCapacity } from "./fairness.js";
+import { type BadFlowSeries, binMs } from "./faults.js";
 import type { Scenario } from "./scenarios.js";
 import type { Workload } from "./workload.js";
 
@@ -49,6 +50,9 @@ export class MetricsRecorder {
   readonly #ringPos: Uint8Array;
   readonly #tttMs: Float64Array;
   readonly #failuresBefore: Float64Array;
+  // The noisy flows' requests and throttles per 100 ms, for the fault scenarios.
+  readonly #badRequests: Uint32Array;
+  readonly #badThrottled: Uint32Array;
   #failures = 0;
   #throttled = 0;
   #total = 0;
@@ -70,6 +74,9 @@ export class MetricsRecorder {
     this.#ringPos = new Uint8Array(n);
     this.#tttMs = new Float64Array(n).fill(Number.NaN);
     this.#failuresBefore = new Float64Array(n);
+    const bins = Math.ceil(scenario.durationMs / binMs);
+    this.#badRequests = new Uint32Array(bins);
+    this.#badThrottled = new Uint32Array(bins);
   }
 
   /** A decision's pFinal against the shadow's. */
@@ -99,6 +106,11 @@ export class MetricsRecorder {
       }
     }
     const info = this.#workload.clients[client];
+    if (info?.bad === true) {
+      const bin = Math.min(Math.floor(atMs / binMs), this.#badRequests.length - 1);
+      this.#badRequests[bin] = (this.#badRequests[bin] as number) + 1;
+      if (throttled) this.#badThrottled[bin] = (this.#badThrottled[bin] as number) + 1;
+    }
     if (info?.bad === true && Number.isNaN(this.#tttMs[client] as number)) {
       this.#track(client, atMs - info.classStartMs, throttled);
     }
@@ -112,6 +124,11 @@ export class MetricsRecorder {
     this.#ringPos[client] = ((this.#ringPos[client] as number) + 1) % window;
     this.#ringCount[client] = count;
     if (count >= threshold) this.#tttMs[client] = sinceStartMs;
+  }
+
+  /** The noisy flows' requests and throttles per 100 ms of simulated time. */
+  badSeries(): BadFlowSeries {
+    return { requests: [...this.#badRequests], throttled: [...this.#badThrottled] };
   }
 
   /** The run's metrics against the scenario's entitlements. */

@@ -32,6 +32,9 @@ class RecordingLink implements StateLink {
     return new Promise(() => {});
   }
 
+  /** Never called: this link never reports an epoch change. */
+  offerState(): void {}
+
   subscribe(_listener: StateLinkListener): () => void {
     return () => {};
   }
