@@ -115,6 +115,41 @@ describe("a new epoch", () => {
     });
   });
 
+  test("a bucket with adjustments still held is offered net of them, and they follow as deltas: each outcome counts once", async () => {
+    const decay = 0.01 / 1000;
+    const { server, time, client } = await connectedToEpoch1();
+    const view: BucketValue[] = [
+      { rowId: 0, colId: 9, prob: 0.5, lastUpdateTimeMs: t0 + 1_000 },
+      { rowId: 0, colId: 8, prob: 0.3, lastUpdateTimeMs: t0 },
+    ];
+    offeringListener(client, new Map([[seed0, view]]));
+    const lost = new Promise<void>((resolve) => client.on("disconnected", () => resolve()));
+    server.streams[0]?.fail(new ConnectError("restarting", Code.Unavailable));
+    await lost;
+    // Held through the outage: two outcomes on col 9 (the view holds them already), one
+    // success on col 8 whose time is later than the view's.
+    client.sendDeltaUpdate(seed0, [
+      { rowId: 0, colId: 9, deltaProb: 0.04, lastUpdateTimeMs: t0 },
+      { rowId: 0, colId: 9, deltaProb: 0.04, lastUpdateTimeMs: t0 + 1_000 },
+      { rowId: 0, colId: 8, deltaProb: -0.001, lastUpdateTimeMs: t0 + 2_000 },
+    ]);
+    server.headers[EPOCH_HEADER] = "e2";
+    time.tick(100);
+    await server.until(() => server.kinds(1).includes("delta ×2"));
+    const offers = server.streams[1]?.received.flatMap((r) =>
+      r.request.case === "stateOffer" ? r.request.value.buckets : [],
+    );
+    const held9 = 0.04 * Math.exp(-decay * 1_000) + 0.04;
+    expect(offers?.[0]).toMatchObject({ colId: 9n, lastUpdateTimeMs: BigInt(t0 + 1_000) });
+    expect(offers?.[0]?.prob).toBeCloseTo(0.5 - held9, 15);
+    // Taken to the later time, the success added back: the view before it.
+    expect(offers?.[1]).toMatchObject({ colId: 8n, lastUpdateTimeMs: BigInt(t0 + 2_000) });
+    expect(offers?.[1]?.prob).toBeCloseTo(0.3 * Math.exp(-decay * 2_000) + 0.001, 15);
+    expect(server.kinds(1).indexOf("delta ×2")).toBeGreaterThan(
+      server.kinds(1).indexOf(`offer ${seed0} ×2`),
+    );
+  });
+
   test("replies to requests sent before the offers are dropped; requestFullState resolves with the reply after them", async () => {
     const { server, time, client } = await connectedToEpoch1();
     await client.requestFullState(seed0);

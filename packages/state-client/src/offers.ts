@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Bucket, SyncRequest } from "@fair/state-proto";
 import { SyncRequestSchema } from "@fair/state-proto";
-import { MAX_COL_ID, MAX_ROW_ID } from "./pending-deltas.js";
+import { MAX_COL_ID, MAX_ROW_ID, type PendingDeltas } from "./pending-deltas.js";
 import type { BucketValue } from "./state-link.js";
 
 /** An offer as it goes on the wire: its messages, and the buckets left out as unusable. */
@@ -14,14 +14,20 @@ export interface OfferMessages {
 
 /**
  * One `offerState` call as `StateOffer` messages (learning mode). Each bucket goes as given —
- * its probability as of its own time, never decayed here — so the server can decay both sides
- * to a common time and keep the larger. Unusable buckets are left out and counted, because the
- * server refuses a whole offer for one bad bucket.
+ * its probability as of its own time, never decayed for the trip — except that the
+ * adjustments this client still holds for it are taken out: they are already in the
+ * listener's view (a tracker applies an outcome locally before it sends it) and go out as
+ * deltas after the offers, so each outcome counts once. With held sum `s` as of `tₛ` and the
+ * view `q` as of `u`, the bucket is offered as `max(0, q·e^(−λ(T−u)) − s·e^(−λ(T−tₛ)))` as of
+ * `T = max(u, tₛ)`. Unusable buckets are left out and counted, because the server refuses a
+ * whole offer for one bad bucket.
  */
 export function offerMessages(
   seed: bigint,
   buckets: readonly BucketValue[],
   maxPerMessage: number,
+  held: PendingDeltas,
+  decayPerMs: number,
 ): OfferMessages {
   if (typeof seed !== "bigint" || seed < 0n) return { messages: [], invalid: buckets.length };
   const messages: SyncRequest[] = [];
@@ -34,7 +40,8 @@ export function offerMessages(
       }),
     );
   for (const bucket of buckets) {
-    const { rowId, colId, prob, lastUpdateTimeMs } = bucket;
+    const { rowId, colId } = bucket;
+    let { prob, lastUpdateTimeMs } = bucket;
     if (
       !(Number.isInteger(rowId) && rowId >= 0 && rowId < MAX_ROW_ID) ||
       !(Number.isInteger(colId) && colId >= 0 && colId < MAX_COL_ID) ||
@@ -43,6 +50,14 @@ export function offerMessages(
     ) {
       invalid++;
       continue;
+    }
+    const pending = held.get(seed, rowId, colId);
+    if (pending !== undefined) {
+      const at = Math.max(lastUpdateTimeMs, pending.timeMs);
+      const view = prob * Math.exp(-decayPerMs * (at - lastUpdateTimeMs));
+      const sent = pending.sum * Math.exp(-decayPerMs * (at - pending.timeMs));
+      prob = Math.min(1, Math.max(0, view - sent));
+      lastUpdateTimeMs = at;
     }
     batch.push({
       $typeName: "fair.state.v1.Bucket",

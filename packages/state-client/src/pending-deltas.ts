@@ -122,6 +122,15 @@ export class PendingDeltas {
     return dropped;
   }
 
+  /** The coalesced adjustment waiting for one bucket, as of its time; `undefined` if none. */
+  get(
+    seed: bigint,
+    rowId: number,
+    colId: number,
+  ): { readonly sum: number; readonly timeMs: number } | undefined {
+    return this.#bySeed.get(seed)?.get(rowId)?.get(colId);
+  }
+
   /** Forgets everything pending; returns how many buckets that was. */
   clear(): number {
     const dropped = this.#size;

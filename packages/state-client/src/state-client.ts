@@ -210,8 +210,10 @@ export class StateClient implements StateLink {
    * `maxDeltasPerMessage` buckets, before the client asks again for the seeds it holds.
    * Called at any other time it sends nothing: the server wants offers only from a client
    * that has just found its new epoch, and the client could not then tell which full-state
-   * replies predate them. Never blocks and never throws: unusable buckets, and offers made
-   * at another time, are dropped and counted (`stats().offerBucketsDropped`).
+   * replies predate them. A bucket this client still holds adjustments for is offered net of
+   * them (they are in the view already, and follow as deltas), so each outcome counts once.
+   * Never blocks and never throws: unusable buckets, and offers made at another time, are
+   * dropped and counted (`stats().offerBucketsDropped`).
    */
   offerState(seed: bigint, buckets: readonly BucketValue[]): void {
     const outbox = this.#outbox;
@@ -219,7 +221,14 @@ export class StateClient implements StateLink {
       this.#counters.dropOffered("not_asked", buckets.length);
       return;
     }
-    const { messages, invalid } = offerMessages(seed, buckets, this.#options.maxDeltasPerMessage);
+    const { maxDeltasPerMessage, decayRatePerSecond } = this.#options;
+    const { messages, invalid } = offerMessages(
+      seed,
+      buckets,
+      maxDeltasPerMessage,
+      this.#pending,
+      decayRatePerSecond / 1000,
+    );
     this.#counters.dropOffered("invalid", invalid);
     for (const message of messages) outbox.push(message);
   }
@@ -341,8 +350,7 @@ export class StateClient implements StateLink {
     if (this.#closed) return;
     const change = this.#epoch.observe(header?.get(EPOCH_HEADER) ?? null);
     if (change !== undefined) this.#onEpochChange(change);
-    // What waited goes after the offers: an adjustment the offered view already holds is
-    // then counted twice, which errs toward throttling (README, "Epochs and learning mode").
+    // What waited goes after the offers, which were sent net of it: each outcome counts once.
     if (this.#pending.size > 0) this.#flush();
   }
 
