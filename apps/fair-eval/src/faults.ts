@@ -74,39 +74,17 @@ export const backWithin = 0.02;
 /** The resolution of the bad-flow series a run records, ms. */
 export const binMs = 100;
 
+/** What each fault does to the server; the variant does not change it. */
+const faultEffects: Record<FaultKind, Pick<FaultPlan, "downMs" | "newStore" | "snapshot">> = {
+  restart: { downMs: restartDownMs, newStore: true, snapshot: false },
+  "restart-snapshot": { downMs: restartDownMs, newStore: true, snapshot: true },
+  outage: { downMs: outageDownMs, newStore: false, snapshot: false },
+  "data-loss": { downMs: 0, newStore: true, snapshot: false },
+};
+
 /** The plan of `kind` in `variant`. */
 export function faultPlan(kind: FaultKind, variant: FaultVariant): FaultPlan {
-  switch (kind) {
-    case "restart":
-      return {
-        kind,
-        variant,
-        atMs: faultAtMs,
-        downMs: restartDownMs,
-        newStore: true,
-        snapshot: false,
-      };
-    case "restart-snapshot":
-      return {
-        kind,
-        variant,
-        atMs: faultAtMs,
-        downMs: restartDownMs,
-        newStore: true,
-        snapshot: true,
-      };
-    case "outage":
-      return {
-        kind,
-        variant,
-        atMs: faultAtMs,
-        downMs: outageDownMs,
-        newStore: false,
-        snapshot: false,
-      };
-    case "data-loss":
-      return { kind, variant, atMs: faultAtMs, downMs: 0, newStore: true, snapshot: false };
-  }
+  return { kind, variant, atMs: faultAtMs, ...faultEffects[kind] };
 }
 
 /** How the fault tables name a fault. */

@@ -1,6 +1,6 @@
 import { StoreError } from "./errors.js";
 import type { ResolvedStoreOptions } from "./options.js";
-import type { DeltaUpdateInput, StateOfferInput } from "./store.js";
+import type { BucketDeltaInput, BucketInput, DeltaUpdateInput, StateOfferInput } from "./store.js";
 
 const maxUint64 = 2n ** 64n - 1n;
 
@@ -41,49 +41,7 @@ export function validateUpdate(
     throw new StoreError("invalid_argument", "update", "must be a DeltaUpdate");
   }
   checkSeed(update.seed, "seed", options);
-  const deltas = update.deltas;
-  if (!Array.isArray(deltas)) {
-    throw new StoreError("invalid_argument", "deltas", "must be an array");
-  }
-  const { maxRows, maxCols } = options;
-  batch.reserve(deltas.length);
-  const { keys, deltas: values, times } = batch;
-  for (let i = 0; i < deltas.length; i++) {
-    const delta = deltas[i];
-    if (delta === null || typeof delta !== "object") {
-      throw new StoreError("invalid_argument", `deltas[${i}]`, "must be a BucketDelta");
-    }
-    // Number() of a uint64 rounds only above 2^53, far past every bound
-    // checked here, and rounds monotonically: a value at or past a bound
-    // never lands below it. So the checks are exact on the rounded number.
-    const row = uint64ToNumber(delta.rowId, "deltas", i, "row_id");
-    if (row >= maxRows) throw beyond("deltas", i, "row_id", delta.rowId, `maxRows ${maxRows}`);
-    const col = uint64ToNumber(delta.colId, "deltas", i, "col_id");
-    if (col >= maxCols) throw beyond("deltas", i, "col_id", delta.colId, `maxCols ${maxCols}`);
-    const a = delta.deltaProb;
-    if (typeof a !== "number" || !Number.isFinite(a)) {
-      throw new StoreError(
-        "invalid_argument",
-        `deltas[${i}].delta_prob`,
-        `must be finite, got ${a}`,
-      );
-    }
-    if (a < -1 || a > 1) {
-      throw new StoreError(
-        "out_of_range",
-        `deltas[${i}].delta_prob`,
-        `must be in [-1, 1], got ${a}`,
-      );
-    }
-    const ts = uint64ToNumber(delta.lastUpdateTimeMs, "deltas", i, "last_update_time_ms");
-    if (ts > Number.MAX_SAFE_INTEGER) {
-      throw beyond("deltas", i, "last_update_time_ms", delta.lastUpdateTimeMs, "2^53");
-    }
-    keys[i] = row * maxCols + col;
-    values[i] = a;
-    times[i] = ts;
-  }
-  batch.length = deltas.length;
+  readEntries(update.deltas, deltaEntries, options, batch);
 }
 
 /**
@@ -101,38 +59,79 @@ export function validateOffer(
     throw new StoreError("invalid_argument", "offer", "must be a StateOffer");
   }
   checkSeed(offer.seed, "seed", options);
-  const buckets = offer.buckets;
-  if (!Array.isArray(buckets)) {
-    throw new StoreError("invalid_argument", "buckets", "must be an array");
+  readEntries(offer.buckets, bucketEntries, options, batch);
+}
+
+/** How one kind of list entry is named and read: a delta of an update, a bucket of an offer. */
+interface EntryShape {
+  /** The list's field, `deltas` or `buckets`. */
+  readonly list: string;
+  /** The entry's message, for the error of an entry that is not an object. */
+  readonly message: string;
+  /** The value's field (proto spelling) and its lowest allowed value; the highest is 1. */
+  readonly valueField: string;
+  readonly min: number;
+}
+
+const deltaEntries: EntryShape = {
+  list: "deltas",
+  message: "BucketDelta",
+  valueField: "delta_prob",
+  min: -1,
+};
+
+const bucketEntries: EntryShape = {
+  list: "buckets",
+  message: "Bucket",
+  valueField: "prob",
+  min: 0,
+};
+
+function readEntries(
+  entries: unknown,
+  shape: EntryShape,
+  options: ResolvedStoreOptions,
+  batch: DeltaBatch,
+): void {
+  const { list } = shape;
+  if (!Array.isArray(entries)) {
+    throw new StoreError("invalid_argument", list, "must be an array");
   }
   const { maxRows, maxCols } = options;
-  batch.reserve(buckets.length);
+  batch.reserve(entries.length);
   const { keys, deltas: values, times } = batch;
-  for (let i = 0; i < buckets.length; i++) {
-    const bucket = buckets[i];
-    if (bucket === null || typeof bucket !== "object") {
-      throw new StoreError("invalid_argument", `buckets[${i}]`, "must be a Bucket");
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    if (entry === null || typeof entry !== "object") {
+      throw new StoreError("invalid_argument", `${list}[${i}]`, `must be a ${shape.message}`);
     }
-    const row = uint64ToNumber(bucket.rowId, "buckets", i, "row_id");
-    if (row >= maxRows) throw beyond("buckets", i, "row_id", bucket.rowId, `maxRows ${maxRows}`);
-    const col = uint64ToNumber(bucket.colId, "buckets", i, "col_id");
-    if (col >= maxCols) throw beyond("buckets", i, "col_id", bucket.colId, `maxCols ${maxCols}`);
-    const q = bucket.prob;
-    if (typeof q !== "number" || !Number.isFinite(q)) {
-      throw new StoreError("invalid_argument", `buckets[${i}].prob`, `must be finite, got ${q}`);
+    // Number() of a uint64 rounds only above 2^53, far past every bound
+    // checked here, and rounds monotonically: a value at or past a bound
+    // never lands below it. So the checks are exact on the rounded number.
+    const row = uint64ToNumber(entry.rowId, list, i, "row_id");
+    if (row >= maxRows) throw beyond(list, i, "row_id", entry.rowId, `maxRows ${maxRows}`);
+    const col = uint64ToNumber(entry.colId, list, i, "col_id");
+    if (col >= maxCols) throw beyond(list, i, "col_id", entry.colId, `maxCols ${maxCols}`);
+    // Two plain property reads, not a callback: this is the hot path of every update.
+    const a =
+      shape === deltaEntries ? (entry as BucketDeltaInput).deltaProb : (entry as BucketInput).prob;
+    if (typeof a !== "number" || !Number.isFinite(a)) {
+      const field = `${list}[${i}].${shape.valueField}`;
+      throw new StoreError("invalid_argument", field, `must be finite, got ${a}`);
     }
-    if (q < 0 || q > 1) {
-      throw new StoreError("out_of_range", `buckets[${i}].prob`, `must be in [0, 1], got ${q}`);
+    if (a < shape.min || a > 1) {
+      const field = `${list}[${i}].${shape.valueField}`;
+      throw new StoreError("out_of_range", field, `must be in [${shape.min}, 1], got ${a}`);
     }
-    const ts = uint64ToNumber(bucket.lastUpdateTimeMs, "buckets", i, "last_update_time_ms");
+    const ts = uint64ToNumber(entry.lastUpdateTimeMs, list, i, "last_update_time_ms");
     if (ts > Number.MAX_SAFE_INTEGER) {
-      throw beyond("buckets", i, "last_update_time_ms", bucket.lastUpdateTimeMs, "2^53");
+      throw beyond(list, i, "last_update_time_ms", entry.lastUpdateTimeMs, "2^53");
     }
     keys[i] = row * maxCols + col;
-    values[i] = q;
+    values[i] = a;
     times[i] = ts;
   }
-  batch.length = buckets.length;
+  batch.length = entries.length;
 }
 
 /** Checks the arguments of `applyDelta` (parameter spelling) and returns the key. */
