@@ -45,6 +45,8 @@ async function main(): Promise<void> {
       grpcAddress: running.grpcAddress,
       metricsAddress: running.metricsAddress,
       ...running.server.store.description,
+      // The state epoch clients find in fair-state-epoch; offers are merged for learningPeriodMs.
+      epoch: running.server.store.epochs?.current?.id,
       config: { ...config, redisUrl: withoutPassword(config.redisUrl) },
       origins,
     },

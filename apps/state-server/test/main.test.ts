@@ -108,6 +108,8 @@ describe("a running server", () => {
       level: 30,
       msg: "fair-state-server started",
       grpcAddress: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      // The state epoch its clients will find in fair-state-epoch.
+      epoch: expect.stringMatching(/^[0-9a-f-]{36}$/),
       config: { broadcastIntervalMs: 250, windowMs: 300_000 },
       origins: { broadcastIntervalMs: "env", windowMs: "default" },
     });

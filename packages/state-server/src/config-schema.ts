@@ -253,10 +253,15 @@ export const configKeys = {
     default: undefined,
     help: 'Bearer tokens that may use Sync, one per line ("token" or "token ns1,ns2"); unset: no auth. Reloaded on SIGHUP or change.',
   },
+  stateDir: {
+    schema: optionalPath,
+    default: undefined,
+    help: "A writable directory the server keeps its state in: with the in-memory store and no snapshotPath, snapshots go to <stateDir>/state.snapshot. `pnpm start` sets .fair-state, the image /var/lib/fair-state.",
+  },
   snapshotPath: {
     schema: optionalPath,
     default: undefined,
-    help: "File the in-memory store is written to at snapshotIntervalMs and on shutdown, and loaded from at start-up.",
+    help: "File the in-memory store is written to at snapshotIntervalMs and on shutdown, and loaded from at start-up (default: <stateDir>/state.snapshot when stateDir is set).",
   },
   snapshotIntervalMs: {
     schema: duration({ min: 1000 }),

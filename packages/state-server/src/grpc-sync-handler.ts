@@ -54,15 +54,17 @@ async function serveSync(
   // The client went away (cancelled, reset or disconnected): end the stream.
   const onClose = () => abort.abort();
   response.once("close", onClose);
+  // Read as the stream opens, sent with its first message (or its end).
+  const headers = sync.responseHeaders();
   let headersSent = false;
   const sendHeaders = () => {
     headersSent = true;
-    response.writeHead(200, { "content-type": "application/grpc", ...sync.responseHeaders });
+    response.writeHead(200, { "content-type": "application/grpc", ...headers });
   };
   let status: ConnectError | undefined;
   try {
     const requests = readRequests(request, sync.maxMessageBytes);
-    const frames = sync.serve(requests, admission, grpcFrames, abort.signal);
+    const frames = sync.serve(requests, admission, grpcFrames, abort.signal, headers);
     for await (const frame of frames) {
       if (!headersSent) sendHeaders();
       if (response.stream.destroyed) break;

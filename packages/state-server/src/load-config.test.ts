@@ -65,9 +65,26 @@ describe("defaults", () => {
       maxNamespaces: 1024,
       learningPeriodMs: 30_000,
     });
+    expect(config.stateDir).toBeUndefined();
+    expect(config.snapshotPath).toBeUndefined();
     expect(new Set(Object.values(origins))).toEqual(new Set(["default"]));
     expect(help).toBe(false);
     expect(loadConfig({ argv: [], env: {} }).deprecations).toEqual([]);
+  });
+
+  test("a state directory turns snapshots on for the in-memory store; a snapshotPath of its own wins; Redis takes none", () => {
+    const inDir = loadConfig({ argv: ["--state-dir=/var/lib/fair-state"], env: {} }).config;
+    expect(inDir.snapshotPath).toBe("/var/lib/fair-state/state.snapshot");
+    const own = loadConfig({
+      argv: ["--state-dir=/var/lib/fair-state", "--snapshot-path=/tmp/x.snapshot"],
+      env: {},
+    }).config;
+    expect(own.snapshotPath).toBe("/tmp/x.snapshot");
+    const redis = loadConfig({
+      argv: ["--state-dir=/var/lib/fair-state"],
+      env: { FAIR_STATE_STORE: "redis" },
+    }).config;
+    expect(redis.snapshotPath).toBeUndefined();
   });
 
   test("the Redis store is chosen, and pointed at a server, by environment alone", () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
@@ -134,6 +135,10 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
 
   if (issues.length > 0) throw new ConfigError(issues);
   values.maxClockSkewMs ??= Math.floor((values.windowMs as number) / 10);
+  // A state directory turns snapshots on for the in-memory store, unless a path is given.
+  if (values.stateDir !== undefined && values.store === "memory") {
+    values.snapshotPath ??= join(values.stateDir as string, "state.snapshot");
+  }
   const config = values as StateServerConfig;
   checkConsistency(config, sourceOf, issues);
   if (issues.length > 0) throw new ConfigError(issues);

@@ -1,5 +1,5 @@
 import type { HubStats } from "@fair/state-broadcast";
-import type { MaybePromise, StoreStats } from "@fair/state-store";
+import type { MaybePromise, OfferStatus, StoreEpoch, StoreStats } from "@fair/state-store";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** Where scrape-time figures come from: the store's and the hub's own counters. */
@@ -8,6 +8,18 @@ export interface MetricSources {
   readonly storeStats: () => MaybePromise<StoreStats>;
   readonly hubStats: () => HubStats;
   readonly serving: () => boolean;
+  /** The store's current epoch; `undefined` without the capability or before the store knows it. Default: none. */
+  readonly epoch?: () => StoreEpoch | undefined;
+  /** How long after its epoch began the store takes offers, in ms (the server's `learningPeriodMs`). Default 0. */
+  readonly learningPeriodMs?: number;
+  /**
+   * When the snapshot on disk was taken, in Unix ms: the last one written,
+   * or the one restored at start-up until then; `undefined` when there is
+   * none (no `snapshotPath`, or none written yet). Default: none.
+   */
+  readonly snapshotTakenAtMs?: () => number | undefined;
+  /** The clock the ages are measured on, Unix ms. Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** The counters the Sync handler moves as it works. */
@@ -21,10 +33,12 @@ export interface SyncMetrics {
   readonly deltaUpdatesRejected: Counter<"code">;
   /** Deltas in rejected messages: counted with the store's drops under reason `rejected`. */
   readonly rejectedDeltas: { count: number };
+  /** StateOffers refused (each ending its stream): counted with the store's offers under result `rejected`. */
+  readonly rejectedOffers: { count: number };
   readonly fullStateRequests: Counter;
   readonly fullStateBucketsSent: Counter;
   readonly aggregationLatency: Histogram;
-  /** Requests a stream could not complete because the store was unavailable (`apply`, `get_seed`). */
+  /** Requests a stream could not complete because the store was unavailable (`apply`, `get_seed`, `offer`). */
   readonly storeUnavailable: Counter<"operation">;
 }
 
@@ -65,7 +79,16 @@ const emptyStats: StoreStats = {
   limitRefusals: { max_seeds_per_namespace: 0, max_buckets_per_seed: 0, max_namespaces: 0 },
   evictedSeeds: 0,
   evictedBuckets: 0,
+  offers: { applied: 0, learning_over: 0, too_old: 0, too_far_future: 0 },
 };
+
+/** What became of offers, as the store counts them: every label of `fair_state_offers_total` but `rejected`. */
+const offerStatuses: readonly OfferStatus[] = [
+  "applied",
+  "learning_over",
+  "too_old",
+  "too_far_future",
+];
 
 /**
  * The store's stats for one scrape: every metric that reads them shares one
@@ -105,8 +128,13 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const storeStats = sharedStoreStats(sources.storeStats);
+  const now = sources.now ?? Date.now;
+  const epoch = sources.epoch ?? (() => undefined);
+  const learningPeriodMs = sources.learningPeriodMs ?? 0;
+  const snapshotTakenAtMs = sources.snapshotTakenAtMs ?? (() => undefined);
 
   const rejectedDeltas = { count: 0 };
+  const rejectedOffers = { count: 0 };
   const mirror = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
@@ -214,6 +242,55 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
     "Streams closed because they fell too far behind the broadcast.",
     () => sources.hubStats().slowConsumerCloses,
   );
+  new Counter({
+    name: "fair_state_offers_total",
+    help: "StateOffer messages (learning mode), by result: applied (merged by maximum, whether or not a bucket rose), learning_over (refused: the epoch was older than learningPeriodMs), too_old and too_far_future (seed outside the live range), rejected (invalid or over a limit: ended its stream). Only the last ends a stream.",
+    labelNames: ["result"],
+    registers,
+    async collect() {
+      // A store of an older version may not count offers yet.
+      const offers = (await storeStats()).offers ?? emptyStats.offers;
+      this.reset();
+      for (const status of offerStatuses) this.labels(status).inc(offers[status] ?? 0);
+      this.labels("rejected").inc(rejectedOffers.count);
+    },
+  });
+  new Gauge({
+    name: "fair_state_epoch_info",
+    help: "1, labelled with the state epoch the server announces in fair-state-epoch; no series while the store has no epoch (or does not know it yet). The label changes when the epoch does.",
+    labelNames: ["epoch"],
+    registers,
+    collect() {
+      this.reset();
+      const current = epoch();
+      if (current !== undefined) this.labels(current.id).set(1);
+    },
+  });
+  gauge(
+    "fair_state_epoch_age_seconds",
+    "Seconds since the current state epoch began (on Redis: since it lost its data); NaN while the store has no epoch.",
+    () => {
+      const current = epoch();
+      return current === undefined ? Number.NaN : (now() - current.startedAtMs) / 1000;
+    },
+  );
+  gauge(
+    "fair_state_learning",
+    "1 while clients' StateOffers are merged: the current epoch is at most learningPeriodMs old (as the stores count it); 0 after that, and while the store has no epoch.",
+    () => {
+      const current = epoch();
+      // The stores refuse an offer only once the epoch is *more* than learningPeriodMs old.
+      return current !== undefined && now() - current.startedAtMs <= learningPeriodMs ? 1 : 0;
+    },
+  );
+  gauge(
+    "fair_state_snapshot_age_seconds",
+    "Seconds since the snapshot on disk was taken: the last one written, or until then the one restored at start-up; NaN without snapshotPath and until a first snapshot exists.",
+    () => {
+      const takenAtMs = snapshotTakenAtMs();
+      return takenAtMs === undefined ? Number.NaN : (now() - takenAtMs) / 1000;
+    },
+  );
   gauge(
     "fair_state_serving",
     "1 while the server is SERVING; 0 before it starts, from the moment shutdown begins, and while the store is not ready (Redis unreachable).",
@@ -223,9 +300,10 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   return {
     registry,
     rejectedDeltas,
+    rejectedOffers,
     storeUnavailable: new Counter({
       name: "fair_state_store_unavailable_total",
-      help: "Requests a stream could not complete because the store was unavailable, by operation (apply, get_seed); each ended its stream with UNAVAILABLE.",
+      help: "Requests a stream could not complete because the store was unavailable, by operation (apply: a DeltaUpdate, get_seed: a StateRequest, offer: a StateOffer); each ended its stream with UNAVAILABLE.",
       labelNames: ["operation"],
       registers,
     }),

@@ -53,6 +53,8 @@ describe("snapshot files", () => {
       seeds: 1,
       buckets: 1,
       skippedSeeds: 0,
+      epoch: before.epochs.current.id,
+      takenAtMs: now,
     });
     expect(after.getSeed(seed)).toEqual(before.getSeed(seed));
   });
@@ -87,7 +89,7 @@ describe("snapshot files", () => {
     expect(chunks).toBeGreaterThan(1);
     // Past the 1 MiB a read takes, so the restore is fed several chunks.
     expect(readFileSync(path).length).toBeGreaterThan(2 ** 21);
-    expect(Buffer.from(readFileSync(path)).equals(before.snapshot())).toBe(true);
+    expect(Buffer.from(readFileSync(path)).equals(before.snapshot())).toBe(true); // one store, one epoch
     const after = store();
     expect(await loadSnapshotFile(path, after.persistence, now)).toMatchObject({
       kind: "loaded",

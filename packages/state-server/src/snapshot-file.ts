@@ -1,5 +1,6 @@
 import { type FileHandle, open, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { MaybePromise, StorePersistence } from "@fair/state-store";
 
 /**
@@ -16,6 +17,8 @@ export type SnapshotLoad =
       readonly seeds: number;
       readonly buckets: number;
       readonly skippedSeeds: number;
+      /** When the snapshot was taken, in Unix ms, as it says itself; `undefined` if it does not say. */
+      readonly takenAtMs: number | undefined;
     }
   | { readonly kind: "set_aside"; readonly movedTo: string; readonly reason: string };
 
@@ -33,16 +36,25 @@ let temporaries = 0;
  * whole in memory and the event loop turns between chunks.
  */
 export class SnapshotWriter {
-  #last: Promise<void> = Promise.resolve();
+  #last: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly path: string,
     private readonly snapshot: () => MaybePromise<SnapshotSource>,
+    private readonly now: () => number = Date.now,
   ) {}
 
-  /** Writes a snapshot taken once the writes before it are done; rejects if this one fails. */
-  write(): Promise<void> {
-    const next = this.#last.then(async () => writeFileAtomically(this.path, await this.snapshot()));
+  /**
+   * Writes a snapshot taken once the writes before it are done; resolves
+   * with when it was taken (on `now`, as the write began), rejects if this
+   * one fails.
+   */
+  write(): Promise<number> {
+    const next = this.#last.then(async () => {
+      const takenAtMs = this.now();
+      await writeFileAtomically(this.path, await this.snapshot());
+      return takenAtMs;
+    });
     this.#last = next.catch(() => {});
     return next;
   }
@@ -124,10 +136,11 @@ export async function loadSnapshotFile(
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
     throw error;
   }
-  const file = { error: undefined as unknown };
+  const file: ReadState = { error: undefined, takenAtMs: undefined };
   let refusal: unknown;
   try {
-    return { kind: "loaded", ...(await store.restore(readChunks(handle, file))) };
+    const restored = await store.restore(readChunks(handle, file));
+    return { kind: "loaded", ...restored, takenAtMs: file.takenAtMs };
   } catch (error) {
     if (file.error !== undefined) throw file.error;
     refusal = error;
@@ -143,12 +156,20 @@ export async function loadSnapshotFile(
   };
 }
 
-/** The file's bytes, a fresh buffer per read; a read that fails is noted in `file.error`. */
-async function* readChunks(
-  handle: FileHandle,
-  file: { error: unknown },
-): AsyncGenerator<Uint8Array> {
-  for (;;) {
+/** What reading a snapshot file noted on the way. */
+interface ReadState {
+  /** Why a read failed, if one did. */
+  error: unknown;
+  /** The snapshot's `taken_at_ms`, from its first chunk. */
+  takenAtMs: number | undefined;
+}
+
+/**
+ * The file's bytes, a fresh buffer per read; a read that fails is noted in
+ * `file.error`, the snapshot's own time in `file.takenAtMs`.
+ */
+async function* readChunks(handle: FileHandle, file: ReadState): AsyncGenerator<Uint8Array> {
+  for (let first = true; ; first = false) {
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     let bytesRead: number;
     try {
@@ -158,6 +179,33 @@ async function* readChunks(
       throw error;
     }
     if (bytesRead === 0) return;
-    yield buffer.subarray(0, bytesRead);
+    const chunk = buffer.subarray(0, bytesRead);
+    if (first) file.takenAtMs = snapshotTakenAtMs(chunk);
+    yield chunk;
   }
+}
+
+/**
+ * A `StoreSnapshot`'s `taken_at_ms` (field 2), read from the start of its
+ * bytes, where writers put it (after `format_version`, before the seeds);
+ * `undefined` when it is not there, is 0 or is no exact Unix ms. Only for
+ * the server's figures: the store's restore reads and checks the snapshot.
+ */
+export function snapshotTakenAtMs(head: Uint8Array): number | undefined {
+  try {
+    const reader = new BinaryReader(head);
+    while (reader.pos < head.length) {
+      const [field, wireType] = reader.tag();
+      if (field === 2 && wireType === WireType.Varint) {
+        const ms = Number(reader.uint64());
+        return ms > 0 && Number.isSafeInteger(ms) ? ms : undefined;
+      }
+      // Only format_version comes before it.
+      if (field !== 1) return undefined;
+      reader.skip(wireType, field);
+    }
+  } catch {
+    // Cut short or not a snapshot: the restore says why.
+  }
+  return undefined;
 }

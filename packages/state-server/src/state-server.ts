@@ -15,6 +15,7 @@ import { Admission } from "./admission.js";
 import { AuthTokens } from "./auth-tokens.js";
 import type { StateServerConfig } from "./config-schema.js";
 import { Connections } from "./connections.js";
+import { watchEpochs } from "./epoch-watch.js";
 import { HealthStatus } from "./health.js";
 import { type ServerLogger, silentLogger } from "./logger.js";
 import { createMetrics, type StateServerMetrics } from "./metrics.js";
@@ -78,10 +79,13 @@ export interface StateServer {
   attach(server: Http2Server | Http2SecureServer): () => void;
   /**
    * Reads the token file, restores the snapshot (with `snapshotPath` and a
-   * store that can be snapshotted), starts the hub and the store, and
-   * reports SERVING — once the store is ready, when it can be unready. Until
-   * it resolves, `Sync` is refused with UNAVAILABLE. Rejects, leaving
-   * nothing running, when the token file cannot be read.
+   * store that can be snapshotted, creating its directory if missing),
+   * starts the hub and the store, and reports SERVING — once the store is
+   * ready, when it can be unready. Until it resolves, `Sync` is refused with
+   * UNAVAILABLE. From then on, with a store that has epochs, a new epoch
+   * ends every open `Sync` stream with UNAVAILABLE so its client reconnects
+   * and sees it. Rejects, leaving nothing running, when the token file
+   * cannot be read.
    */
   start(): Promise<void>;
   /**
@@ -113,10 +117,16 @@ export function createStateServer(options: StateServerOptions): StateServer {
     timers,
   });
   const health = new HealthStatus();
+  // Made below, read only at scrape time.
+  let snapshots: SnapshotSchedule | undefined;
   const metrics = createMetrics({
     storeStats: () => store.stats(),
     hubStats: () => hub.stats(),
     serving: () => health.serving,
+    epoch: () => store.epochs?.current,
+    learningPeriodMs: config.learningPeriodMs,
+    snapshotTakenAtMs: () => snapshots?.takenAtMs,
+    now,
   });
   store.registerMetrics?.(metrics.registry);
   warnOfSeedLimit(config, logger);
@@ -175,7 +185,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
     timers,
   });
   const handleSession = (session: Http2Session) => connections.add(session);
-  const snapshots =
+  snapshots =
     config.snapshotPath !== undefined && store.persistence !== undefined
       ? new SnapshotSchedule({
           path: config.snapshotPath,
@@ -232,7 +242,11 @@ export function createStateServer(options: StateServerOptions): StateServer {
         snapshots?.stop();
         return;
       }
-      const { readiness, changes } = store;
+      const { readiness, changes, epochs } = store;
+      if (epochs) {
+        // A new epoch under open streams ends them, so their clients see it.
+        detach.push(watchEpochs(epochs, sync, logger));
+      }
       if (changes) {
         // Every change reaches the hub from the store, this server's own and
         // the other replicas' alike, in the order the shared view took them.

@@ -1,4 +1,9 @@
-import type { BucketDeltaInput, DeltaUpdateInput } from "@fair/state-store";
+import type {
+  BucketDeltaInput,
+  BucketInput,
+  DeltaUpdateInput,
+  StateOfferInput,
+} from "@fair/state-store";
 
 /**
  * A `SyncRequest` as a stream reads it: the protobuf-es message the Connect
@@ -8,6 +13,7 @@ export interface SyncRequestInput {
   readonly request:
     | { readonly case: "deltaUpdate"; readonly value: DeltaUpdateInput }
     | { readonly case: "stateRequest"; readonly value: { readonly seed: bigint } }
+    | { readonly case: "stateOffer"; readonly value: StateOfferInput }
     | { readonly case: undefined; readonly value?: undefined };
 }
 
@@ -19,6 +25,11 @@ export class DecodeError extends Error {
 interface MutableDeltaUpdate {
   seed: bigint;
   deltas: BucketDeltaInput[];
+}
+
+interface MutableStateOffer {
+  seed: bigint;
+  buckets: BucketInput[];
 }
 
 /**
@@ -37,18 +48,24 @@ interface MutableDeltaUpdate {
  */
 export function decodeSyncRequest(bytes: Uint8Array): SyncRequestInput {
   const reader = new Reader(bytes);
+  // At most one of these is set: a oneof member replaces another, and the
+  // same member seen twice merges.
   let update: MutableDeltaUpdate | undefined;
   let stateSeed: bigint | undefined;
+  let offer: MutableStateOffer | undefined;
   while (reader.more()) {
     const [field, wireType] = reader.tag();
     if (field === 1 && wireType === LEN) {
-      // A oneof member replaces another; the same member seen twice merges.
-      stateSeed = undefined;
+      stateSeed = offer = undefined;
       update ??= { seed: 0n, deltas: [] };
       readDeltaUpdate(reader, reader.lengthEnd(), update);
     } else if (field === 2 && wireType === LEN) {
-      update = undefined;
+      update = offer = undefined;
       stateSeed = readStateRequest(reader, reader.lengthEnd(), stateSeed ?? 0n);
+    } else if (field === 3 && wireType === LEN) {
+      update = stateSeed = undefined;
+      offer ??= { seed: 0n, buckets: [] };
+      readStateOffer(reader, reader.lengthEnd(), offer);
     } else {
       reader.skip(wireType, field);
     }
@@ -56,6 +73,7 @@ export function decodeSyncRequest(bytes: Uint8Array): SyncRequestInput {
   if (update !== undefined) return { request: { case: "deltaUpdate", value: update } };
   if (stateSeed !== undefined)
     return { request: { case: "stateRequest", value: { seed: stateSeed } } };
+  if (offer !== undefined) return { request: { case: "stateOffer", value: offer } };
   return { request: { case: undefined } };
 }
 
@@ -85,6 +103,34 @@ function readDelta(reader: Reader, end: number): BucketDeltaInput {
   }
   reader.expectEnd(end, "delta_update.deltas");
   return { rowId, colId, deltaProb, lastUpdateTimeMs };
+}
+
+function readStateOffer(reader: Reader, end: number, offer: MutableStateOffer): void {
+  while (reader.pos < end) {
+    const [field, wireType] = reader.tag();
+    if (field === 1 && wireType === VARINT) offer.seed = reader.uint64();
+    else if (field === 2 && wireType === LEN)
+      offer.buckets.push(readBucket(reader, reader.lengthEnd()));
+    else reader.skip(wireType, field);
+  }
+  reader.expectEnd(end, "state_offer");
+}
+
+function readBucket(reader: Reader, end: number): BucketInput {
+  let rowId = 0;
+  let colId = 0;
+  let prob = 0;
+  let lastUpdateTimeMs = 0;
+  while (reader.pos < end) {
+    const [field, wireType] = reader.tag();
+    if (field === 1 && wireType === VARINT) rowId = reader.uint64AsNumber();
+    else if (field === 2 && wireType === VARINT) colId = reader.uint64AsNumber();
+    else if (field === 3 && wireType === I64) prob = reader.double();
+    else if (field === 4 && wireType === VARINT) lastUpdateTimeMs = reader.uint64AsNumber();
+    else reader.skip(wireType, field);
+  }
+  reader.expectEnd(end, "state_offer.buckets");
+  return { rowId, colId, prob, lastUpdateTimeMs };
 }
 
 function readStateRequest(reader: Reader, end: number, seed: bigint): bigint {

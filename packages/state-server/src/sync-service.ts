@@ -2,6 +2,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { Hub } from "@fair/state-broadcast";
 import {
   DECAY_RATE_HEADER,
+  EPOCH_HEADER,
   NAMESPACE_HEADER,
   StateService,
   WINDOW_MS_HEADER,
@@ -55,6 +56,14 @@ const MAX_NAMESPACE_LENGTH = 256;
 /** The default of {@link SyncServiceOptions.maxStallMs}: the hub's. */
 const DEFAULT_MAX_STALL_MS = 10_000;
 
+/** The status message of a stream ended because the store's epoch changed under it. */
+export const EPOCH_CHANGED_MESSAGE = "state epoch changed; reconnect";
+
+/** The status that ends such a stream: UNAVAILABLE, which clients reconnect on. */
+function epochChanged(): ConnectError {
+  return new ConnectError(EPOCH_CHANGED_MESSAGE, Code.Unavailable);
+}
+
 /**
  * The `Sync` streams of one server, whatever carries them: the limits and
  * metrics they share, and one {@link SyncStream} per client. The Connect
@@ -77,8 +86,8 @@ export class SyncService {
   #sweep: unknown;
   #streams = 0;
   #closed = false;
-  /** The response headers of every stream: the server's rules, so clients can check they agree. */
-  readonly responseHeaders: Readonly<Record<string, string>>;
+  /** The server's rules, the same on every stream, so clients can check they agree. */
+  readonly #rules: Readonly<Record<string, string>>;
   /** Largest request message accepted, in bytes. */
   readonly maxMessageBytes: number;
 
@@ -88,23 +97,53 @@ export class SyncService {
     this.#maxStallMs = options.maxStallMs ?? DEFAULT_MAX_STALL_MS;
     this.#now = options.now ?? Date.now;
     this.#timers = options.timers ?? systemTimers;
-    this.responseHeaders = {
+    this.#rules = Object.freeze({
       [WINDOW_MS_HEADER]: String(options.windowMs),
       [DECAY_RATE_HEADER]: String(options.decayRatePerSecond),
-    };
+    });
+  }
+
+  /**
+   * The response headers of a stream opening now: the server's window and λ,
+   * and `fair-state-epoch` with the store's current epoch when it has one
+   * (none without the capability, or before a remote store knows it). Read
+   * once per stream, as it opens, and handed to {@link SyncService.serve}.
+   */
+  responseHeaders(): Readonly<Record<string, string>> {
+    const epoch = this.#epoch();
+    return epoch === undefined ? this.#rules : { ...this.#rules, [EPOCH_HEADER]: epoch };
+  }
+
+  /**
+   * Ends every open stream with UNAVAILABLE ("state epoch changed;
+   * reconnect"), so each client reconnects and sees the new epoch in its
+   * headers; returns how many. A stream that opens meanwhile, its headers
+   * read before the change, is ended by {@link SyncService.serve} as it starts.
+   */
+  endEveryStream(): number {
+    const count = this.#live.size;
+    for (const stream of this.#live) stream.end(epochChanged());
+    return count;
+  }
+
+  #epoch(): string | undefined {
+    return this.#options.store.epochs?.current?.id;
   }
 
   /**
    * Serves one admitted stream (see `admission.ts`): applies what `requests`
    * carry and yields what the client is sent, encoded by `encoding`. Returns
    * when the client ends its side; throws the `ConnectError` that ends the
-   * stream otherwise — at once if the admission refused it.
+   * stream otherwise — at once if the admission refused it, or if `headers`
+   * (what {@link SyncService.responseHeaders} gave as the stream opened)
+   * announce an epoch that is no longer the store's.
    */
   async *serve<Out>(
     requests: AsyncIterable<SyncRequestInput>,
     admission: SyncAdmission,
     encoding: SyncEncoding<Out>,
     signal: AbortSignal,
+    headers: Readonly<Record<string, string>>,
   ): AsyncGenerator<Out> {
     if (admission.refusal) throw admission.refusal;
     const options = this.#options;
@@ -128,6 +167,9 @@ export class SyncService {
           Code.InvalidArgument,
         );
       }
+      // The epoch changed between reading the headers and now: this stream
+      // missed the change that ended the others, so end it the same way.
+      if (headers[EPOCH_HEADER] !== this.#epoch()) throw epochChanged();
       const stream = new SyncStream(
         {
           namespace: name,
@@ -210,7 +252,8 @@ export class SyncService {
 export function registerSyncService(router: ConnectRouter, service: SyncService): void {
   router.service(StateService, {
     sync: (requests, context) => {
-      for (const [name, value] of Object.entries(service.responseHeaders)) {
+      const headers = service.responseHeaders();
+      for (const [name, value] of Object.entries(headers)) {
         context.responseHeader.set(name, value);
       }
       // gRPC, gRPC-Web and Connect all say "json" in the content type of a JSON stream.
@@ -220,6 +263,7 @@ export function registerSyncService(router: ConnectRouter, service: SyncService)
         context.values.get(admissionKey),
         json ? connectJson : connectBinary,
         context.signal,
+        headers,
       );
     },
   });

@@ -2,8 +2,10 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Batch, Hub, Subscription } from "@fair/state-broadcast";
 import type {
   DeltaUpdateInput,
+  OfferResult,
   SeedCursor,
   SeedPage,
+  StateOfferInput,
   StoreNamespace,
   UpdateResult,
 } from "@fair/state-store";
@@ -24,6 +26,7 @@ export interface SyncStreamDeps<Out> {
   readonly metrics: SyncMetrics;
   /** Whether to publish applied buckets to the hub (false when the store's change feed does). */
   readonly publishApplied: boolean;
+  /** Most deltas in one DeltaUpdate, and buckets in one StateOffer. */
   readonly maxDeltasPerMessage: number;
   /** Buckets in one full-state part, for this stream's encoding (`bucketsPerPart`). */
   readonly bucketsPerPart: number;
@@ -33,7 +36,7 @@ export interface SyncStreamDeps<Out> {
   readonly encoding: SyncEncoding<Out>;
   /** Called when the stream is cut off as a slow consumer (by the hub or {@link SyncStream.checkStall}). */
   readonly onCutOff: () => void;
-  /** Whether updates may still be applied: false once the server is stopping. */
+  /** Whether updates and offers may still be applied: false once the server is stopping. */
   readonly accepting: () => boolean;
   /** The clock of the stall limit, in ms. */
   readonly now: () => number;
@@ -50,7 +53,7 @@ interface Reply {
 
 /**
  * One client's `Sync` stream. Two loops share it: the reader applies the
- * client's `DeltaUpdate`s and queues its `StateRequest`s; the writer sends
+ * client's `DeltaUpdate`s and `StateOffer`s and queues its `StateRequest`s; the writer sends
  * full-state replies to this client and the hub's broadcasts. The writer is
  * an async generator, resumed only when the transport has taken its last
  * message (the gRPC path waits for "drain", and so does connect-node), and
@@ -145,6 +148,16 @@ export class SyncStream<Out> {
     this.#subscription.closeAsSlowConsumer(
       `its transport has taken no message for ${waitedMs} ms, over the limit of ${maxStallMs} ms (maxStallMs)`,
     );
+  }
+
+  /**
+   * Ends the stream with `status` (the store's epoch changed under it): the
+   * writer throws it at its next turn, and no request read from now on is
+   * applied. A stream already failing keeps its own status.
+   */
+  end(status: ConnectError): void {
+    this.#failure ??= status;
+    this.#notify();
   }
 
   /** Whether the subscription is closed; throws the status that ends the stream if it must. */
@@ -292,16 +305,20 @@ export class SyncStream<Out> {
   async #read(requests: AsyncIterable<SyncRequestInput>): Promise<void> {
     try {
       for await (const message of requests) {
+        // Ended meanwhile (an epoch change): nothing more is applied.
+        if (this.#failure) return;
         if (!this.#deps.rate.take()) {
           this.#deps.metrics.streamsRefused.labels("max_requests_per_second").inc();
           throw new ConnectError(
-            "more requests per second on this stream than maxRequestsPerSecond allows; send fewer, larger DeltaUpdates",
+            "more requests per second on this stream than maxRequestsPerSecond allows; send fewer, larger messages",
             Code.ResourceExhausted,
           );
         }
         const { request } = message;
         if (request.case === "deltaUpdate") {
           await this.#apply(request.value);
+        } else if (request.case === "stateOffer") {
+          await this.#offer(request.value);
         } else if (request.case === "stateRequest") {
           this.#deps.metrics.fullStateRequests.inc();
           this.#stateRequests.push(request.value.seed);
@@ -354,9 +371,52 @@ export class SyncStream<Out> {
       this.#failure = status;
       return;
     }
-    if (this.#deps.publishApplied && result.buckets.length > 0) {
-      this.#deps.hub.publish(this.#deps.namespace, update.seed, result.buckets);
-    }
+    this.#publish(update.seed, result.buckets);
     metrics.aggregationLatency.observe((performance.now() - received) / 1000);
+  }
+
+  /**
+   * Merges a client's view (learning mode) as the store's `applyOffer`
+   * does, under an update's rules: refused while the server stops, over
+   * `maxDeltasPerMessage` buckets or when the store refuses it (each ends
+   * the stream); the buckets it raised are broadcast. An offer the store
+   * turns away — learning is over, or its seed is outside the live range —
+   * is counted by the store, and the stream goes on.
+   */
+  async #offer(offer: StateOfferInput): Promise<void> {
+    const { metrics, maxDeltasPerMessage } = this.#deps;
+    if (!this.#deps.accepting()) {
+      this.#failure = new ConnectError(
+        "the server is shutting down; the offer was not applied",
+        Code.Unavailable,
+      );
+      return;
+    }
+    let result: OfferResult;
+    try {
+      const count = offer.buckets.length;
+      if (count > maxDeltasPerMessage) {
+        throw new ConnectError(
+          `state_offer.buckets: ${count} buckets, more than the limit of ${maxDeltasPerMessage} per message (maxDeltasPerMessage); send them in several StateOffers`,
+          Code.ResourceExhausted,
+        );
+      }
+      result = await this.#deps.store.applyOffer(offer);
+    } catch (error) {
+      const status =
+        error instanceof ConnectError ? error : storeErrorToStatus(error, "state_offer");
+      if (status.code === Code.Unavailable) metrics.storeUnavailable.labels("offer").inc();
+      else metrics.rejectedOffers.count++;
+      this.#failure = status;
+      return;
+    }
+    this.#publish(offer.seed, result.buckets);
+  }
+
+  /** Hands what the store changed to the hub, unless the store's change feed does. */
+  #publish(seed: bigint, buckets: OfferResult["buckets"]): void {
+    if (this.#deps.publishApplied && buckets.length > 0) {
+      this.#deps.hub.publish(this.#deps.namespace, seed, buckets);
+    }
   }
 }

@@ -4,15 +4,16 @@ import { StoreError } from "@fair/state-store";
 
 /**
  * The gRPC status for a store's refusal of a request: the store names the
- * field (`deltas[3].delta_prob`); the client sees it prefixed with the
- * request path it sent (`delta_update.deltas[3].delta_prob`). A store limit
+ * field (`deltas[3].delta_prob`, `buckets[3].prob`); the client sees it
+ * prefixed with the request path it sent (`delta_update.deltas[3].delta_prob`,
+ * `state_offer.buckets[3].prob`). A store limit
  * (`limit_exceeded`) gives `RESOURCE_EXHAUSTED`, naming the option to
  * raise. A store that is unavailable (Redis down or slow) gives
  * `UNAVAILABLE`, which clients retry after reconnecting.
  */
 export function storeErrorToStatus(
   error: unknown,
-  request: "delta_update" | "state_request" = "delta_update",
+  request: "delta_update" | "state_request" | "state_offer" = "delta_update",
 ): ConnectError {
   if (error instanceof StoreError && error.code === "unavailable") {
     return new ConnectError(
@@ -35,9 +36,9 @@ export function storeErrorToStatus(
   }
   // Anything else is our bug, not the client's: say so without details.
   return new ConnectError(
-    request === "delta_update"
-      ? "internal error applying delta_update"
-      : "internal error answering state_request",
+    request === "state_request"
+      ? "internal error answering state_request"
+      : `internal error applying ${request}`,
     Code.Internal,
     undefined,
     undefined,

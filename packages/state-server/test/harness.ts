@@ -59,6 +59,27 @@ export function deltaUpdate(seed: bigint, deltas: readonly DeltaTuple[]): SyncRe
   });
 }
 
+/** `[rowId, colId, prob, lastUpdateTimeMs]`: one bucket of a state offer, an absolute value. */
+export type BucketTuple = readonly [number, number, number, number];
+
+/** A `SyncRequest` carrying a `StateOffer` (learning mode) of `buckets` in `seed`. */
+export function stateOffer(seed: bigint, buckets: readonly BucketTuple[]): SyncRequest {
+  return create(SyncRequestSchema, {
+    request: {
+      case: "stateOffer",
+      value: {
+        seed,
+        buckets: buckets.map(([row, col, prob, ts]) => ({
+          rowId: BigInt(row),
+          colId: BigInt(col),
+          prob,
+          lastUpdateTimeMs: BigInt(ts),
+        })),
+      },
+    },
+  });
+}
+
 export function stateRequest(seed: bigint): SyncRequest {
   return create(SyncRequestSchema, { request: { case: "stateRequest", value: { seed } } });
 }
@@ -147,11 +168,18 @@ export interface TestServer {
  */
 export type MakeStore = (config: StateServerConfig, time: FakeTime) => Store;
 
+/** How a test server starts, beyond its configuration and store. */
+export interface StartOptions {
+  /** Where the fake clock starts, in Unix ms. Default {@link t0}. */
+  readonly startMs?: number;
+}
+
 export async function startServer(
   overrides: Partial<StateServerConfig> = {},
   makeStore?: MakeStore,
+  options: StartOptions = {},
 ): Promise<TestServer> {
-  const time = new FakeTime(t0);
+  const time = new FakeTime(options.startMs ?? t0);
   const config: StateServerConfig = {
     ...loadConfig({ argv: [], env: {} }).config,
     grpcListenAddress: "127.0.0.1:0",

@@ -1,8 +1,10 @@
 // A third Store, for tests only: in memory like InMemoryStore but written
-// apart from it — a Map per seed, every answer a promise, and two of the
-// contract's optional capabilities (a change feed and readiness) — so the
-// server is seen to run on the contract alone.
+// apart from it — a Map per seed, every answer a promise, and the contract's
+// optional capabilities a remote store has (a change feed, readiness and, when
+// asked for, epochs a test can change) — so the server is seen to run on the
+// contract alone.
 
+import { randomUUID } from "node:crypto";
 import type {
   BucketState,
   ChangeListener,
@@ -10,10 +12,14 @@ import type {
   DeltaUpdateInput,
   EvictResult,
   InMemoryStoreOptions,
+  OfferResult,
   SeedCursor,
   SeedPage,
+  StateOfferInput,
   Store,
   StoreChangeFeed,
+  StoreEpoch,
+  StoreEpochs,
   StoreNamespace,
   StoreReadiness,
   StoreStats,
@@ -28,6 +34,7 @@ import {
   SeedRange,
   StoreCounters,
   validateDelta,
+  validateOffer,
   validateUpdate,
 } from "@fair/state-store/internal";
 
@@ -75,8 +82,21 @@ class SeedMap {
   }
 }
 
+/** What a {@link MapStore} offers beyond the options every store takes. */
+export interface MapStoreExtras {
+  /**
+   * Whether the store has the `epochs` capability, as a Redis store does:
+   * announced in `fair-state-epoch`, changed by {@link MapStore.newEpoch}.
+   * Default false: the store says nothing of epochs, though it keeps one
+   * for its learning period, begun when it was made.
+   */
+  readonly epochs?: boolean;
+}
+
 export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
   readonly description = { store: "map (test)" };
+  /** Present only with {@link MapStoreExtras.epochs}. */
+  declare readonly epochs?: StoreEpochs;
   readonly #rules;
   readonly #range;
   readonly #batch = new DeltaBatch();
@@ -85,12 +105,51 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
   readonly #spaces = new Map<string, Map<bigint, SeedMap>>();
   readonly #changeListeners = new Set<ChangeListener>();
   readonly #readyListeners = new Set<(ready: boolean) => void>();
+  readonly #epochListeners = new Set<(epoch: StoreEpoch) => void>();
+  /** The state's lifetime: learning mode runs for `learningPeriodMs` from its start. */
+  #epoch: StoreEpoch;
   #ready = false;
   #sweep: unknown;
 
-  constructor(options: Partial<InMemoryStoreOptions> = {}) {
+  constructor(options: Partial<InMemoryStoreOptions> = {}, extras: MapStoreExtras = {}) {
     this.#rules = resolveStoreOptions(options);
     this.#range = new SeedRange(this.#rules);
+    this.#epoch = { id: randomUUID(), startedAtMs: readStoreClock(this.#rules) };
+    if (extras.epochs) {
+      const listeners = this.#epochListeners;
+      const current = () => this.#epoch;
+      this.epochs = {
+        get current() {
+          return current();
+        },
+        onEpochChange(listener) {
+          listeners.add(listener);
+          return () => listeners.delete(listener);
+        },
+      };
+    }
+  }
+
+  /** The current epoch, with the capability or not. */
+  get epoch(): StoreEpoch {
+    return this.#epoch;
+  }
+
+  /**
+   * Starts a new epoch now (`id` by default a fresh UUID), as a Redis that
+   * lost its data does: every bucket is forgotten, learning mode begins
+   * again, and the epoch's listeners are told. The current epoch's own id
+   * changes nothing and is only told again, as a remote store re-reading
+   * its epoch after reconnecting may. Returns the epoch now current.
+   */
+  newEpoch(id: string = randomUUID()): StoreEpoch {
+    if (id !== this.#epoch.id) {
+      this.#spaces.clear();
+      this.#epoch = { id, startedAtMs: readStoreClock(this.#rules) };
+    }
+    const epoch = this.#epoch;
+    for (const listener of this.#epochListeners) listener(epoch);
+    return epoch;
   }
 
   get changes(): StoreChangeFeed {
@@ -148,6 +207,7 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
         this.#applyDelta(name, seed, rowId, colId, deltaProb, timestampMs),
       getSeed: async (seed) => this.#getSeed(name, seed),
       readSeed: async (seed, cursor, limit) => this.#readSeed(name, seed, cursor, limit),
+      applyOffer: async (offer) => this.#applyOffer(name, offer),
     };
   }
 
@@ -177,6 +237,10 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
 
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage> {
     return this.namespace("").readSeed(seed, cursor, limit) as Promise<SeedPage>;
+  }
+
+  applyOffer(offer: StateOfferInput): Promise<OfferResult> {
+    return this.namespace("").applyOffer(offer) as Promise<OfferResult>;
   }
 
   async evictBefore(seed: bigint): Promise<EvictResult> {
@@ -299,6 +363,73 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
     else table.set(key, prob, time);
     if (table.size === 0) seeds.delete(seed);
     return { bucket: { rowId, colId, prob, lastUpdateTimeMs: time }, held: held !== undefined };
+  }
+
+  /**
+   * Learning mode: each offered bucket `(q, u)` against the held `(p, t)`,
+   * both decayed to `T = max(t, u)`, the larger kept, stamped `T` — a
+   * maximum, so the same offer twice changes nothing the second time. Only
+   * while the epoch is at most `learningPeriodMs` old (as the other stores
+   * count it); only raised buckets are listed and announced.
+   */
+  #applyOffer(namespace: string, offer: StateOfferInput): OfferResult {
+    const batch = this.#batch;
+    validateOffer(offer, this.#rules, batch);
+    const now = readStoreClock(this.#rules);
+    if (now - this.#epoch.startedAtMs > this.#rules.learningPeriodMs) {
+      this.#counters.offer("learning_over");
+      return { status: "learning_over", buckets: [] };
+    }
+    const status = this.#range.classify(offer.seed, now);
+    if (status !== "applied") {
+      this.#counters.offer(status);
+      return { status, buckets: [] };
+    }
+    const latest = this.#range.latestTimestamp(now);
+    const raised = new Map<string, BucketState>();
+    for (let i = 0; i < batch.length; i++) {
+      const key = batch.keys[i] as number;
+      const rowId = Math.floor(key / this.#rules.maxCols);
+      const colId = key - rowId * this.#rules.maxCols;
+      const ts = Math.min(batch.times[i] as number, latest);
+      const bucket = this.#merge(
+        namespace,
+        offer.seed,
+        rowId,
+        colId,
+        batch.deltas[i] as number,
+        ts,
+      );
+      if (bucket !== undefined) raised.set(`${rowId}:${colId}`, bucket);
+    }
+    this.#counters.offer("applied");
+    const buckets = [...raised.values()];
+    if (buckets.length > 0) this.#announce(namespace, offer.seed, buckets);
+    return { status, buckets };
+  }
+
+  /** Keeps the larger of the held and the offered value at the later time; the bucket if it rose. */
+  #merge(namespace: string, seed: bigint, rowId: number, colId: number, q: number, u: number) {
+    const key = `${rowId}:${colId}`;
+    const held = this.#spaces.get(namespace)?.get(seed)?.held.get(key);
+    const { decayPerMs } = this.#rules;
+    let prob = q;
+    let time = u;
+    if (held === undefined) {
+      if (q <= 0) return undefined;
+    } else {
+      time = Math.max(held.ts, u);
+      const decay = (value: number, from: number) =>
+        from === time || decayPerMs === 0 ? value : value * Math.exp(-decayPerMs * (time - from));
+      prob = decay(q, u);
+      if (!(prob > decay(held.prob, held.ts))) return undefined;
+    }
+    const seeds = this.#spaces.get(namespace) ?? new Map<bigint, SeedMap>();
+    this.#spaces.set(namespace, seeds);
+    const table = seeds.get(seed) ?? new SeedMap();
+    seeds.set(seed, table);
+    table.set(key, prob, time);
+    return { rowId, colId, prob, lastUpdateTimeMs: time };
   }
 
   #getSeed(namespace: string, seed: bigint): BucketState[] {

@@ -2,7 +2,11 @@
 // one Redis (store: redis); what a client sends to either reaches clients of
 // both. A private redis-server is stopped and started again under them.
 import { Code, createClient } from "@connectrpc/connect";
-import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@fair/state-proto";
+import {
+  EPOCH_HEADER,
+  Health,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "@fair/state-proto";
 import {
   deleteKeys,
   type PrivateRedis,
@@ -116,7 +120,7 @@ describe.skipIf(url === "")("replicas on Redis (in process)", () => {
     expect(metrics).toMatch(/fair_state_store_buckets 1\b/);
   });
 
-  test("Redis stopped mid-run: NOT_SERVING, streams stay open, an update fails with UNAVAILABLE; Redis back: SERVING again, no restart", async () => {
+  test("Redis stopped mid-run: NOT_SERVING, listening streams stay open, an update fails with UNAVAILABLE; Redis back without its data: SERVING again in a new epoch, every stream told to reconnect, no restart", async () => {
     privateRedis = await startPrivateRedis();
     const [one, two] = (await replicas(2, privateRedis.url)) as [TestServer, TestServer];
     const health = [watchHealth(one), watchHealth(two)];
@@ -125,6 +129,10 @@ describe.skipIf(url === "")("replicas on Redis (in process)", () => {
     const b = two.connect();
     a.send(deltaUpdate(seed0, [[1, 1, 0.5, t0]]));
     await Promise.all([sees(a, 1, 1, 0.5), sees(b, 1, 1, 0.5)]);
+    // Both replicas announce the one epoch their shared Redis holds.
+    const before = a.headers?.get(EPOCH_HEADER);
+    expect(before).toMatch(/\S/);
+    expect(b.headers?.get(EPOCH_HEADER)).toBe(before);
 
     await privateRedis.stop();
     await Promise.all(health.map((h) => h.until(ServingStatus.NOT_SERVING)));
@@ -139,19 +147,36 @@ describe.skipIf(url === "")("replicas on Redis (in process)", () => {
     const full = one.connect();
     full.send(stateRequest(seed0));
     expect((await full.closed())?.code).toBe(Code.Unavailable);
+    expect(a.ended || b.ended).toBe(false);
 
+    // The private Redis keeps nothing on disk: it comes back empty, a new
+    // epoch, and every stream is ended so its client reconnects and offers
+    // its view back.
     await privateRedis.start();
     await Promise.all(health.map((h) => h.until(ServingStatus.SERVING)));
     expect((await fetch(`http://${one.running.metricsAddress}/readyz`)).status).toBe(200);
-    expect(a.ended || b.ended).toBe(false);
-    b.send(deltaUpdate(seed0, [[1, 3, 0.125, t0]]));
-    await Promise.all([sees(a, 1, 3, 0.125), sees(b, 1, 3, 0.125)]);
+    for (const listener of [a, b]) {
+      const ended = await listener.closed();
+      expect(ended?.code).toBe(Code.Unavailable);
+      expect(ended?.rawMessage).toBe("state epoch changed; reconnect");
+    }
+    const a2 = one.connect();
+    const b2 = two.connect();
+    for (const client of [a2, b2]) client.send(stateRequest(seed0));
+    await Promise.all([a2, b2].map((x) => x.until(() => x.fullStateReplies(seed0).length === 1)));
+    const after = a2.headers?.get(EPOCH_HEADER);
+    expect(after).toMatch(/\S/);
+    expect(after).not.toBe(before);
+    expect(b2.headers?.get(EPOCH_HEADER)).toBe(after);
+    b2.send(deltaUpdate(seed0, [[1, 3, 0.125, t0]]));
+    await Promise.all([sees(a2, 1, 3, 0.125), sees(b2, 1, 3, 0.125)]);
     for (const h of health) h.stop();
 
     const metrics = await two.running.server.metrics.registry.metrics();
     expect(metrics).toMatch(/fair_state_store_unavailable_total\{operation="apply"\} 1/);
     expect(metrics).toMatch(/fair_state_redis_errors_total\{operation="apply"\} 1/);
     expect(metrics).toMatch(/fair_state_redis_restarts_total [1-9]/);
+    expect(metrics).toMatch(/fair_state_redis_epoch_changes_total [1-9]/);
     // An outage is not the client's fault: nothing was counted as rejected.
     expect(metrics).not.toMatch(/fair_state_delta_updates_rejected_total\{/);
   });
