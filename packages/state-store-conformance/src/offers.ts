@@ -2,7 +2,7 @@
 // their view of a seed, merged by maximum at a common time — each offered
 // bucket (q, u) and the stored (p, t) decayed to T = max(t, u), the larger
 // kept stamped T, an unchanged bucket left as it was — only while the
-// store's epoch is younger than `learningPeriodMs`.
+// store's epoch is no older than `learningPeriodMs`.
 
 import { create } from "@bufbuild/protobuf";
 import { type StateOffer, StateOfferSchema } from "@fair/state-proto";
@@ -302,7 +302,7 @@ export function describeOffers(ctx: ConformanceContext): void {
   });
 
   describe("the learning period and the live range", () => {
-    test("offers are applied while the epoch is younger than learningPeriodMs, then refused and counted", async () => {
+    test("offers are applied while the epoch is no older than learningPeriodMs, then refused and counted", async () => {
       const { store, clock } = await ctx.make({ decayRatePerSecond: 0, learningPeriodMs: 1_000 });
       expect((await store.applyOffer(offer(seed0, [[0, 0, 0.5, t0]]))).status).toBe("applied");
       clock.nowMs = t0 + 999;

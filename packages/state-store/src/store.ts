@@ -248,7 +248,7 @@ export interface StoreNamespace {
    * store as one offer would. Validated whole first, like `applyUpdate`
    * (a bad offer throws a `StoreError` naming the field and changes
    * nothing); timestamps past `now + maxClockSkewMs` are clamped; the seed and
-   * namespace limits apply. Accepted only while the store's epoch is younger
+   * namespace limits apply. Accepted only while the store's epoch is no older
    * than `learningPeriodMs`: later it is refused (`learning_over`), counted,
    * and changes nothing. Seeds outside the live range are dropped and
    * counted, as deltas are.
