@@ -17,6 +17,7 @@ import {
   HealthCheckResponse_ServingStatus,
   HealthCheckResponseSchema,
   SeedSnapshotSchema,
+  StateOfferSchema,
   StateRequestSchema,
   StateService,
   StoreSnapshotSchema,
@@ -168,8 +169,19 @@ describe("the service descriptors", () => {
   test("field numbers are the ones other languages build against", () => {
     const numbers = (schema: DescMessage) =>
       Object.fromEntries(schema.fields.map((f) => [f.name, f.number]));
-    expect(numbers(SyncRequestSchema)).toEqual({ delta_update: 1, state_request: 2 });
+    expect(numbers(SyncRequestSchema)).toEqual({
+      delta_update: 1,
+      state_request: 2,
+      state_offer: 3,
+    });
     expect(numbers(StateRequestSchema)).toEqual({ seed: 1 });
+    expect(numbers(StateOfferSchema)).toEqual({ seed: 1, buckets: 2 });
+    expect(numbers(StoreSnapshotSchema)).toEqual({
+      format_version: 1,
+      taken_at_ms: 2,
+      seeds: 3,
+      epoch: 4,
+    });
     expect(numbers(DeltaUpdateSchema)).toEqual({ seed: 1, deltas: 2 });
     expect(numbers(BucketDeltaSchema)).toEqual({
       row_id: 1,
