@@ -72,7 +72,8 @@ async function startReplica(store: "memory" | "redis", keyPrefix: string): Promi
     if (entry.msg === "fair-state-server started") {
       Object.assign(child, { addresses: entry });
     }
-    if (entry.msg === "redis ready: SERVING") {
+    // "redis ready: SERVING" before the server named it by the Store contract.
+    if (entry.msg === "store ready: SERVING" || entry.msg === "redis ready: SERVING") {
       const started = (child as unknown as { addresses: typeof entry }).addresses;
       child.stdout?.resume();
       return { child, grpc: started.grpcAddress ?? "", metrics: started.metricsAddress ?? "" };

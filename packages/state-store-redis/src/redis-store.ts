@@ -31,7 +31,7 @@ import {
 } from "@fair/state-store/internal";
 import { Redis } from "ioredis";
 import type { Registry } from "prom-client";
-import { entryArgs } from "./entry-args.js";
+import { entryArgs, singleEntry } from "./entry-args.js";
 import { EpochKeeper, EpochMoved, epochNoticePrefix, parseEpoch } from "./epoch.js";
 import { encodeNamespace, KeyLayout, padSeed } from "./keys.js";
 import { type ChangeMessage, messageHeader, parseMessage, parseRowHash } from "./message.js";
@@ -593,13 +593,13 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     // Everything the script needs is taken from the reused batch before the
     // first await, so concurrent applies cannot see each other's batch.
     const latest = this.#range.latestTimestamp(now);
-    const { rowSlots, args, clamped } = entryArgs(
+    const { rowSlots, packed, clamped } = entryArgs(
       batch,
       count,
       this.#options.rules.maxCols,
       latest,
     );
-    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, args);
+    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, packed);
     if (message === undefined) {
       this.#counters.drop("too_old", count);
       return { status: "too_old", buckets: [], clampedTimestamps: 0 };
@@ -634,9 +634,9 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     const latest = this.#range.latestTimestamp(now);
     const timestampClamped = timestampMs > latest;
     const ts = timestampClamped ? latest : timestampMs;
-    const args = ["1", String(colId), String(deltaProb), String(ts)];
+    const packed = singleEntry(colId, deltaProb, ts);
     const rowSlots = new Map([[rowId, 1]]);
-    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, args);
+    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, packed);
     if (message === undefined) {
       this.#counters.drop("too_old", 1);
       return { status: "too_old", bucket: undefined, timestampClamped: false };
@@ -671,9 +671,9 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     }
     // Taken from the reused batch before the first await, as in #apply.
     const latest = this.#range.latestTimestamp(now);
-    const { rowSlots, args } = entryArgs(batch, count, this.#options.rules.maxCols, latest);
+    const { rowSlots, packed } = entryArgs(batch, count, this.#options.rules.maxCols, latest);
     for (let attempt = 1; ; attempt++) {
-      const reply = await this.#runBatch("offer", offerScript, ns, seed, now, rowSlots, args);
+      const reply = await this.#runBatch("offer", offerScript, ns, seed, now, rowSlots, packed);
       if (reply instanceof EpochMoved) {
         await this.#followEpoch("offer", reply, attempt);
         // A new epoch: decide again whether it still learns.
@@ -813,10 +813,10 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     seed: bigint,
     now: number,
     rowSlots: Map<number, number>,
-    args: string[],
+    packed: Buffer,
   ): Promise<ChangeMessage | null | undefined> {
     for (let attempt = 1; ; attempt++) {
-      const reply = await this.#runBatch("apply", script, ns, seed, now, rowSlots, args);
+      const reply = await this.#runBatch("apply", script, ns, seed, now, rowSlots, packed);
       if (!(reply instanceof EpochMoved)) return reply;
       await this.#followEpoch("apply", reply, attempt);
     }
@@ -836,7 +836,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     seed: bigint,
     now: number,
     rowSlots: Map<number, number>,
-    entryArgs: string[],
+    packed: Buffer,
   ): Promise<ChangeMessage | null | undefined | EpochMoved> {
     const keys = this.#keys;
     const tag = keys.seedTag(ns.encoded, seed);
@@ -883,7 +883,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
           expected,
           String(rowIds.length),
           ...rowIds,
-          ...entryArgs,
+          packed,
         ],
       ),
     )) as [string, string?, string?];
@@ -931,7 +931,12 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   /** EVALSHA, and EVAL when Redis does not have the script (a restart, SCRIPT FLUSH). */
-  async #script(redis: Redis, script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+  async #script(
+    redis: Redis,
+    script: LuaScript,
+    keys: string[],
+    args: (string | Buffer)[],
+  ): Promise<unknown> {
     try {
       return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (error) {

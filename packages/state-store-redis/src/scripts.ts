@@ -22,8 +22,15 @@ function script(name: string, source: string): LuaScript {
 // epoch and retries. A replica that does not know its epoch yet passes ""
 // and is not checked.
 //
-// Numbers go out with %.15g, or %.17g when that is needed to read back the
-// same double, so the JavaScript side sees exactly what Lua computed.
+// The entries come in one binary argument (entry-args.ts), so the script
+// computes with exactly the doubles TypeScript validated, and no decimal is
+// parsed per delta. Numbers go out with %.17g, which always reads back as
+// the same double (Number in JavaScript, tonumber in Lua): the JavaScript
+// side sees exactly what Lua computed. Timestamps, always integers below
+// 2^53, go out with %d; columns, below 2^32, too, as the field names and
+// message lines have always had them. Cheaper than trying %.15g first and
+// checking the round trip; a value with a short exact form (0.05) is
+// stored with 17 digits ("0.050000000000000003"), the same double.
 //
 // The limits are checked after the arithmetic and before any write, so a
 // refused batch leaves nothing behind: the seed may hold at most
@@ -44,7 +51,8 @@ function script(name: string, source: string): LuaScript {
 //       11 the horizon's score, 12 maxNamespaces, 13 the encoded namespace,
 //       14 the epoch key's value as expected ("" = do not check),
 //       15 row count R, 16..15+R the row ids,
-//       then 4 per entry: row slot (1..R), column, value, timestamp
+//       16+R the entries, packed (entry-args.ts): 24 bytes each, little-endian
+//       uint32 row slot (1..R), uint32 column, double value, double timestamp
 // Returns {"epoch", what the epoch key holds ("" when missing)},
 // {"too_old"}, {"limit", "buckets" | "seeds" | "namespaces", count}
 // or {"ok", message}; message is "" when nothing changed.
@@ -55,22 +63,40 @@ if ARGV[14] ~= '' then
 end
 local floor = redis.call('GET', KEYS[3])
 if floor and ARGV[1] < floor then return {'too_old'} end
+local format = string.format
 local decay = tonumber(ARGV[5])
 local rows = tonumber(ARGV[15])
-local first = 16 + rows
 
-local function num(x)
-  local s = string.format('%.15g', x)
-  if tonumber(s) ~= x then s = string.format('%.17g', x) end
-  return s
+-- The entries, unpacked once: slot, column, value and timestamp of entry i
+-- (four entries per struct.unpack call while four are left: half the cost
+-- of one per call).
+local packed = ARGV[16 + rows]
+local count = #packed / 24
+local eslot, ecol, evalue, ets = {}, {}, {}, {}
+do
+  local unpackAt, i, pos = struct.unpack, 1, 1
+  while i + 3 <= count do
+    eslot[i], ecol[i], evalue[i], ets[i],
+    eslot[i + 1], ecol[i + 1], evalue[i + 1], ets[i + 1],
+    eslot[i + 2], ecol[i + 2], evalue[i + 2], ets[i + 2],
+    eslot[i + 3], ecol[i + 3], evalue[i + 3], ets[i + 3],
+    pos = unpackAt('<I4I4ddI4I4ddI4I4ddI4I4dd', packed, pos)
+    i = i + 4
+  end
+  while i <= count do
+    eslot[i], ecol[i], evalue[i], ets[i], pos = unpackAt('<I4I4dd', packed, pos)
+    i = i + 1
+  end
 end
+
 local function clamp01(x)
   if x <= 0 then return 0 elseif x > 1 then return 1 end
   return x
 end
 
 -- Every stored value the batch needs, one HMGET per row (in chunks, so a
--- huge batch stays within Lua's unpack limit).
+-- huge batch stays within Lua's unpack limit). Buckets are keyed by slot,
+-- then by column number; a column's field name is its decimal form.
 local function chunked(command, key, list)
   local out = {}
   for i = 1, #list, 1000 do
@@ -81,36 +107,42 @@ local function chunked(command, key, list)
   end
   return out
 end
-local wanted, seen = {}, {}
-for o = first, #ARGV, 4 do
-  local id = ARGV[o] .. ' ' .. ARGV[o + 1]
-  if not seen[id] then
-    seen[id] = true
-    local slot = tonumber(ARGV[o])
-    local cols = wanted[slot]
-    if not cols then
-      cols = {}
-      wanted[slot] = cols
-    end
-    cols[#cols + 1] = ARGV[o + 1]
+-- Per slot: the columns' field names in first-seen order (wanted), and
+-- each column's field name by its number (names).
+local wanted, names = {}, {}
+for i = 1, count do
+  local slot, col = eslot[i], ecol[i]
+  local byCol = names[slot]
+  if not byCol then
+    byCol = {}
+    names[slot] = byCol
+    wanted[slot] = {}
+  end
+  if not byCol[col] then
+    local list, name = wanted[slot], format('%d', col)
+    byCol[col] = name
+    list[#list + 1] = name
   end
 end
 local stored = {}
-for slot, cols in pairs(wanted) do
-  local values = chunked('HMGET', KEYS[6 + slot], cols)
-  for i, col in ipairs(cols) do stored[slot .. ' ' .. col] = values[i] end
+for slot, list in pairs(wanted) do
+  local values, byName = chunked('HMGET', KEYS[6 + slot], list), {}
+  for i, name in ipairs(list) do byName[name] = values[i] end
+  stored[slot] = byName
 end
 
 -- Each bucket the batch names, once: its stored value, or the default
 -- bucket {0, 0} (a tombstone counts as default). order lists the buckets
 -- the batch changed, in the order it first changed them.
 local buckets, order = {}, {}
+for slot in pairs(wanted) do buckets[slot] = {} end
 local function bucket(slot, col)
-  local id = slot .. ' ' .. col
-  local b = buckets[id]
+  local row = buckets[slot]
+  local b = row[col]
   if not b then
-    b = { slot = tonumber(slot), col = col, p = 0, t = 0, held = false, touched = false }
-    local value = stored[id]
+    local name = names[slot][col]
+    b = { slot = slot, col = name, p = 0, t = 0, held = false, touched = false }
+    local value = stored[slot][name]
     if value then
       local sep = string.find(value, ' ', 1, true)
       local p = tonumber(string.sub(value, 1, sep - 1))
@@ -118,7 +150,7 @@ local function bucket(slot, col)
         b.p, b.t, b.held = p, tonumber(string.sub(value, sep + 1)), true
       end
     end
-    buckets[id] = b
+    row[col] = b
   end
   return b
 end
@@ -143,18 +175,18 @@ for _, b in ipairs(order) do
     writes[b.slot] = {}
     rowOrder[#rowOrder + 1] = b.slot
   end
-  local p, t = num(b.p), num(b.t)
+  local value = format('%.17g %d', b.p, b.t)
   local write = writes[b.slot]
   if b.p > 0 then
     write[#write + 1] = b.col
-    write[#write + 1] = p .. ' ' .. t
+    write[#write + 1] = value
     if not b.held then held = held + 1 end
   elseif b.held then
     write[#write + 1] = b.col
-    write[#write + 1] = '0 ' .. t
+    write[#write + 1] = value
     held = held - 1
   end
-  list[#list + 1] = b.col .. ' ' .. p .. ' ' .. t
+  list[#list + 1] = b.col .. ' ' .. value
 end
 
 local before = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
@@ -220,9 +252,9 @@ return {'ok', message}
 export const applyScript = script(
   "apply",
   `${batchStart}
-for o = first, #ARGV, 4 do
-  local a, ts = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
-  local b = bucket(ARGV[o], ARGV[o + 1])
+for i = 1, count do
+  local a, ts = evalue[i], ets[i]
+  local b = bucket(eslot[i], ecol[i])
   if not (b.held or b.touched) then
     -- The default bucket {0, 0}: every ts is in order, so prob = clamp01(a).
     if a > 0 then
@@ -260,9 +292,9 @@ ${batchEnd}`,
 export const offerScript = script(
   "offer",
   `${batchStart}
-for o = first, #ARGV, 4 do
-  local q, u = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3])
-  local b = bucket(ARGV[o], ARGV[o + 1])
+for i = 1, count do
+  local q, u = evalue[i], ets[i]
+  local b = bucket(eslot[i], ecol[i])
   if not (b.held or b.touched) then
     if q > 0 then
       b.p, b.t = q, u
