@@ -20,21 +20,16 @@ import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import {
-  DeltaUpdateSchema,
-  StateService,
-  type SyncRequest,
-  SyncRequestSchema,
-} from "@fair/state-proto";
+import { StateService, type SyncRequest, SyncRequestSchema } from "@fair/state-proto";
 import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
 import { Redis } from "ioredis";
 import { RedisStore } from "../src/index.js";
+import { DELTAS, lcg, scriptMicrosPerCall, trackerMix } from "./workload.js";
 
 const seconds = Number(process.argv[2] ?? 5);
 const redisUrl = process.env["FAIR_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379";
 const SENDERS = 4;
 const RECEIVERS = 8;
-const DELTAS = 100;
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
 const main = join(repo, "apps/state-server/src/main.ts");
 const windowMs = 300_000;
@@ -103,17 +98,8 @@ async function redisInfo(redis: Redis) {
 }
 
 function deltaUpdate(seed: bigint, now: number, next: () => number): SyncRequest {
-  const deltas = [];
-  for (let i = 0; i < DELTAS; i++) {
-    const failure = next() < 0.3;
-    deltas.push({
-      rowId: BigInt(Math.floor(next() * 3)),
-      colId: BigInt(Math.floor(next() * 1000)),
-      deltaProb: failure ? 0.05 : -0.01,
-      lastUpdateTimeMs: BigInt(now),
-    });
-  }
-  return create(SyncRequestSchema, { request: { case: "deltaUpdate", value: { seed, deltas } } });
+  const value = trackerMix(seed, now, next);
+  return create(SyncRequestSchema, { request: { case: "deltaUpdate", value } });
 }
 
 async function run(label: string, store: "memory" | "redis", count: number) {
@@ -146,11 +132,7 @@ async function run(label: string, store: "memory" | "redis", count: number) {
       // Aborted at the end of the run.
     }
   });
-  let x = 1;
-  const next = () => {
-    x = (x * 16_807) % 2_147_483_647;
-    return x / 2_147_483_647;
-  };
+  const next = lcg();
   const before = await Promise.all(replicas.map(scrape));
   const redisBefore = await redisInfo(redis);
   const started = performance.now();
@@ -206,27 +188,9 @@ async function storeOnly() {
   await store.whenReady();
   const raw = new Redis(redisUrl);
   const seed = BigInt(Math.floor(Date.now() / windowMs) * windowMs);
-  let x = 1;
-  const next = () => {
-    x = (x * 16_807) % 2_147_483_647;
-    return x / 2_147_483_647;
-  };
-  const update = () =>
-    create(DeltaUpdateSchema, {
-      seed,
-      deltas: Array.from({ length: DELTAS }, () => ({
-        rowId: BigInt(Math.floor(next() * 3)),
-        colId: BigInt(Math.floor(next() * 1000)),
-        deltaProb: next() < 0.3 ? 0.05 : -0.01,
-        lastUpdateTimeMs: BigInt(Date.now()),
-      })),
-    });
-  const scriptUs = async () => {
-    const line = (await raw.info("commandstats"))
-      .split("\n")
-      .find((l) => l.startsWith("cmdstat_evalsha:"));
-    return Number(/usec_per_call=([\d.]+)/.exec(line ?? "")?.[1] ?? 0);
-  };
+  const next = lcg();
+  const update = () => trackerMix(seed, Date.now(), next);
+  const scriptUs = () => scriptMicrosPerCall(raw);
   for (let i = 0; i < 200; i++) await store.applyUpdate(update());
   await raw.config("RESETSTAT");
   let started = performance.now();

@@ -17,40 +17,20 @@ import { create } from "@bufbuild/protobuf";
 import { DeltaUpdateSchema, StateOfferSchema } from "@fair/state-proto";
 import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
 import { Redis } from "ioredis";
+import { DELTAS, lcg, scriptMicrosPerCall, trackerMix } from "./workload.js";
 
 const rounds = Number(process.argv[2] ?? 1);
 const redisUrl = process.env["FAIR_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379";
 const module = process.env["FAIR_BENCH_STORE"] ?? "../src/index.js";
 const { RedisStore } = (await import(module)) as typeof import("../src/index.js");
-const DELTAS = 100;
 const windowMs = 300_000;
 
-let x = 1;
-const next = () => {
-  x = (x * 16_807) % 2_147_483_647;
-  return x / 2_147_483_647;
-};
-
-async function scriptUs(raw: Redis): Promise<number> {
-  const line = (await raw.info("commandstats"))
-    .split("\n")
-    .find((l) => l.startsWith("cmdstat_evalsha:"));
-  return Number(/usec_per_call=([\d.]+)/.exec(line ?? "")?.[1] ?? 0);
-}
+const next = lcg();
 
 async function round() {
   const raw = new Redis(redisUrl);
   const seed = BigInt(Math.floor(Date.now() / windowMs) * windowMs);
-  const update = () =>
-    create(DeltaUpdateSchema, {
-      seed,
-      deltas: Array.from({ length: DELTAS }, () => ({
-        rowId: BigInt(Math.floor(next() * 3)),
-        colId: BigInt(Math.floor(next() * 1000)),
-        deltaProb: next() < 0.3 ? 0.05 : -0.01,
-        lastUpdateTimeMs: BigInt(Date.now()),
-      })),
-    });
+  const update = () => trackerMix(seed, Date.now(), next);
 
   const applyPrefix = uniqueKeyPrefix("bench-store");
   const store = new RedisStore({ url: redisUrl, keyPrefix: applyPrefix });
@@ -61,7 +41,7 @@ async function round() {
   let started = performance.now();
   for (let i = 0; i < 1000; i++) await store.applyUpdate(update());
   const applyMs = (performance.now() - started) / 1000;
-  const applyUs = await scriptUs(raw);
+  const applyUs = await scriptMicrosPerCall(raw);
   started = performance.now();
   await Promise.all(
     Array.from({ length: 16 }, async () => {
@@ -112,7 +92,7 @@ async function round() {
   started = performance.now();
   for (let i = 0; i < 500; i++) await learner.applyOffer(offer());
   const offerMs = (performance.now() - started) / 500;
-  const offerUs = await scriptUs(raw);
+  const offerUs = await scriptMicrosPerCall(raw);
   await learner.stop();
   await deleteKeys(redisUrl, offerPrefix);
   raw.disconnect();
