@@ -7,6 +7,7 @@ import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "@fair/state-proto";
+import { Conditions } from "@fair/testing";
 import {
   deleteKeys,
   type PrivateRedis,
@@ -49,7 +50,7 @@ async function replicas(count: number, redisUrl = url): Promise<TestServer[]> {
 /** Health as the gRPC readiness probe sees it, as a stream of changes. */
 function watchHealth(server: TestServer) {
   const seen: ServingStatus[] = [];
-  const waiters = new Set<() => void>();
+  const conditions = new Conditions();
   const abort = new AbortController();
   const health = createClient(Health, server.transport);
   void (async () => {
@@ -58,23 +59,14 @@ function watchHealth(server: TestServer) {
       { signal: abort.signal },
     )) {
       seen.push(status);
-      for (const waiter of [...waiters]) waiter();
+      conditions.notify();
     }
   })().catch(() => undefined);
   return {
     seen,
     stop: () => abort.abort(),
     /** Resolves when the latest status is `status`. */
-    until: (status: ServingStatus) =>
-      new Promise<void>((resolve) => {
-        const waiter = () => {
-          if (seen.at(-1) !== status) return;
-          waiters.delete(waiter);
-          resolve();
-        };
-        waiters.add(waiter);
-        waiter();
-      }),
+    until: (status: ServingStatus) => conditions.until(() => seen.at(-1) === status),
   };
 }
 

@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { create } from "@bufbuild/protobuf";
 import { StateOfferSchema } from "@fair/state-proto";
 import type { StoreEpoch } from "@fair/state-store";
+import { Conditions } from "@fair/testing";
 import {
   deleteKeys,
   freePort,
@@ -47,10 +48,8 @@ function replica(options: Partial<RedisStoreOptions>): Replica {
   cleanups.push(() => store.stop());
   const epochs: StoreEpoch[] = [];
   const view = new Map<string, number>();
-  const waiters = new Set<() => void>();
-  const check = () => {
-    for (const waiter of [...waiters]) waiter();
-  };
+  const conditions = new Conditions();
+  const check = () => conditions.notify();
   store.epochs.onEpochChange((epoch) => {
     epochs.push(epoch);
     check();
@@ -64,16 +63,7 @@ function replica(options: Partial<RedisStoreOptions>): Replica {
     store,
     epochs,
     view,
-    until: (condition) =>
-      new Promise((resolve) => {
-        const waiter = () => {
-          if (!condition()) return;
-          waiters.delete(waiter);
-          resolve();
-        };
-        waiters.add(waiter);
-        waiter();
-      }),
+    until: (condition) => conditions.until(condition),
   };
 }
 

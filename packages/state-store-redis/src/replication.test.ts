@@ -4,6 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
 import { type BucketState, StoreError } from "@fair/state-store";
+import { Conditions } from "@fair/testing";
 import {
   deleteKeys,
   type PrivateRedis,
@@ -55,10 +56,8 @@ async function replicas(count: number, options: Partial<RedisStoreOptions> = {})
     const store = new RedisStore({ url, keyPrefix, now: () => t0, ...options });
     const deliveries: BucketState[][] = [];
     const view = new Map<string, number>();
-    const waiters = new Set<() => void>();
-    const check = () => {
-      for (const waiter of [...waiters]) waiter();
-    };
+    const conditions = new Conditions();
+    const check = () => conditions.notify();
     store.onChange((_ns, _seed, buckets) => {
       deliveries.push(buckets);
       for (const b of buckets) view.set(`${b.rowId}:${b.colId}`, b.prob);
@@ -72,16 +71,7 @@ async function replicas(count: number, options: Partial<RedisStoreOptions> = {})
       store,
       deliveries,
       view,
-      until: (condition) =>
-        new Promise((resolve) => {
-          const waiter = () => {
-            if (!condition()) return;
-            waiters.delete(waiter);
-            resolve();
-          };
-          waiters.add(waiter);
-          waiter();
-        }),
+      until: (condition) => conditions.until(condition),
     });
   }
   return out;
