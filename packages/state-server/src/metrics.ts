@@ -1,5 +1,11 @@
 import type { HubStats } from "@fair/state-broadcast";
-import type { MaybePromise, OfferStatus, StoreEpoch, StoreStats } from "@fair/state-store";
+import {
+  isLearning,
+  type MaybePromise,
+  type OfferStatus,
+  type StoreEpoch,
+  type StoreStats,
+} from "@fair/state-store";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** Where scrape-time figures come from: the store's and the hub's own counters. */
@@ -279,8 +285,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
     "1 while clients' StateOffers are merged: the current epoch is at most learningPeriodMs old (as the stores count it); 0 after that, and while the store has no epoch.",
     () => {
       const current = epoch();
-      // The stores refuse an offer only once the epoch is *more* than learningPeriodMs old.
-      return current !== undefined && now() - current.startedAtMs <= learningPeriodMs ? 1 : 0;
+      return current !== undefined && isLearning(current, now(), learningPeriodMs) ? 1 : 0;
     },
   );
   gauge(

@@ -25,7 +25,7 @@ import type {
   StoreStats,
   UpdateResult,
 } from "@fair/state-store";
-import { StoreError } from "@fair/state-store";
+import { isLearning, StoreError } from "@fair/state-store";
 import {
   checkSeed,
   DeltaBatch,
@@ -376,7 +376,7 @@ export class MapStore implements Store, StoreChangeFeed, StoreReadiness {
     const batch = this.#batch;
     validateOffer(offer, this.#rules, batch);
     const now = readStoreClock(this.#rules);
-    if (now - this.#epoch.startedAtMs > this.#rules.learningPeriodMs) {
+    if (!isLearning(this.#epoch, now, this.#rules.learningPeriodMs)) {
       this.#counters.offer("learning_over");
       return { status: "learning_over", buckets: [] };
     }

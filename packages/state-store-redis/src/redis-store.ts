@@ -4,6 +4,7 @@ import {
   type DeltaResult,
   type DeltaUpdateInput,
   type EvictResult,
+  isLearning,
   type OfferResult,
   type SeedCursor,
   type SeedPage,
@@ -704,7 +705,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       this.#errors.offer++;
       throw unavailable("offer", `the store is not ready (${this.#notReadyReason})`);
     }
-    if (now - epoch.startedAtMs > this.#options.rules.learningPeriodMs) {
+    if (!isLearning(epoch, now, this.#options.rules.learningPeriodMs)) {
       this.#counters.offer("learning_over");
       return { status: "learning_over", buckets: [] };
     }

@@ -22,7 +22,7 @@ import type {
   StoreStats,
   UpdateResult,
 } from "./store.js";
-import type { StoreEpoch } from "./store-capabilities.js";
+import { isLearning, type StoreEpoch } from "./store-capabilities.js";
 import { checkSeed, DeltaBatch, validateDelta, validateOffer, validateUpdate } from "./validate.js";
 
 /**
@@ -138,7 +138,7 @@ export class Aggregator {
     const batch = this.#batch;
     validateOffer(offer, this.options, batch);
     const now = this.#now();
-    if (now - this.epoch.startedAtMs > this.options.learningPeriodMs) {
+    if (!isLearning(this.epoch, now, this.options.learningPeriodMs)) {
       this.#counters.offer("learning_over");
       return { status: "learning_over", buckets: [] };
     }

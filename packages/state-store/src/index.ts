@@ -55,4 +55,5 @@ export type {
   StorePersistence,
   StoreReadiness,
 } from "./store-capabilities.js";
+export { isLearning } from "./store-capabilities.js";
 export { windowSeed } from "./window-seed.js";

@@ -95,6 +95,16 @@ export interface StoreEpoch {
 }
 
 /**
+ * Whether `epoch` still takes state offers at `nowMs`: it is at most
+ * `learningPeriodMs` old (the contract's learning window, `applyOffer`).
+ * Every store refuses offers, and a server reports learning, by this one
+ * rule.
+ */
+export function isLearning(epoch: StoreEpoch, nowMs: number, learningPeriodMs: number): boolean {
+  return nowMs - epoch.startedAtMs <= learningPeriodMs;
+}
+
+/**
  * Optional: a store that knows the lifetime of its state. A server announces
  * the current epoch on every stream (`fair-state-epoch`), so a client that
  * sees a new one offers back what it holds (`applyOffer`), and ends every open
