@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { Bucket, SyncRequest } from "@fair/state-proto";
 import { SyncRequestSchema } from "@fair/state-proto";
-import { MAX_COL_ID, MAX_ROW_ID, type PendingDeltas } from "./pending-deltas.js";
+import { isSendable, type PendingDeltas } from "./pending-deltas.js";
 import type { BucketValue } from "./state-link.js";
 
 /** An offer as it goes on the wire: its messages, and the buckets left out as unusable. */
@@ -42,12 +42,7 @@ export function offerMessages(
   for (const bucket of buckets) {
     const { rowId, colId } = bucket;
     let { prob, lastUpdateTimeMs } = bucket;
-    if (
-      !(Number.isInteger(rowId) && rowId >= 0 && rowId < MAX_ROW_ID) ||
-      !(Number.isInteger(colId) && colId >= 0 && colId < MAX_COL_ID) ||
-      !(prob >= 0 && prob <= 1) ||
-      !(Number.isSafeInteger(lastUpdateTimeMs) && lastUpdateTimeMs >= 0)
-    ) {
+    if (!isSendable(rowId, colId, lastUpdateTimeMs) || !(prob >= 0 && prob <= 1)) {
       invalid++;
       continue;
     }

@@ -10,9 +10,27 @@ interface PendingBucket {
 }
 
 /** Row ids the client accepts: FAIR levels, a handful in practice. */
-export const MAX_ROW_ID = 2 ** 16;
+const MAX_ROW_ID = 2 ** 16;
 /** Column ids the client accepts (the wire allows uint64; servers bound it far lower). */
-export const MAX_COL_ID = 2 ** 32;
+const MAX_COL_ID = 2 ** 32;
+
+/**
+ * Whether a bucket's ids and time are ones the client sends: integer ids
+ * below {@link MAX_ROW_ID} and {@link MAX_COL_ID}, and a time in whole Unix
+ * ms, ≥ 0 and exact (≤ 2^53 − 1). Adjustments and offered buckets alike.
+ */
+export function isSendable(rowId: number, colId: number, timeMs: number): boolean {
+  return (
+    Number.isInteger(rowId) &&
+    rowId >= 0 &&
+    rowId < MAX_ROW_ID &&
+    Number.isInteger(colId) &&
+    colId >= 0 &&
+    colId < MAX_COL_ID &&
+    Number.isSafeInteger(timeMs) &&
+    timeMs >= 0
+  );
+}
 
 /**
  * Per seed, a map per row keyed by column: small integer keys, which V8's

@@ -18,7 +18,7 @@ import { KeepaliveSession } from "./keepalive-session.js";
 import { offerMessages } from "./offers.js";
 import { resolveOptions, type StateClientOptions } from "./options.js";
 import { Outbox } from "./outbox.js";
-import { MAX_COL_ID, MAX_ROW_ID, PendingDeltas } from "./pending-deltas.js";
+import { isSendable, PendingDeltas } from "./pending-deltas.js";
 import { type EpochChange, ServerEpoch } from "./server-epoch.js";
 import type {
   BucketDelta,
@@ -157,12 +157,7 @@ export class StateClient implements StateLink {
     }
     for (const delta of deltas) {
       const { rowId, colId, deltaProb, lastUpdateTimeMs } = delta;
-      if (
-        !(Number.isInteger(rowId) && rowId >= 0 && rowId < MAX_ROW_ID) ||
-        !(Number.isInteger(colId) && colId >= 0 && colId < MAX_COL_ID) ||
-        !(deltaProb >= -1 && deltaProb <= 1) ||
-        !(Number.isSafeInteger(lastUpdateTimeMs) && lastUpdateTimeMs >= 0)
-      ) {
+      if (!isSendable(rowId, colId, lastUpdateTimeMs) || !(deltaProb >= -1 && deltaProb <= 1)) {
         counters.drop("invalid", 1);
       } else if (this.#pending.add(seed, rowId, colId, deltaProb, lastUpdateTimeMs)) {
         counters.deltasQueued++;
