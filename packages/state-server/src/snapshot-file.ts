@@ -1,7 +1,6 @@
 import { type FileHandle, open, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import type { MaybePromise, StorePersistence } from "@fair/state-store";
+import type { MaybePromise, RestoreResult, StorePersistence } from "@fair/state-store";
 
 /**
  * What a snapshot file is written from: the chunks `StorePersistence.snapshot()`
@@ -12,14 +11,7 @@ export type SnapshotSource = Uint8Array | Iterable<Uint8Array> | AsyncIterable<U
 /** What became of the snapshot file at start-up. */
 export type SnapshotLoad =
   | { readonly kind: "missing" }
-  | {
-      readonly kind: "loaded";
-      readonly seeds: number;
-      readonly buckets: number;
-      readonly skippedSeeds: number;
-      /** When the snapshot was taken, in Unix ms, as it says itself; `undefined` if it does not say. */
-      readonly takenAtMs: number | undefined;
-    }
+  | ({ readonly kind: "loaded" } & RestoreResult)
   | { readonly kind: "set_aside"; readonly movedTo: string; readonly reason: string };
 
 const TEMPORARY_SUFFIX = ".snapshot.tmp";
@@ -136,11 +128,10 @@ export async function loadSnapshotFile(
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
     throw error;
   }
-  const file: ReadState = { error: undefined, takenAtMs: undefined };
+  const file = { error: undefined as unknown };
   let refusal: unknown;
   try {
-    const restored = await store.restore(readChunks(handle, file));
-    return { kind: "loaded", ...restored, takenAtMs: file.takenAtMs };
+    return { kind: "loaded", ...(await store.restore(readChunks(handle, file))) };
   } catch (error) {
     if (file.error !== undefined) throw file.error;
     refusal = error;
@@ -156,20 +147,12 @@ export async function loadSnapshotFile(
   };
 }
 
-/** What reading a snapshot file noted on the way. */
-interface ReadState {
-  /** Why a read failed, if one did. */
-  error: unknown;
-  /** The snapshot's `taken_at_ms`, from its first chunk. */
-  takenAtMs: number | undefined;
-}
-
-/**
- * The file's bytes, a fresh buffer per read; a read that fails is noted in
- * `file.error`, the snapshot's own time in `file.takenAtMs`.
- */
-async function* readChunks(handle: FileHandle, file: ReadState): AsyncGenerator<Uint8Array> {
-  for (let first = true; ; first = false) {
+/** The file's bytes, a fresh buffer per read; a read that fails is noted in `file.error`. */
+async function* readChunks(
+  handle: FileHandle,
+  file: { error: unknown },
+): AsyncGenerator<Uint8Array> {
+  for (;;) {
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
     let bytesRead: number;
     try {
@@ -179,33 +162,6 @@ async function* readChunks(handle: FileHandle, file: ReadState): AsyncGenerator<
       throw error;
     }
     if (bytesRead === 0) return;
-    const chunk = buffer.subarray(0, bytesRead);
-    if (first) file.takenAtMs = snapshotTakenAtMs(chunk);
-    yield chunk;
+    yield buffer.subarray(0, bytesRead);
   }
-}
-
-/**
- * A `StoreSnapshot`'s `taken_at_ms` (field 2), read from the start of its
- * bytes, where writers put it (after `format_version`, before the seeds);
- * `undefined` when it is not there, is 0 or is no exact Unix ms. Only for
- * the server's figures: the store's restore reads and checks the snapshot.
- */
-export function snapshotTakenAtMs(head: Uint8Array): number | undefined {
-  try {
-    const reader = new BinaryReader(head);
-    while (reader.pos < head.length) {
-      const [field, wireType] = reader.tag();
-      if (field === 2 && wireType === WireType.Varint) {
-        const ms = Number(reader.uint64());
-        return ms > 0 && Number.isSafeInteger(ms) ? ms : undefined;
-      }
-      // Only format_version comes before it.
-      if (field !== 1) return undefined;
-      reader.skip(wireType, field);
-    }
-  } catch {
-    // Cut short or not a snapshot: the restore says why.
-  }
-  return undefined;
 }

@@ -23,6 +23,8 @@ export class SnapshotBuilder {
   readonly options: ResolvedStoreOptions;
   /** The epoch the snapshot was taken in; `""` when it does not say (older snapshots). */
   epoch = "";
+  /** When the snapshot was taken, Unix ms; `undefined` when it does not say. */
+  takenAtMs: number | undefined;
   readonly #range: SeedRange;
   readonly #nowMs: number;
   readonly #seen = new Map<string, Set<bigint>>();
@@ -83,6 +85,12 @@ export class SnapshotBuilder {
       }
       if (tables.size === 0) this.tables.delete(namespace);
     }
-    return { seeds, buckets, skippedSeeds: this.#seeds - seeds, epoch: this.epoch };
+    return {
+      seeds,
+      buckets,
+      skippedSeeds: this.#seeds - seeds,
+      epoch: this.epoch,
+      takenAtMs: this.takenAtMs,
+    };
   }
 }

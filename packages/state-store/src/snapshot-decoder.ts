@@ -142,6 +142,11 @@ export function* snapshotDecoder(builder: SnapshotBuilder, slice: number): Snaps
       version = head.varint() >>> 0;
       input.skip(head.pos);
       if (!readableFormatVersions.includes(version)) throw versionError(version);
+    } else if (number === 2 && wire === wireType.varint) {
+      // taken_at_ms; past 2^53 it is no Unix ms this store could have written.
+      const ms = head.varint();
+      input.skip(head.pos);
+      builder.takenAtMs = ms > 0 && Number.isSafeInteger(ms) ? ms : undefined;
     } else if (number === 4 && wire === wireType.delimited) {
       const length = head.varint();
       input.skip(head.pos);

@@ -114,6 +114,7 @@ describe("streamed snapshots", () => {
       buckets: 54_096,
       skippedSeeds: 0,
       epoch: store.epochs.current.id,
+      takenAtMs: t0,
     });
     expect(sorted(copy.getSeed(seed0))).toEqual(before);
     expect(sorted(copy.getSeed(next))).toEqual(beforeNext);
@@ -198,6 +199,7 @@ describe("streamed snapshots", () => {
       buckets: 250_000,
       skippedSeeds: 0,
       epoch: "",
+      takenAtMs: undefined,
     });
     // The same buckets, written by another epoch.
     const seedsOf = (snapshot: Uint8Array) => fromBinary(StoreSnapshotSchema, snapshot).seeds;

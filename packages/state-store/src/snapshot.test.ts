@@ -46,6 +46,7 @@ describe("snapshot and restore", () => {
       buckets: 3,
       skippedSeeds: 0,
       epoch,
+      takenAtMs: t0,
     });
     // What came after the snapshot is lost: the copy is an epoch of its own.
     expect(copy.epochs.current.id).not.toBe(epoch);

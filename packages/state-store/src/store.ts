@@ -135,6 +135,8 @@ export interface RestoreResult {
    * epochs), for the logs: the restoring store keeps its own, new epoch.
    */
   readonly epoch: string;
+  /** When the snapshot was taken (its `taken_at_ms`), Unix ms; `undefined` when it does not say. */
+  readonly takenAtMs: number | undefined;
 }
 
 /** Counters and sizes for metrics; plain numbers, counters never go down. */
