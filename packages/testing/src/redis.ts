@@ -16,6 +16,13 @@ declare module "vitest" {
      * vitest config's global setup (scripts/redis-setup.ts).
      */
     redisUrl: string;
+    /**
+     * The Redis Cluster the tests may use, as comma-separated seed URLs
+     * (`redis://127.0.0.1:7100,redis://127.0.0.1:7101,…`, from
+     * FAIR_TEST_REDIS_CLUSTER_URL); "" when none answers `cluster_state:ok`
+     * (the cluster tests then skip). `pnpm redis:cluster start` runs one.
+     */
+    redisClusterUrl: string;
   }
 }
 
