@@ -29,6 +29,7 @@ export function configKey(r: RunRecord): string {
     r.routing,
     r.delayMs,
     r.batchMs,
+    r.storeFlushMs ?? 0,
     r.lambda,
     r.rotationMs,
   ].join("|");

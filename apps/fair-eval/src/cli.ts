@@ -19,6 +19,11 @@ export interface EvalOptions {
   readonly controlInstances: readonly number[];
   /** (delay, batch) pairs for the modes with a State Service. */
   readonly sync: readonly { readonly delayMs: number; readonly batchMs: number }[];
+  /**
+   * The store replica's coalescing interval of the extra `shared` variant, run beside every
+   * `shared` configuration (`storeFlushMs`); 0: no such variant.
+   */
+  readonly storeFlushMs: number;
   readonly trials: number;
   readonly routing: Routing;
   readonly lambda: number | undefined;
@@ -44,6 +49,9 @@ export const usage = `pnpm eval [-- options]
   --controls-at LIST|all          N values for naive and nodecay (default 8)
   --delay LIST --batch LIST       one-way delay d and broadcast interval B in ms, every pair (default pairs 0:0 and 50:250)
   --sync d:B,...                  explicit (d, B) pairs instead
+  --store-flush MS                also run every shared configuration with the store replica
+                                  coalescing deltas per bucket and applying them every MS ms
+                                  (default 5; 0: no such variant)
   --trials N                      RNG trials per configuration (default 3)
   --routing rr|random|affinity    how requests reach instances (default rr)
   --lambda X                      override λ (default 0.01)
@@ -67,6 +75,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
       delay: { type: "string" },
       batch: { type: "string" },
       sync: { type: "string" },
+      "store-flush": { type: "string", default: "5" },
       trials: { type: "string", default: "3" },
       routing: { type: "string", default: "rr" },
       lambda: { type: "string" },
@@ -106,6 +115,7 @@ export function parseEvalArgs(argv: readonly string[]): EvalOptions {
     controlInstances:
       values["controls-at"] === "all" ? instances : numbers(values["controls-at"], 1),
     sync: syncPairs(values.sync, values.delay, values.batch),
+    storeFlushMs: numbers(values["store-flush"], 0)[0] ?? 0,
     trials: numbers(values.trials, 1)[0] ?? 3,
     routing,
     lambda: values.lambda === undefined ? undefined : numbers(values.lambda, 0)[0],

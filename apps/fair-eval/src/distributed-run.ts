@@ -47,6 +47,11 @@ export interface RunSpec {
   readonly delayMs: number;
   /** Broadcast interval, ms; 0 = per update (modes with a service). */
   readonly batchMs: number;
+  /**
+   * The store replica's coalescing interval, ms (modes with a service; `SimServiceOptions`):
+   * 0 or absent = every update applied to the store on arrival.
+   */
+  readonly storeFlushMs?: number;
   /** Which RNG streams the instances draw from; the workload stays fixed. */
   readonly trial: number;
   /** λ per second; default 0.01. */
@@ -61,6 +66,9 @@ export interface RunSpec {
 export interface RunResult extends RunMetrics {
   readonly deltasPerSec: number;
   readonly updatesPerSec: number;
+  /** Updates, and bucket deltas, the service applied to its store per second (`storeFlushMs`). */
+  readonly storeUpdatesPerSec: number;
+  readonly storeDeltasPerSec: number;
   readonly decisions: Uint8Array;
   /** The noisy flows' requests and throttles per 100 ms. */
   readonly badSeries: BadFlowSeries;
@@ -121,6 +129,7 @@ export function runDistributed(spec: RunSpec): RunResult {
       // The broken controls run a server that never decays (§2.4).
       decayRatePerSecond: mode === "shared" ? config.lambda : 0,
       ...(spec.fault === undefined ? {} : { fault: spec.fault }),
+      storeFlushMs: spec.storeFlushMs ?? 0,
     });
     const svc = service;
     deciders =
@@ -183,6 +192,8 @@ export function runDistributed(spec: RunSpec): RunResult {
     ...recorder.finish(spec.entitlements, mode !== "nofair"),
     deltasPerSec: (service?.stats.deltasReceived ?? 0) / seconds,
     updatesPerSec: (service?.stats.bucketUpdatesDelivered ?? 0) / seconds,
+    storeUpdatesPerSec: (service?.stats.storeUpdatesApplied ?? 0) / seconds,
+    storeDeltasPerSec: (service?.stats.storeDeltasApplied ?? 0) / seconds,
     decisions,
     badSeries: recorder.badSeries(),
     recoveryMs: service?.recoveryMs ?? null,

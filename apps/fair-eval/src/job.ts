@@ -22,12 +22,17 @@ export interface Job
   /** Part `faults`, mode `shared`: which fault, in which variant. */
   readonly fault?: FaultKind;
   readonly variant?: FaultVariant;
+  /** Mode `shared`: the store replica's coalescing interval, ms (`RunSpec`); absent = 0. */
+  readonly storeFlushMs?: number;
 }
 
 /** A finished run: the job and what it measured (the JSON line of `--json`). */
 export interface RunRecord extends Job, RunMetrics {
   readonly deltasPerSec: number;
   readonly updatesPerSec: number;
+  /** Updates, and bucket deltas, applied to the store per second. */
+  readonly storeUpdatesPerSec: number;
+  readonly storeDeltasPerSec: number;
   readonly meanRatio: number | null;
   readonly worstRatio: number | null;
   readonly elapsedMs: number;
@@ -89,6 +94,8 @@ export function executeJob(job: Job, cache: WorkloadCache): RunRecord {
       absDivergence: null,
       deltasPerSec: 0,
       updatesPerSec: 0,
+      storeUpdatesPerSec: 0,
+      storeDeltasPerSec: 0,
       meanRatio: result.meanRatio,
       worstRatio: result.worstRatio,
       elapsedMs: performance.now() - started,
@@ -113,6 +120,7 @@ export function executeJob(job: Job, cache: WorkloadCache): RunRecord {
     lambda: job.lambda,
     ...(job.rotationMs === null ? {} : { rotationMs: job.rotationMs }),
     ...(fault === undefined ? {} : { fault }),
+    ...(job.storeFlushMs === undefined ? {} : { storeFlushMs: job.storeFlushMs }),
   });
   return {
     ...job,

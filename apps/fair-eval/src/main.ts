@@ -45,7 +45,13 @@ if (options.parts.has("single")) {
 }
 if (options.parts.has("distributed")) {
   for (const scenario of options.distributedScenarios) {
-    const add = (mode: Job["mode"], instances: number, delayMs = 0, batchMs = 0) => {
+    const add = (
+      mode: Job["mode"],
+      instances: number,
+      delayMs = 0,
+      batchMs = 0,
+      storeFlushMs = 0,
+    ) => {
       if (!options.modes.includes(mode)) return;
       for (let trial = 0; trial < options.trials; trial++) {
         jobs.push({
@@ -57,6 +63,7 @@ if (options.parts.has("distributed")) {
           delayMs,
           batchMs,
           trial,
+          ...(storeFlushMs === 0 ? {} : { storeFlushMs }),
         });
       }
     };
@@ -67,7 +74,11 @@ if (options.parts.has("distributed")) {
     for (const n of options.instances) {
       add("centralized", n);
       add("independent", n);
-      for (const { delayMs, batchMs } of options.sync) add("shared", n, delayMs, batchMs);
+      for (const { delayMs, batchMs } of options.sync) {
+        add("shared", n, delayMs, batchMs);
+        // The store replica coalescing before the store (redisFlushIntervalMs), beside each.
+        if (options.storeFlushMs > 0) add("shared", n, delayMs, batchMs, options.storeFlushMs);
+      }
     }
     for (const n of options.controlInstances) {
       for (const { delayMs, batchMs } of options.sync) {
@@ -87,10 +98,11 @@ const log = (line: string) => {
 log(`eval: ${jobs.length} runs on ${Math.min(options.jobs, jobs.length)} thread(s)`);
 const records = await runJobs(jobs, options.jobs, (r, done) => {
   const fault = r.fault === undefined ? "" : ` ${r.fault}/${r.variant}`;
+  const store = r.storeFlushMs === undefined ? "" : ` S=${r.storeFlushMs}`;
   const where =
     r.part === "single"
       ? "go-harness"
-      : `N=${r.instances} d=${r.delayMs} B=${r.batchMs} trial ${r.trial}${fault}`;
+      : `N=${r.instances} d=${r.delayMs} B=${r.batchMs}${store} trial ${r.trial}${fault}`;
   log(
     `[${done}/${jobs.length}] ${r.scenario} ${r.mode} ${where}: Jain ${r.entitlementJain.toFixed(4)} (${(r.elapsedMs / 1000).toFixed(1)} s)`,
   );

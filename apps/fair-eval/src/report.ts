@@ -9,10 +9,17 @@ import type { RunRecord } from "./job.js";
 export function jsonLine(record: RunRecord): string {
   const { part, scenario, mode, instances, routing, delayMs, batchMs, trial, lambda, rotationMs } =
     record;
-  const { elapsedMs: _elapsed, badSeries: _series, recoveryMs: _recovery, ...metrics } = record;
+  const {
+    elapsedMs: _elapsed,
+    badSeries: _series,
+    recoveryMs: _recovery,
+    storeFlushMs = 0,
+    ...metrics
+  } = record;
   // The run's identity first, then what it measured.
   return JSON.stringify({
-    ...{ part, scenario, mode, instances, routing, delayMs, batchMs, trial, lambda, rotationMs },
+    ...{ part, scenario, mode, instances, routing, delayMs, batchMs, storeFlushMs },
+    ...{ trial, lambda, rotationMs },
     ...metrics,
   });
 }
@@ -58,7 +65,7 @@ export function distributedTable(summaries: readonly Summary[], scenario: string
       const r = s.first;
       const synced = r.mode === "shared" || r.mode === "naive" || r.mode === "nodecay";
       return [
-        label(r.mode),
+        label(r),
         r.mode === "nofair" ? "any" : String(r.instances),
         synced ? String(r.delayMs) : "–",
         synced ? String(r.batchMs) : "–",
@@ -106,7 +113,7 @@ export function verdictTable(verdicts: readonly Verdict[]): string {
         : `${f(v.summary.ttt50Ms / v.reference.ttt50Ms, 2)}×`;
     return [
       r.scenario,
-      label(r.mode),
+      label(r),
       String(r.instances),
       String(r.delayMs),
       String(r.batchMs),
@@ -192,13 +199,14 @@ export function faultTable(rows: readonly FaultRow[]): string {
   );
 }
 
-function label(mode: string): string {
+function label(r: RunRecord): string {
   const letters: Record<string, string> = {
     centralized: " (a)",
     independent: " (b)",
     shared: " (c)",
   };
-  return `${mode}${letters[mode] ?? ""}`;
+  const store = r.storeFlushMs === undefined ? "" : `, store flush ${r.storeFlushMs} ms`;
+  return `${r.mode}${letters[r.mode] ?? ""}${store}`;
 }
 
 function table(head: readonly string[], rows: readonly (readonly string[])[]): string {

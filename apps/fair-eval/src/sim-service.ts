@@ -3,6 +3,11 @@
 // update (B = 0) or coalesced per bucket and flushed at multiples of B. Each instance talks to
 // it through a `StateLink`, the same interface `StateClient` implements over gRPC.
 //
+// With `storeFlushMs` > 0 the service models a store replica that coalesces before the store
+// (the Redis store's `redisFlushIntervalMs`): the deltas it receives are summed per bucket as
+// `PendingDeltas` sums them (`src/coalesce.ts`) and applied once per interval, at multiples of
+// `storeFlushMs`, as one `DeltaUpdate` per seed; their broadcasts follow those applies.
+//
 // With a fault (docs/evaluation.md §2.9, `src/faults.ts`) the service goes down, comes back with a
 // new store (a new epoch: empty, or restored from its last snapshot), or loses its store's data
 // while staying up; links hold their adjustments meanwhile, reconnect, and — in the `after`
@@ -15,6 +20,7 @@ import type {
   StateLinkListener,
 } from "@fair/state-client";
 import { type BucketState, InMemoryStore } from "@fair/state-store";
+import { type Coalesced, coalesce } from "./coalesce.js";
 import type { EventQueue } from "./event-queue.js";
 import {
   type FaultPlan,
@@ -36,11 +42,26 @@ export interface SimServiceOptions {
   readonly decayRatePerSecond: number;
   /** A fault to inject on the simulated clock; none by default. */
   readonly fault?: FaultPlan;
+  /**
+   * 0 (the default): every update is applied to the store on arrival. Otherwise the deltas that
+   * arrive are coalesced per (seed, row, col), `Σ aⱼ·e^(−λ(t_max − tⱼ)/1000)` stamped `t_max`, and
+   * applied at multiples of `storeFlushMs` as one update per seed: a replica's
+   * `redisFlushIntervalMs`. A bucket is then clamped to [0, 1] once per interval.
+   */
+  readonly storeFlushMs?: number;
 }
 
 /** The service's traffic, for the sync-cost metric. */
 export interface SimServiceStats {
+  /** Delta updates (`DeltaUpdate` messages) that reached the server, and the bucket deltas in them. */
+  updatesReceived: number;
   deltasReceived: number;
+  /**
+   * Updates applied to the store (`storeFlushMs` = 0: every update received; otherwise one per
+   * seed per flush), and the bucket deltas in them (otherwise one per bucket per flush).
+   */
+  storeUpdatesApplied: number;
+  storeDeltasApplied: number;
   /** Bucket values handed to instances (a broadcast of k buckets to N instances counts k·N). */
   bucketUpdatesDelivered: number;
   fullStateRequests: number;
@@ -54,7 +75,10 @@ export interface SimServiceStats {
 /** A simulated State Service; `connect()` gives each instance its link. */
 export class SimStateService {
   readonly stats: SimServiceStats = {
+    updatesReceived: 0,
     deltasReceived: 0,
+    storeUpdatesApplied: 0,
+    storeDeltasApplied: 0,
     bucketUpdatesDelivered: 0,
     fullStateRequests: 0,
     offersReceived: 0,
@@ -72,10 +96,15 @@ export class SimStateService {
   // Changed buckets awaiting the next flush: seed → (row, col) key → latest value.
   readonly #dirty = new Map<bigint, Map<number, BucketState>>();
   #flushAt = Number.NaN;
+  // With `storeFlushMs`: deltas received and not yet applied, seed → (row, col) key → their sum.
+  readonly #unapplied = new Map<bigint, Map<number, PendingBucket>>();
+  #applyAt = Number.NaN;
+  readonly #decayPerMs: number;
 
   constructor(queue: EventQueue, options: SimServiceOptions) {
     this.#queue = queue;
     this.#options = options;
+    this.#decayPerMs = options.decayRatePerSecond / 1000;
     this.#store = this.#newStore();
     const fault = options.fault;
     if (fault !== undefined) {
@@ -113,9 +142,19 @@ export class SimStateService {
     return this.#recoveryMs;
   }
 
-  /** An update arriving at the server: apply, then broadcast now or at the next flush. */
+  /**
+   * An update arriving at the server: apply (now, or coalesced at the next store flush), then
+   * broadcast now or at the next broadcast flush.
+   */
   receive(seed: bigint, deltas: readonly BucketDelta[]): void {
+    this.stats.updatesReceived++;
     this.stats.deltasReceived += deltas.length;
+    if ((this.#options.storeFlushMs ?? 0) > 0) {
+      this.#coalesce(seed, deltas);
+      return;
+    }
+    this.stats.storeUpdatesApplied++;
+    this.stats.storeDeltasApplied += deltas.length;
     const changed: BucketState[] = [];
     for (const d of deltas) {
       const { bucket } = this.#store.applyDelta(
@@ -128,6 +167,57 @@ export class SimStateService {
       if (bucket !== undefined) changed.push(bucket);
     }
     this.#publish(seed, changed);
+  }
+
+  /** Sums `deltas` into what waits for the next store flush, which it schedules if need be. */
+  #coalesce(seed: bigint, deltas: readonly BucketDelta[]): void {
+    let pending = this.#unapplied.get(seed);
+    if (pending === undefined) {
+      pending = new Map();
+      this.#unapplied.set(seed, pending);
+    }
+    for (const d of deltas) {
+      const key = d.rowId * 2 ** 24 + d.colId;
+      const bucket = pending.get(key);
+      if (bucket === undefined) {
+        pending.set(key, {
+          rowId: d.rowId,
+          colId: d.colId,
+          sum: d.deltaProb,
+          timeMs: d.lastUpdateTimeMs,
+        });
+      } else {
+        coalesce(bucket, d.deltaProb, d.lastUpdateTimeMs, this.#decayPerMs);
+      }
+    }
+    if (Number.isNaN(this.#applyAt)) {
+      const interval = this.#options.storeFlushMs as number;
+      this.#applyAt = (Math.floor(this.#queue.now / interval) + 1) * interval;
+      this.#queue.schedule(this.#applyAt, () => this.#applyUnapplied());
+    }
+  }
+
+  /**
+   * The store flush: each seed's sums as one update, each bucket once, sent clamped to ±1 as the
+   * client sends its coalesced sums (the store refuses larger deltas); then their broadcasts.
+   */
+  #applyUnapplied(): void {
+    this.#applyAt = Number.NaN;
+    const seeds = [...this.#unapplied];
+    this.#unapplied.clear();
+    for (const [seed, pending] of seeds) {
+      if (pending.size === 0) continue;
+      const deltas = [...pending.values()].map((b) => ({
+        rowId: b.rowId,
+        colId: b.colId,
+        deltaProb: Math.max(-1, Math.min(1, b.sum)),
+        lastUpdateTimeMs: b.timeMs,
+      }));
+      this.stats.storeUpdatesApplied++;
+      this.stats.storeDeltasApplied += deltas.length;
+      const { buckets } = this.#store.applyUpdate({ seed, deltas });
+      this.#publish(seed, buckets);
+    }
   }
 
   /** A state offer arriving at the server: merged by maximum; the raised buckets go out as usual. */
@@ -167,12 +257,15 @@ export class SimStateService {
    * or empty. Data loss replaces the store at once while the server stays up: today's server
    * sees the new epoch and ends every stream; before epochs (`before`) it could not tell, so
    * the streams stay open and the empty store's values reach instances as buckets change.
-   * Broadcasts waiting for a flush go with the store or the process.
+   * Broadcasts waiting for a flush go with the store or the process. Deltas waiting for a store
+   * flush go with the process (a restart); through an outage or a data loss the process keeps
+   * them and applies them at the flush, to the new store after a data loss.
    */
   #fail(plan: FaultPlan): void {
     const queue = this.#queue;
     const backMs = plan.atMs + plan.downMs;
     this.#dirty.clear();
+    if (plan.downMs > 0 && plan.newStore) this.#unapplied.clear();
     this.#recoveryMs = backMs + reconnectStepMs * this.#links.length;
     if (plan.downMs === 0) {
       this.#store = this.#newStore();
@@ -233,19 +326,21 @@ export class SimStateService {
   }
 }
 
-/** One held adjustment: a bucket's coalesced sum as of `timeMs`, and the failed attempts it waited through. */
-interface HeldBucket {
+/** A bucket's coalesced adjustment as of `timeMs` (`src/coalesce.ts`). */
+interface PendingBucket extends Coalesced {
   readonly rowId: number;
   readonly colId: number;
-  sum: number;
-  timeMs: number;
+}
+
+/** One held adjustment, and the failed attempts it waited through. */
+interface HeldBucket extends PendingBucket {
   attempts: number;
 }
 
 /**
  * One instance's side of the simulated network. While disconnected it holds adjustments
  * coalesced per bucket, as `@fair/state-client`'s `PendingDeltas` does: `Σ aⱼ·e^(−λ(t_max −
- * tⱼ)/1000)` stamped `t_max`. Every loss and reconnect starts a new connection; whatever was in
+ * tⱼ)/1000)` stamped `t_max` (`src/coalesce.ts`). Every loss and reconnect starts a new connection; whatever was in
  * flight on an older one (either way) is lost with it.
  */
 class SimLink implements StateLink {
@@ -420,11 +515,8 @@ class SimLink implements StateLink {
         timeMs: t,
         attempts: 0,
       });
-    } else if (t >= held.timeMs) {
-      held.sum = held.sum * Math.exp(-this.#decayPerMs * (t - held.timeMs)) + d.deltaProb;
-      held.timeMs = t;
     } else {
-      held.sum += d.deltaProb * Math.exp(-this.#decayPerMs * (held.timeMs - t));
+      coalesce(held, d.deltaProb, t, this.#decayPerMs);
     }
   }
 

@@ -4,7 +4,9 @@ import type { Summary } from "./aggregate.js";
 
 const panelWidth = 420;
 const panelHeight = 260;
-const legendHeight = 26;
+/** Legend entries per line, and the height of one line. */
+const legendPerLine = 4;
+const legendLine = 18;
 const margin = { left: 56, right: 16, top: 36, bottom: 44 };
 const palette = ["#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#6f4e7c", "#00798c"];
 
@@ -20,10 +22,12 @@ export function renderSvg(summaries: readonly Summary[]): string {
   const names = [...new Set(distributed.flatMap((s) => seriesName(s) ?? []))];
   const color = (name: string) => palette[names.indexOf(name) % palette.length] as string;
   const parts: string[] = [];
+  const legendHeight = 8 + Math.max(1, Math.ceil(names.length / legendPerLine)) * legendLine;
   names.forEach((name, i) => {
-    const x = margin.left + i * 200;
-    parts.push(`<rect x="${x}" y="8" width="10" height="10" fill="${color(name)}"/>`);
-    parts.push(`<text x="${x + 15}" y="17">${escapeXml(name)}</text>`);
+    const x = margin.left + (i % legendPerLine) * 200;
+    const y = 8 + Math.floor(i / legendPerLine) * legendLine;
+    parts.push(`<rect x="${x}" y="${y}" width="10" height="10" fill="${color(name)}"/>`);
+    parts.push(`<text x="${x + 15}" y="${y + 9}">${escapeXml(name)}</text>`);
   });
   scenarioNames.forEach((scenario, row) => {
     const mine = distributed.filter((s) => s.first.scenario === scenario);
@@ -47,7 +51,10 @@ function seriesName(s: Summary): string | undefined {
   const r = s.first;
   if (r.mode === "centralized") return "(a) centralized";
   if (r.mode === "independent") return "(b) independent";
-  if (r.mode === "shared") return `(c) shared d=${r.delayMs} B=${r.batchMs}`;
+  if (r.mode === "shared") {
+    const store = r.storeFlushMs === undefined ? "" : ` S=${r.storeFlushMs}`;
+    return `(c) shared d=${r.delayMs} B=${r.batchMs}${store}`;
+  }
   return undefined;
 }
 

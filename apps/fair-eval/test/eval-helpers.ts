@@ -14,12 +14,14 @@ export function run(
     trial = 0,
     routing = "rr" as Routing,
     rotationMs,
+    storeFlushMs,
   }: {
     delayMs?: number;
     batchMs?: number;
     trial?: number;
     routing?: Routing;
     rotationMs?: number;
+    storeFlushMs?: number;
   } = {},
 ): RunResult {
   const { scenario: sc, workload, entitlements } = cache.get(scenario);
@@ -34,5 +36,6 @@ export function run(
     batchMs,
     trial,
     ...(rotationMs === undefined ? {} : { rotationMs }),
+    ...(storeFlushMs === undefined ? {} : { storeFlushMs }),
   });
 }
