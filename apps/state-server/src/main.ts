@@ -73,15 +73,20 @@ async function main(): Promise<void> {
   process.off("SIGTERM", again).off("SIGINT", again);
 }
 
-/** The Redis URL as logged: a password in it is replaced, the rest kept for debugging. */
-function withoutPassword(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "redacted";
-    return parsed.toString();
-  } catch {
-    return "[unparsable]";
-  }
+/** The Redis URL (or list) as logged: a password in it is replaced, the rest kept for debugging. */
+function withoutPassword(urls: string): string {
+  return urls
+    .split(",")
+    .map((url) => {
+      try {
+        const parsed = new URL(url.trim());
+        if (parsed.password !== "") parsed.password = "redacted";
+        return parsed.toString();
+      } catch {
+        return "[unparsable]";
+      }
+    })
+    .join(",");
 }
 
 main().catch((error: unknown) => {

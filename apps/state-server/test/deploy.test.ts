@@ -299,3 +299,36 @@ describe("k8s/redis/: several replicas on Redis", () => {
     expect(container?.image).toMatch(/^redis:7\./);
   });
 });
+
+describe("k8s/redis-cluster/: several replicas on a Redis Cluster run elsewhere", () => {
+  const docs = render("k8s/redis-cluster");
+  const deployment = new Deployment(ofKind(docs, "Deployment"));
+  const configMapDoc = ofKind(docs, "ConfigMap");
+
+  test("kustomize renders the base without its state claim, and the Deployment validates", () => {
+    expect(docs.map((d) => d["kind"]).sort()).toEqual(["ConfigMap", "Deployment", "Service"]);
+    expect(() => deployment.validate()).not.toThrow();
+    expect(deployment.spec?.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  test("the server's configuration selects cluster mode with a list of seed nodes, coalescing, no snapshots", () => {
+    const env = Object.fromEntries(
+      (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [
+        e.name,
+        e.value ?? "",
+      ]),
+    );
+    const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
+    const stateDir = /ENV FAIR_STATE_STATE_DIR=(\S+)/.exec(dockerfile)?.[1] ?? "";
+    const { config } = loadConfig({
+      argv: [],
+      env: { FAIR_STATE_STATE_DIR: stateDir, ...env },
+      readFile: () => file,
+    });
+    expect(config).toMatchObject({ store: "redis", redisMode: "cluster", redisFlushIntervalMs: 5 });
+    expect(config.snapshotPath).toBeUndefined();
+    const nodes = config.redisUrl.split(",").map((url) => new URL(url));
+    expect(nodes.length).toBeGreaterThanOrEqual(3);
+    for (const node of nodes) expect(node.protocol).toBe("redis:");
+  });
+});

@@ -1,7 +1,8 @@
-// Two server processes on one Redis (store: redis), with clients spread over
-// them, against a single in-memory server fed the same deltas. Then one
-// replica is killed mid-run: its clients move to the other and converge, and
-// nothing acknowledged is lost.
+// Two server processes on one Redis (store: redis), and on a Redis Cluster
+// (redisMode: cluster, 16 slot groups), with clients spread over them,
+// against a single in-memory server fed the same deltas. Then one replica is
+// killed mid-run: its clients move to the other and converge, and nothing
+// acknowledged is lost.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { join } from "node:path";
@@ -12,10 +13,29 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@fair/state-proto";
 import { loadConfig, type RunningStateServer, serveStateServer } from "@fair/state-server";
 import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
+import { deleteClusterKeys } from "@fair/testing/redis-cluster";
 import { afterEach, describe, expect, inject, test } from "vitest";
 import { type DeltaTuple, ReplicaClient } from "./replica-client.js";
 
 const url = inject("redisUrl");
+const clusterUrl = inject("redisClusterUrl");
+
+/** Where the replicas keep the view: one Redis, or a Redis Cluster. */
+interface Backend {
+  readonly mode: "standalone" | "cluster";
+  readonly url: string;
+  readonly cleanup: (keyPrefix: string) => Promise<unknown>;
+}
+const standalone: Backend = {
+  mode: "standalone",
+  url,
+  cleanup: (keyPrefix) => deleteKeys(url, keyPrefix),
+};
+const cluster: Backend = {
+  mode: "cluster",
+  url: clusterUrl,
+  cleanup: (keyPrefix) => deleteClusterKeys(clusterUrl, keyPrefix),
+};
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
 const main = join(repo, "apps/state-server/src/main.ts");
 const windowMs = 300_000;
@@ -36,7 +56,10 @@ afterEach(async () => {
 });
 
 /** Starts a replica process on Redis; resolves with its gRPC address once it reports SERVING. */
-async function startReplica(keyPrefix: string): Promise<{ child: ChildProcess; address: string }> {
+async function startReplica(
+  keyPrefix: string,
+  backend: Backend = standalone,
+): Promise<{ child: ChildProcess; address: string }> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith("FAIR_STATE_")),
   );
@@ -45,7 +68,8 @@ async function startReplica(keyPrefix: string): Promise<{ child: ChildProcess; a
     env: {
       ...inherited,
       FAIR_STATE_STORE: "redis",
-      FAIR_STATE_REDIS_URL: url,
+      FAIR_STATE_REDIS_MODE: backend.mode,
+      FAIR_STATE_REDIS_URL: backend.url,
       FAIR_STATE_REDIS_KEY_PREFIX: keyPrefix,
       FAIR_STATE_GRPC_LISTEN_ADDRESS: "127.0.0.1:0",
       FAIR_STATE_METRICS_LISTEN_ADDRESS: "127.0.0.1:0",
@@ -101,63 +125,73 @@ function closeTo(
 }
 
 describe.skipIf(url === "")("replicas on Redis (two processes)", () => {
-  test("deltas sent to either replica reach every client, and all converge to what one in-memory server computes", async () => {
-    const keyPrefix = uniqueKeyPrefix("replicas");
-    cleanups.push(() => deleteKeys(url, keyPrefix));
-    const [one, two] = await Promise.all([startReplica(keyPrefix), startReplica(keyPrefix)]);
-    const reference: RunningStateServer = await serveStateServer({
-      config: {
-        ...loadConfig({ argv: [], env: {} }).config,
-        grpcListenAddress: "127.0.0.1:0",
-        metricsListenAddress: "127.0.0.1:0",
-      },
-    });
-    cleanups.push(() => reference.shutdown(500));
+  test.each([
+    ["one Redis", standalone],
+    ["a Redis Cluster", cluster],
+  ] as const)(
+    "on %s: deltas sent to either replica reach every client, and all converge to what one in-memory server computes",
+    async (_, backend) => {
+      if (backend.url === "") throw new Error("no Redis Cluster: run `pnpm redis:cluster start`");
+      const keyPrefix = uniqueKeyPrefix("replicas");
+      cleanups.push(() => backend.cleanup(keyPrefix));
+      const [one, two] = await Promise.all([
+        startReplica(keyPrefix, backend),
+        startReplica(keyPrefix, backend),
+      ]);
+      const reference: RunningStateServer = await serveStateServer({
+        config: {
+          ...loadConfig({ argv: [], env: {} }).config,
+          grpcListenAddress: "127.0.0.1:0",
+          metricsListenAddress: "127.0.0.1:0",
+        },
+      });
+      cleanups.push(() => reference.shutdown(500));
 
-    const now = Date.now();
-    const seed = BigInt(Math.floor(now / windowMs) * windowMs);
-    // Three clients spread over the two replicas; one on the reference server.
-    const spread = [
-      client([one.address], seed),
-      client([two.address], seed),
-      client([one.address], seed),
-    ];
-    const single = client([reference.grpcAddress], seed);
-    await Promise.all([...spread, single].map((c) => c.until(() => c.fullStates === 1)));
+      const now = Date.now();
+      const seed = BigInt(Math.floor(now / windowMs) * windowMs);
+      // Three clients spread over the two replicas; one on the reference server.
+      const spread = [
+        client([one.address], seed),
+        client([two.address], seed),
+        client([one.address], seed),
+      ];
+      const single = client([reference.grpcAddress], seed);
+      await Promise.all([...spread, single].map((c) => c.until(() => c.fullStates === 1)));
 
-    // Positive adjustments only, so no delta meets a default bucket with a
-    // negative amount or a clamp: the result is then independent of the
-    // order in which the replicas' deltas interleave in Redis.
-    let x = 7;
-    const random = () => {
-      x = (x * 16_807) % 2_147_483_647;
-      return x / 2_147_483_647;
-    };
-    for (let i = 0; i < 90; i++) {
-      const deltas: DeltaTuple[] = [];
-      for (let j = 0; j < 4; j++) {
-        const ts = now - Math.floor(random() * 5_000);
-        deltas.push([
-          Math.floor(random() * 3),
-          Math.floor(random() * 12),
-          0.001 + random() * 0.01,
-          ts,
-        ]);
+      // Positive adjustments only, so no delta meets a default bucket with a
+      // negative amount or a clamp: the result is then independent of the
+      // order in which the replicas' deltas interleave in Redis.
+      let x = 7;
+      const random = () => {
+        x = (x * 16_807) % 2_147_483_647;
+        return x / 2_147_483_647;
+      };
+      for (let i = 0; i < 90; i++) {
+        const deltas: DeltaTuple[] = [];
+        for (let j = 0; j < 4; j++) {
+          const ts = now - Math.floor(random() * 5_000);
+          deltas.push([
+            Math.floor(random() * 3),
+            Math.floor(random() * 12),
+            0.001 + random() * 0.01,
+            ts,
+          ]);
+        }
+        (spread[i % 3] as ReplicaClient).send(deltas);
+        single.send(deltas);
       }
-      (spread[i % 3] as ReplicaClient).send(deltas);
-      single.send(deltas);
-    }
-    // The reference server applies one stream's updates in order, so its
-    // answer to a StateRequest sent after them is the final state.
-    single.requestState();
-    await single.until(() => single.fullStates === 2);
-    expect((await reference.server.store.stats()).appliedDeltas).toBe(360);
-    const final = new Map([...single.view].filter(([, b]) => b.prob > 0));
+      // The reference server applies one stream's updates in order, so its
+      // answer to a StateRequest sent after them is the final state.
+      single.requestState();
+      await single.until(() => single.fullStates === 2);
+      expect((await reference.server.store.stats()).appliedDeltas).toBe(360);
+      const final = new Map([...single.view].filter(([, b]) => b.prob > 0));
 
-    await Promise.all(spread.map((c) => c.until(() => closeTo(c.view, final))));
-    // Every client stayed on its first replica: the view came by fan-out across replicas.
-    expect(spread.map((c) => c.streams.length)).toEqual([1, 1, 1]);
-  });
+      await Promise.all(spread.map((c) => c.until(() => closeTo(c.view, final))));
+      // Every client stayed on its first replica: the view came by fan-out across replicas.
+      expect(spread.map((c) => c.streams.length)).toEqual([1, 1, 1]);
+    },
+  );
 
   test("a replica killed mid-run: its clients reconnect to the other and converge; nothing acknowledged is lost", async () => {
     const keyPrefix = uniqueKeyPrefix("kill");

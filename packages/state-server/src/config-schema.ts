@@ -211,12 +211,38 @@ export const configKeys = {
     default: "memory",
     help: 'Where the shared state lives: "memory" (one process) or "redis" (several replicas on one Redis 7+ or Valkey).',
   },
+  redisMode: {
+    schema: z.enum(["standalone", "cluster", "sentinel"]),
+    default: "standalone",
+    help: 'How Redis is deployed when store is redis: "standalone" (one server), "cluster" (Redis Cluster; redisUrl lists seed nodes) or "sentinel" (redisUrl lists Sentinels, which name the primary redisSentinelName).',
+  },
   redisUrl: {
-    schema: z.string().refine((value) => /^rediss?:\/\/[^\s]+$/.test(value), {
-      message: 'expected a URL like "redis://host:6379" or "rediss://user:password@host:6380/0"',
-    }),
+    schema: z
+      .string()
+      .refine(
+        (value) => value.split(",").every((part) => /^rediss?:\/\/[^\s,]+$/.test(part.trim())),
+        {
+          message:
+            'expected a URL like "redis://host:6379" or "rediss://user:password@host:6380/0", or (cluster, sentinel) several separated by commas',
+        },
+      ),
     default: "redis://127.0.0.1:6379",
-    help: "The Redis (or Valkey) server when store is redis: redis://[user:password@]host[:port][/db], rediss:// for TLS.",
+    help: "The Redis (or Valkey) server when store is redis: redis://[user:password@]host[:port][/db], rediss:// for TLS; in cluster and sentinel mode a comma-separated list of seed nodes or Sentinels.",
+  },
+  redisSentinelName: {
+    schema: z.string().min(1),
+    default: "fair",
+    help: "The primary's name in Sentinel (sentinel monitor <name> …) when redisMode is sentinel.",
+  },
+  redisSlotGroups: {
+    schema: z.union([z.literal("auto"), integer(1, 256)]),
+    default: "auto",
+    help: 'Slot groups the buckets spread over (1–256; every replica on one prefix must agree): "auto" is 16 in cluster mode, 1 otherwise.',
+  },
+  redisFlushIntervalMs: {
+    schema: duration({ min: 0 }).pipe(z.number().max(1_000, "must be at most 1000 ms")),
+    default: "0",
+    help: "How long each replica sums the adjustments it receives per bucket before it sends them to Redis (a few ms saves Redis CPU on hot buckets); 0 sends each update at once.",
   },
   redisKeyPrefix: {
     schema: z

@@ -38,7 +38,11 @@ export function createStoreFromConfig(
     case "redis":
       return new RedisStore({
         ...rules,
+        mode: config.redisMode,
         url: config.redisUrl,
+        sentinelName: config.redisSentinelName,
+        ...(config.redisSlotGroups === "auto" ? {} : { slotGroups: config.redisSlotGroups }),
+        flushIntervalMs: config.redisFlushIntervalMs,
         keyPrefix: config.redisKeyPrefix,
         commandTimeoutMs: config.redisCommandTimeoutMs,
       });

@@ -24,7 +24,7 @@ import { StateService, type SyncRequest, SyncRequestSchema } from "@fair/state-p
 import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
 import { Redis } from "ioredis";
 import { RedisStore } from "../src/index.js";
-import { DELTAS, lcg, scriptMicrosPerCall, trackerMix } from "./workload.js";
+import { bytesPerBucket, DELTAS, lcg, scriptMicrosPerCall, trackerMix } from "./workload.js";
 
 const seconds = Number(process.argv[2] ?? 5);
 const redisUrl = process.env["FAIR_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379";
@@ -204,15 +204,14 @@ async function storeOnly() {
     }),
   );
   const parallel = (1000 * DELTAS) / ((performance.now() - started) / 1000);
-  const row = `${keyPrefix}{|${seed}}:r0`;
-  const bytesPerBucket = Number(await raw.memory("USAGE", row)) / (await raw.hlen(row));
+  const bytes = await bytesPerBucket(raw, keyPrefix, seed, 0);
   raw.disconnect();
   await store.stop();
   await deleteKeys(redisUrl, keyPrefix);
   console.log(
     `store only (RedisStore.applyUpdate, ${DELTAS} deltas, 3 × 1000 keys): ` +
       `${sequentialMs.toFixed(2)} ms per update one at a time (Redis: ${sequentialScriptUs.toFixed(0)} µs per script); ` +
-      `${Math.round(parallel)} deltas/s with 16 in flight; ${bytesPerBucket.toFixed(0)} bytes per bucket in Redis`,
+      `${Math.round(parallel)} deltas/s with 16 in flight; ${bytes.toFixed(0)} bytes per bucket in Redis`,
   );
 }
 

@@ -6,8 +6,8 @@
 // 30 % +0.05 and 70 % −0.01 over 3 × 1000 buckets) — the time per update and
 // Redis's own time per script call (`INFO commandstats`, cmdstat_evalsha
 // usec_per_call) —, then 992 more, 16 in flight (deltas/s), the bytes
-// per bucket of a 1000-bucket row (`MEMORY USAGE` / `HLEN`: row 0 of those
-// updates, and a row whose buckets each took one +0.05), and 500
+// per bucket of a 1000-bucket row (`MEMORY USAGE` / `HLEN` over its keys: row
+// 0 of those updates, and a row whose buckets each took one +0.05), and 500
 // `applyOffer`s of 100 buckets one at a time (Redis's time per offer script).
 // Needs Redis at FAIR_BENCH_REDIS_URL (default redis://127.0.0.1:6379); it
 // writes under key prefixes of its own and deletes them afterwards.
@@ -17,7 +17,7 @@ import { create } from "@bufbuild/protobuf";
 import { DeltaUpdateSchema, StateOfferSchema } from "@fair/state-proto";
 import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
 import { Redis } from "ioredis";
-import { DELTAS, lcg, scriptMicrosPerCall, trackerMix } from "./workload.js";
+import { bytesPerBucket, DELTAS, lcg, scriptMicrosPerCall, trackerMix } from "./workload.js";
 
 const rounds = Number(process.argv[2] ?? 1);
 const redisUrl = process.env["FAIR_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379";
@@ -49,8 +49,7 @@ async function round() {
     }),
   );
   const parallel = (16 * 62 * DELTAS) / ((performance.now() - started) / 1000);
-  const row = `${applyPrefix}{|${seed}}:r0`;
-  const bytesPerBucket = Number(await raw.memory("USAGE", row)) / (await raw.hlen(row));
+  const bytesPerBucketRow0 = await bytesPerBucket(raw, applyPrefix, seed, 0);
   // A row of 1000 buckets that each took one +0.05: a value with a short
   // decimal form (the worst case for always writing 17 digits).
   const now = Date.now();
@@ -67,8 +66,7 @@ async function round() {
       }),
     );
   }
-  const shortRow = `${applyPrefix}{|${seed}}:r9`;
-  const bytesPerShort = Number(await raw.memory("USAGE", shortRow)) / (await raw.hlen(shortRow));
+  const bytesPerShort = await bytesPerBucket(raw, applyPrefix, seed, 9);
   await store.stop();
   await deleteKeys(redisUrl, applyPrefix);
 
@@ -100,7 +98,7 @@ async function round() {
     "apply ms/update": applyMs.toFixed(2),
     "apply µs/script": applyUs.toFixed(0),
     "deltas/s (16 in flight)": Math.round(parallel),
-    "B/bucket": bytesPerBucket.toFixed(1),
+    "B/bucket": bytesPerBucketRow0.toFixed(1),
     "B/bucket at 0.05": bytesPerShort.toFixed(1),
     "offer ms/offer": offerMs.toFixed(2),
     "offer µs/script": offerUs.toFixed(0),

@@ -2,6 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type DeltaUpdate, DeltaUpdateSchema } from "@fair/state-proto";
 import type { Redis } from "ioredis";
+import { KeyLayout, type SlotGroup } from "../src/keys.js";
 
 /** Deltas per update in every bench. */
 export const DELTAS = 100;
@@ -39,4 +40,30 @@ export async function scriptMicrosPerCall(raw: Redis): Promise<number> {
     .split("\n")
     .find((l) => l.startsWith("cmdstat_evalsha:"));
   return Number(/usec_per_call=([\d.]+)/.exec(line ?? "")?.[1] ?? 0);
+}
+
+/**
+ * Bytes per bucket Redis holds for one row of one seed (`MEMORY USAGE` /
+ * `HLEN` over its keys): the row's block keys in the one slot group of a
+ * single Redis (keys.ts), or the row hash of the layout before slot groups
+ * (`<prefix>{|<seed>}:r<row>`), for a store module of that version.
+ */
+export async function bytesPerBucket(
+  raw: Redis,
+  keyPrefix: string,
+  seed: bigint,
+  row: number,
+): Promise<number> {
+  const group = new KeyLayout(keyPrefix, 1).groups[0] as SlotGroup;
+  const keys = (await raw.zrangebyscore(group.blocks, String(seed), String(seed)))
+    .filter((member) => member.startsWith(`|${seed}|${row}|`))
+    .map((member) => `${group.base}:b:${member}`);
+  if (keys.length === 0) keys.push(`${keyPrefix}{|${seed}}:r${row}`);
+  let bytes = 0;
+  let fields = 0;
+  for (const key of keys) {
+    bytes += Number(await raw.memory("USAGE", key));
+    fields += await raw.hlen(key);
+  }
+  return bytes / fields;
 }

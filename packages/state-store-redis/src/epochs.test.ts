@@ -78,7 +78,7 @@ async function replicas(count: number, options: Partial<RedisStoreOptions> = {})
   const redis = new Redis(options.url ?? url);
   redis.on("error", () => {});
   cleanups.push(async () => redis.disconnect());
-  return { all, keyPrefix, redis, epochKey: `${keyPrefix}epoch` };
+  return { all, keyPrefix, redis, epochKey: `${keyPrefix}{epoch}` };
 }
 
 /** Ends a store's connections from the server side (CLIENT KILL): `sub`, its subscriber; `command`, the other. */
@@ -118,8 +118,8 @@ describe.skipIf(url === "")("epochs on Redis", () => {
     }
     const redis = new Redis(url);
     cleanups.push(() => redis.quit());
-    expect(JSON.parse((await redis.get(`${keyPrefix}epoch`)) as string)).toEqual(epoch);
-    expect(await redis.pttl(`${keyPrefix}epoch`)).toBe(-1);
+    expect(JSON.parse((await redis.get(`${keyPrefix}{epoch}`)) as string)).toEqual(epoch);
+    expect(await redis.pttl(`${keyPrefix}{epoch}`)).toBe(-1);
   });
 
   test("data deleted under the replicas: the next apply begins a new epoch, every replica follows and relays afresh", async () => {
@@ -223,7 +223,7 @@ describe.skipIf(url === "")("epochs on Redis", () => {
     cleanups.push(() => deleteKeys(url, keyPrefix));
     const redis = new Redis(url);
     cleanups.push(() => redis.quit());
-    await redis.set(`${keyPrefix}epoch`, "not json");
+    await redis.set(`${keyPrefix}{epoch}`, "not json");
     const a = replica({ keyPrefix });
     // Every subscription attempt fails on it; the reason shows once the command connection is up too.
     const refused = new Promise<void>((resolve) => {
@@ -237,9 +237,9 @@ describe.skipIf(url === "")("epochs on Redis", () => {
     await refused;
     expect(a.store.ready).toBe(false);
     expect(a.store.notReadyReason).toBe(
-      `the epoch key ${keyPrefix}epoch holds "not json", not an epoch`,
+      `the epoch key ${keyPrefix}{epoch} holds "not json", not an epoch`,
     );
-    await redis.del(`${keyPrefix}epoch`);
+    await redis.del(`${keyPrefix}{epoch}`);
     await a.store.whenReady();
     expect(a.store.epochs.current).toBeDefined();
   });

@@ -1,31 +1,54 @@
+/// <reference path="./cluster-key-slot.d.ts" />
 import { StoreError } from "@fair/state-store";
+import clusterKeySlot from "cluster-key-slot";
 
-// Every key the store writes, in one place. For prefix `fair:`, namespace
-// `checkout` and seed 1764136800000:
+// Every key the store writes, in one place (docs/decisions/0011). Buckets
+// live in slot groups: G fixed hash tags (G = slotGroups: 1 on one Redis, 16
+// by default on a Cluster), each tag chosen so the G tags fall in G evenly
+// spaced ranges of the 16,384 Cluster slots. A bucket's group is a hash of
+// (namespace, seed, row, column block), so the hot current seed spreads over
+// every group, and a group holds everything one atomic script needs. For
+// prefix `fair:` and group T = `fair:{g3of16.41}`:
 //
-//   fair:{checkout|1764136800000}:r3   hash, one per (namespace, seed, row):
-//                                      field <col> → "<prob> <lastUpdateTimeMs>",
-//                                      field v → the row's version
-//   fair:{checkout|1764136800000}:m    hash: n → buckets held, r<row> → 1 per row
-//   fair:ns:checkout                   sorted set of the namespace's seeds holding
-//                                      buckets ("<seed, 20 digits>" by seed), for
-//                                      maxSeedsPerNamespace
-//   fair:namespaces                    sorted set of the namespaces holding buckets
-//                                      (encoded) by their latest seed, for
-//                                      maxNamespaces
-//   fair:seeds                         sorted set of "<seed, 20 digits> <namespace>"
-//                                      by seed: what eviction and stats walk
-//   fair:floor                         the highest seed passed to evictBefore
-//   fair:epoch                         the state epoch, JSON {"id", "startedAtMs"},
-//                                      no TTL: present while Redis holds the data
-//                                      (epoch.ts)
-//   fair:updates                       the channel changes (and new epochs) are
-//                                      published on
+//   T:b:<ns>|<seed>|<row>|<block>  hash, the buckets of one column block
+//                                  (blockColumns columns): field <col> →
+//                                  16 bytes, prob and lastUpdateTimeMs as
+//                                  little-endian doubles (prob 0: tombstone)
+//   T:i                            sorted set of the group's block keys
+//                                  ("<ns>|<seed>|<row>|<block>") by seed
+//   T:n                            hash "<ns>|<seed>" → buckets the group
+//                                  holds for that seed (maxBucketsPerSeed)
+//   T:ns:<ns>                      sorted set of the namespace's seeds the
+//                                  group holds buckets of, by seed
+//                                  (maxSeedsPerNamespace)
+//   T:nss                          sorted set of the namespaces the group
+//                                  holds buckets of, by latest seed
+//                                  (maxNamespaces)
+//   T:s                            the group's sequence: +1 per change
+//   T:c                            the group's sharded change channel
+//   T:f                            the group's eviction floor (a seed)
+//   T:e                            the epoch the group's data belongs to
+//   fair:{epoch}                   the state epoch, JSON {"id", "startedAtMs"},
+//                                  no TTL: present while Redis holds the data
+//                                  (epoch.ts)
+//   fair:{epoch}:c                 the sharded channel new epochs are
+//                                  announced on
 //
-// Keys of one (namespace, seed) share a hash tag, so a batch touches one
-// cluster slot for its rows (see the README on Cluster). Every key of a seed
-// expires when the seed leaves the eviction horizon; the epoch key never
-// expires and eviction never touches it.
+// <ns> is the percent-encoded namespace, <seed> its decimal digits. Block
+// keys expire when their seed leaves the eviction horizon; the other group
+// keys hold every seed and are swept by the evict script.
+
+/** Columns per block key: a block is read, re-read and paged whole (4 KiB of values). */
+export const blockColumns = 256;
+
+/** Bytes of a stored bucket value: prob and lastUpdateTimeMs, little-endian doubles. */
+export const valueBytes = 16;
+
+/** The most slot groups a store may use (each group's tag search costs about 16,384 / G tries). */
+export const maxSlotGroups = 256;
+
+/** Redis Cluster's slot count. */
+const clusterSlots = 16_384;
 
 /** The 20-digit, zero-padded decimal form of a seed: compares as a string as the seeds do as numbers. */
 export function padSeed(seed: bigint): string {
@@ -46,44 +69,117 @@ export function encodeNamespace(namespace: string): string {
   }
 }
 
+/** One slot group's keys. */
+export interface SlotGroup {
+  readonly index: number;
+  /** `<prefix>{<tag>}`: every key of the group starts with it. */
+  readonly base: string;
+  readonly sequence: string;
+  readonly channel: string;
+  readonly floor: string;
+  readonly epoch: string;
+  readonly blocks: string;
+  readonly counts: string;
+  readonly namespaces: string;
+}
+
 /** The names of every key and channel under one prefix. */
 export class KeyLayout {
   readonly prefix: string;
-  readonly index: string;
-  readonly namespaces: string;
-  readonly floor: string;
   readonly epoch: string;
-  readonly channel: string;
+  readonly epochChannel: string;
+  readonly groups: readonly SlotGroup[];
 
-  constructor(prefix: string) {
+  constructor(prefix: string, groupCount: number) {
     this.prefix = prefix;
-    this.index = `${prefix}seeds`;
-    this.namespaces = `${prefix}namespaces`;
-    this.floor = `${prefix}floor`;
-    this.epoch = `${prefix}epoch`;
-    this.channel = `${prefix}updates`;
+    this.epoch = `${prefix}{epoch}`;
+    this.epochChannel = `${prefix}{epoch}:c`;
+    const groups: SlotGroup[] = [];
+    for (let index = 0; index < groupCount; index++) {
+      const base = `${prefix}{${groupTag(index, groupCount)}}`;
+      groups.push(
+        Object.freeze({
+          index,
+          base,
+          sequence: `${base}:s`,
+          channel: `${base}:c`,
+          floor: `${base}:f`,
+          epoch: `${base}:e`,
+          blocks: `${base}:i`,
+          counts: `${base}:n`,
+          namespaces: `${base}:nss`,
+        }),
+      );
+    }
+    this.groups = groups;
   }
 
-  /** The hash tag shared by every key of one (namespace, seed). */
-  seedTag(encodedNamespace: string, seed: bigint): string {
-    return `${this.prefix}{${encodedNamespace}|${seed}}`;
+  /** The group index a channel name belongs to; `undefined` for another channel. */
+  groupOfChannel(channel: string): number | undefined {
+    if (!channel.startsWith(this.prefix) || !channel.endsWith(":c")) return undefined;
+    const found = this.groups.findIndex((group) => group.channel === channel);
+    return found < 0 ? undefined : found;
   }
 
-  meta(tag: string): string {
-    return `${tag}:m`;
+  /** The sorted set of one namespace's seeds in one group. */
+  namespaceSeeds(group: SlotGroup, encodedNamespace: string): string {
+    return `${group.base}:ns:${encodedNamespace}`;
   }
 
-  row(tag: string, row: number): string {
-    return `${tag}:r${row}`;
+  /** A block key's name in its group. */
+  block(group: SlotGroup, member: string): string {
+    return `${group.base}:b:${member}`;
   }
+}
 
-  /** The sorted set of one namespace's seeds that hold buckets. */
-  namespaceSeeds(encodedNamespace: string): string {
-    return `${this.prefix}ns:${encodedNamespace}`;
+/** A block's member name in its group's index: `<ns>|<seed>|<row>|<block>`. */
+export function blockMember(seedField: string, row: number, block: number): string {
+  return `${seedField}|${row}|${block}`;
+}
+
+/** The per-seed field of a group's count hash, and the prefix of its block members: `<ns>|<seed>`. */
+export function seedField(encodedNamespace: string, seed: bigint): string {
+  return `${encodedNamespace}|${seed}`;
+}
+
+/**
+ * The group of a (namespace, seed, row, block): FNV-1a over the seed field,
+ * mixed with the row and block, modulo the group count. Deterministic, so
+ * every replica agrees; cheap, because the seed field's hash is taken once
+ * per batch ({@link seedHash}).
+ */
+export function groupOf(hash: number, row: number, block: number, groupCount: number): number {
+  if (groupCount === 1) return 0;
+  let h = Math.imul(hash ^ row, 0x01000193) >>> 0;
+  h = Math.imul(h ^ block, 0x01000193) >>> 0;
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d) >>> 0;
+  h ^= h >>> 12;
+  return (h >>> 0) % groupCount;
+}
+
+/** FNV-1a of a seed field, the start of {@link groupOf}. */
+export function seedHash(field: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < field.length; i++) {
+    h = Math.imul(h ^ field.charCodeAt(i), 0x01000193) >>> 0;
   }
+  return h;
+}
 
-  /** The seed index member of one (namespace, seed). */
-  indexMember(encodedNamespace: string, seed: bigint): string {
-    return `${padSeed(seed)} ${encodedNamespace}`;
+/**
+ * The hash tag of group `index` of `count`: `g<index>of<count>.<k>` with the
+ * smallest k whose slot falls in the group's range of slots, so G groups
+ * land on G evenly spaced slots (and a Cluster whose primaries hold even
+ * slot ranges holds even shares of the groups). The count is in the tag, so
+ * replicas configured with different counts never share keys.
+ */
+export function groupTag(index: number, count: number): string {
+  const low = Math.floor((index * clusterSlots) / count);
+  const high = Math.floor(((index + 1) * clusterSlots) / count);
+  for (let k = 0; ; k++) {
+    const tag = `g${index}of${count}.${k}`;
+    const slot = clusterKeySlot(tag);
+    if (slot >= low && slot < high) return tag;
   }
 }

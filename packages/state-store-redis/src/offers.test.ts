@@ -11,6 +11,7 @@ import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, inject, test } from "vitest";
 import { RedisStore, type RedisStoreOptions } from "./index.js";
+import { KeyLayout, type SlotGroup } from "./keys.js";
 import { type ChangeMessage, parseMessage } from "./message.js";
 
 const url = inject("redisUrl");
@@ -290,11 +291,12 @@ describe.skipIf(url === "")("applyOffer on Redis", () => {
     const published: ChangeMessage[] = [];
     const raw = new Redis(url);
     cleanups.push(async () => raw.disconnect());
-    raw.on("smessage", (_channel: string, text: string) => {
-      const message = parseMessage(text);
+    raw.on("smessageBuffer", (_channel: Buffer, data: Buffer) => {
+      const message = parseMessage(data);
       if (message) published.push(message);
     });
-    await raw.ssubscribe(`${keyPrefix}updates`);
+    // One Redis: one slot group, one change channel.
+    await raw.ssubscribe((new KeyLayout(keyPrefix, 1).groups[0] as SlotGroup).channel);
     // b's view as its streams would hold it: the latest value of every bucket, and every value handed on.
     const view = new Map<string, number>();
     const handed: string[] = [];
@@ -338,18 +340,19 @@ describe.skipIf(url === "")("applyOffer on Redis", () => {
       "checkout/7:7": 0.125,
     });
     expect(handed).not.toContain("checkout/0:1=0.25");
-    // Three messages: the delta, the offer (only what it raised, in its rows' next versions), the delta.
+    // Three messages: the delta, the offer (only what it raised, as the group's next sequence), the delta.
     await new Promise<void>((resolve) => {
       if (published.length >= 3) resolve();
-      else raw.on("smessage", () => published.length >= 3 && resolve());
+      else raw.on("smessageBuffer", () => published.length >= 3 && resolve());
     });
     expect(published).toHaveLength(3);
+    expect(published.map((message) => message.sequence)).toEqual([1, 2, 3]);
     expect(published[1]?.origin).toBe(a.replicaId);
-    expect(published[1]?.rows).toEqual([
-      { row: 0, version: 2, buckets: [{ rowId: 0, colId: 2, prob: 0.75, lastUpdateTimeMs: t0 }] },
-      { row: 4, version: 1, buckets: [{ rowId: 4, colId: 0, prob: 0.5, lastUpdateTimeMs: t0 }] },
+    expect(published[1]?.buckets).toEqual([
+      { rowId: 0, colId: 2, prob: 0.75, lastUpdateTimeMs: t0 },
+      { rowId: 4, colId: 0, prob: 0.5, lastUpdateTimeMs: t0 },
     ]);
-    expect(published[2]?.rows.map((row) => row.row)).toEqual([7]);
+    expect(published[2]?.buckets.map((bucket) => bucket.rowId)).toEqual([7]);
   });
 
   test("an offer is refused as unavailable while the store does not know its epoch", async () => {

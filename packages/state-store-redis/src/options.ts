@@ -1,6 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { type InMemoryStoreOptions, StoreError } from "@fair/state-store";
 import { type ResolvedStoreOptions, resolveStoreOptions } from "@fair/state-store/internal";
+import { maxSlotGroups } from "./keys.js";
+
+/** How the store reaches Redis. */
+export type RedisMode = "standalone" | "cluster" | "sentinel";
+
+const modes: readonly RedisMode[] = ["standalone", "cluster", "sentinel"];
 
 /**
  * Options of {@link RedisStore}: the rules every store shares (window, decay,
@@ -10,10 +16,40 @@ import { type ResolvedStoreOptions, resolveStoreOptions } from "@fair/state-stor
  */
 export interface RedisStoreOptions extends InMemoryStoreOptions {
   /**
+   * How Redis is deployed: `standalone` (one server, or a primary with
+   * replicas you fail over yourself), `cluster` (Redis Cluster: `url` lists
+   * seed nodes) or `sentinel` (`url` lists Sentinels, which name the
+   * primary of `sentinelName`). Default `standalone`.
+   */
+  mode: RedisMode;
+  /**
    * The Redis (or Valkey) 7+ server: `redis://[[user]:password@]host[:port][/db]`,
-   * or `rediss://` for TLS. Default `redis://127.0.0.1:6379`.
+   * or `rediss://` for TLS; in `cluster` and `sentinel` mode, one URL or
+   * several separated by commas (seed nodes, Sentinels). Default
+   * `redis://127.0.0.1:6379`.
    */
   url: string;
+  /** The primary's name in Sentinel (`sentinel monitor <name> …`), in `sentinel` mode. Default `fair`. */
+  sentinelName: string;
+  /**
+   * Slot groups the buckets are spread over (docs/decisions/0011): 1 to
+   * 256. Each group's keys share a hash tag, so one group lives on one
+   * Cluster node and is written by one atomic script; a hot seed spreads
+   * over every group. Default 1 in `standalone` and `sentinel` mode (one
+   * Redis core gains nothing from more), 16 in `cluster` mode. Every
+   * replica on one prefix must use the same count (it is part of every
+   * key's name, so replicas that disagree never share keys).
+   */
+  slotGroups: number;
+  /**
+   * How long this replica sums the adjustments it receives per bucket
+   * before it sends them to Redis, in milliseconds; 0 sends every update at
+   * once. Several adjustments aⱼ at tⱼ to one bucket are sent as one,
+   * Σ aⱼ·e^(−λ(t_max − tⱼ)/1000) stamped t_max, as a client coalesces, so a
+   * hot bucket costs Redis one entry per interval. An update resolves once
+   * its interval is applied. Default 0.
+   */
+  flushIntervalMs: number;
   /**
    * Prepended to every key and to the pub/sub channel, so several services
    * (or test runs) share one Redis without meeting. No whitespace or braces.
@@ -45,10 +81,20 @@ export interface RedisStoreOptions extends InMemoryStoreOptions {
 export const defaultRedisStoreOptions: Readonly<
   Pick<
     RedisStoreOptions,
-    "url" | "keyPrefix" | "commandTimeoutMs" | "connectTimeoutMs" | "maxReconnectDelayMs"
+    | "mode"
+    | "url"
+    | "sentinelName"
+    | "flushIntervalMs"
+    | "keyPrefix"
+    | "commandTimeoutMs"
+    | "connectTimeoutMs"
+    | "maxReconnectDelayMs"
   >
 > = Object.freeze({
+  mode: "standalone",
   url: "redis://127.0.0.1:6379",
+  sentinelName: "fair",
+  flushIntervalMs: 0,
   keyPrefix: "fair:",
   commandTimeoutMs: 2_000,
   connectTimeoutMs: 5_000,
@@ -58,7 +104,14 @@ export const defaultRedisStoreOptions: Readonly<
 /** The options after defaults and checks, with the shared rules resolved. */
 export interface ResolvedRedisOptions {
   readonly rules: ResolvedStoreOptions;
+  readonly mode: RedisMode;
+  /** `url` as given. */
   readonly url: string;
+  /** Every URL `url` lists. */
+  readonly urls: readonly URL[];
+  readonly sentinelName: string;
+  readonly slotGroups: number;
+  readonly flushIntervalMs: number;
   readonly keyPrefix: string;
   readonly replicaId: string;
   readonly commandTimeoutMs: number;
@@ -70,9 +123,35 @@ export interface ResolvedRedisOptions {
 export function resolveRedisOptions(partial: Partial<RedisStoreOptions>): ResolvedRedisOptions {
   const rules = resolveStoreOptions(partial);
   const d = defaultRedisStoreOptions;
+  const mode = partial.mode ?? d.mode;
+  if (!modes.includes(mode)) {
+    throw new StoreError(
+      "invalid_option",
+      "mode",
+      `must be one of ${modes.join(", ")}, got ${JSON.stringify(mode)}`,
+    );
+  }
   const url = partial.url ?? d.url;
-  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
-    throw new StoreError("invalid_option", "url", `must be a redis:// or rediss:// URL`);
+  const urls = parseUrls(url, mode);
+  const sentinelName = partial.sentinelName ?? d.sentinelName;
+  if (typeof sentinelName !== "string" || sentinelName === "") {
+    throw new StoreError("invalid_option", "sentinelName", "must be a non-empty string");
+  }
+  const slotGroups = partial.slotGroups ?? (mode === "cluster" ? 16 : 1);
+  if (!Number.isInteger(slotGroups) || slotGroups < 1 || slotGroups > maxSlotGroups) {
+    throw new StoreError(
+      "invalid_option",
+      "slotGroups",
+      `must be an integer in [1, ${maxSlotGroups}], got ${slotGroups}`,
+    );
+  }
+  const flushIntervalMs = partial.flushIntervalMs ?? d.flushIntervalMs;
+  if (!Number.isInteger(flushIntervalMs) || flushIntervalMs < 0 || flushIntervalMs > 1_000) {
+    throw new StoreError(
+      "invalid_option",
+      "flushIntervalMs",
+      `must be an integer in [0, 1000] ms, got ${flushIntervalMs}`,
+    );
   }
   const keyPrefix = partial.keyPrefix ?? d.keyPrefix;
   // Braces would change the keys' hash tags; whitespace would break the
@@ -90,7 +169,12 @@ export function resolveRedisOptions(partial: Partial<RedisStoreOptions>): Resolv
   }
   const resolved = {
     rules,
+    mode,
     url,
+    urls,
+    sentinelName,
+    slotGroups,
+    flushIntervalMs,
     keyPrefix,
     replicaId,
     commandTimeoutMs: partial.commandTimeoutMs ?? d.commandTimeoutMs,
@@ -104,4 +188,31 @@ export function resolveRedisOptions(partial: Partial<RedisStoreOptions>): Resolv
     }
   }
   return Object.freeze(resolved);
+}
+
+/** The URLs of `url`: exactly one in `standalone` mode, one or more (comma-separated) otherwise. */
+function parseUrls(url: unknown, mode: RedisMode): URL[] {
+  const wrong = (detail: string) =>
+    new StoreError("invalid_option", "url", `${detail} (mode ${mode})`);
+  if (typeof url !== "string" || url.trim() === "") {
+    throw wrong("must be a redis:// or rediss:// URL");
+  }
+  const parts = url.split(",").map((part) => part.trim());
+  if (mode === "standalone" && parts.length > 1) {
+    throw wrong(
+      `lists ${parts.length} URLs, but standalone mode takes one; set mode to cluster (seed nodes) or sentinel (Sentinels) for a list`,
+    );
+  }
+  return parts.map((part) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(part);
+    } catch {
+      throw wrong(`${JSON.stringify(part)} is not a URL; expected redis://host:port`);
+    }
+    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+      throw wrong(`${JSON.stringify(part)} must be a redis:// or rediss:// URL`);
+    }
+    return parsed;
+  });
 }

@@ -30,21 +30,31 @@ import {
   validateOffer,
   validateUpdate,
 } from "@fair/state-store/internal";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { Registry } from "prom-client";
-import { entryArgs, singleEntry } from "./entry-args.js";
+import { Coalescer } from "./coalescer.js";
+import { type Connections, openConnections, type RedisClient } from "./connections.js";
+import { type Entries, type GroupCall, groupEntries } from "./entry-args.js";
 import { EpochKeeper, EpochMoved, epochNoticePrefix, parseEpoch } from "./epoch.js";
-import { encodeNamespace, KeyLayout, padSeed } from "./keys.js";
-import { type ChangeMessage, messageHeader, parseMessage, parseRowHash } from "./message.js";
+import {
+  countBuckets,
+  evictGroups,
+  readSeedPage,
+  readSeedWhole,
+  rereadGroup,
+  runScript,
+} from "./group-reads.js";
+import { encodeNamespace, KeyLayout, padSeed, type SlotGroup, seedField } from "./keys.js";
+import { type ChangeMessage, messageHeader, parseMessage } from "./message.js";
 import { registerRedisMetrics } from "./metrics.js";
 import {
   type RedisStoreOptions,
   type ResolvedRedisOptions,
   resolveRedisOptions,
 } from "./options.js";
-import { Relay, type RelayCounters, type RowRef } from "./relay.js";
-import { applyScript, epochScript, evictScript, type LuaScript, offerScript } from "./scripts.js";
-import { encodeSeedCursor, parseSeedCursor, type SeedScan, scanStart } from "./seed-cursor.js";
+import { Relay, type RelayCounters } from "./relay.js";
+import { applyScript, epochScript, type LuaScript, offerScript } from "./scripts.js";
+import { parseSeedCursor, scanStart } from "./seed-cursor.js";
 
 /** What the store asks Redis for, as a label for latency and error metrics. */
 export type RedisOperation =
@@ -110,17 +120,15 @@ export interface RedisNamespace extends StoreNamespace {
   getSeed(seed: bigint): Promise<BucketState[]>;
   /**
    * One page of `seed`'s buckets, as {@link StoreNamespace.readSeed}
-   * describes, read with `HSCAN`: the seed's rows from its meta hash, then
-   * each row's buckets, at most `limit` per page and never a whole row at
-   * once. The cursor is a string. Because `HSCAN` may return a field twice
-   * (when Redis resizes the hash during the read), a bucket may be listed on
-   * two pages, each time with the value it had then; and a page before the
-   * last may hold fewer than `limit` buckets, even none.
+   * describes, read block by block (up to 256 buckets of one row): the
+   * seed's blocks in each slot group in turn, at most `limit` buckets per
+   * page. The cursor is a string. A page before the last may hold fewer
+   * than `limit` buckets, even none.
    */
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage>;
   /**
    * Merges an offer, as {@link StoreNamespace.applyOffer} describes, in one
-   * Lua script (atomic, like an update). Refused with `unavailable` while
+   * Lua script per slot group (atomic per group, like an update). Refused with `unavailable` while
    * the store has not yet learned its epoch; buckets it raises reach every
    * replica's change feed, as an update's do.
    */
@@ -148,18 +156,20 @@ interface NamespaceOps {
   ): Promise<SeedPage>;
 }
 
-interface Connections {
-  readonly command: Redis;
-  readonly subscriber: Redis;
-}
+/** What a script call came to: its change message (or none), the group's count for the seed. */
+type CallReply =
+  | { readonly kind: "ok"; readonly message: ChangeMessage | null; readonly held: number }
+  | { readonly kind: "too_old" };
 
 /**
  * The {@link Store} on Redis (or Valkey) 7+, shared by several stateless
- * server replicas: one hash per (namespace, seed, row), one Lua script per
- * `DeltaUpdate` applied atomically with the in-memory store's exact
- * arithmetic, `PEXPIRE` as eviction, and a change message published from the
- * script that every replica relays to its own streams (see {@link
- * RedisStore.onChange}).
+ * server replicas: buckets in slot groups (one hash per column block, the
+ * keys of a group sharing one hash tag, so one Redis Cluster node holds a
+ * group), one Lua script per group of an update applied atomically with
+ * the in-memory store's exact arithmetic, `PEXPIRE` as eviction, and a
+ * change message each script publishes on its group's sharded channel,
+ * which every replica relays to its own streams (see
+ * {@link RedisStore.onChange}). Keys and semantics: docs/decisions/0011.
  *
  * A class because it has a lifecycle: `start()` connects (and keeps
  * reconnecting), `stop()` disconnects. While Redis cannot be reached,
@@ -189,6 +199,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   readonly #range: SeedRange;
   readonly #batch = new DeltaBatch();
   readonly #relay: Relay;
+  readonly #coalescer: Coalescer<NamespaceView> | undefined;
   readonly #changeListeners = new Set<ChangeListener>();
   readonly #readyListeners = new Set<(ready: boolean) => void>();
   readonly #operationListeners = new Set<OperationListener>();
@@ -201,6 +212,12 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     read: (ns, seed) => this.#read(ns, seed),
     page: (ns, seed, cursor, limit) => this.#readPage(ns, seed, cursor, limit),
   };
+  /**
+   * Each live seed's buckets per group as this replica last saw them
+   * (`<ns>|<seed>` → count by group): what the scripts count as "the other
+   * groups" for maxBucketsPerSeed.
+   */
+  readonly #seedCounts = new Map<string, { readonly seed: bigint; readonly held: number[] }>();
   #connections: Connections | undefined;
   #stopped = false;
   #ready = false;
@@ -208,7 +225,6 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   /** The last connection error, for the reason readiness gives. */
   #lastError: string | undefined;
   #subscribed = false;
-  #sharded = false;
   #runId: string | undefined;
   #subscribeAttempt = 0;
   #sweep: unknown;
@@ -219,7 +235,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   #redisRestarts = 0;
   #resyncs = 0;
   /** Follows the epoch key; a script may run through the subscriber before it subscribes. */
-  readonly #epoch: EpochKeeper<{ readonly redis: Redis; readonly sharded: boolean }>;
+  readonly #epoch: EpochKeeper<RedisClient>;
   readonly #errors = Object.fromEntries(operations.map((op) => [op, 0])) as Record<
     RedisOperation,
     number
@@ -228,28 +244,39 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   /** Throws a `StoreError` (`invalid_option`) naming the first unusable option. */
   constructor(options: Partial<RedisStoreOptions> = {}) {
     this.#options = resolveRedisOptions(options);
-    this.#keys = new KeyLayout(this.#options.keyPrefix);
+    this.#keys = new KeyLayout(this.#options.keyPrefix, this.#options.slotGroups);
     this.#range = new SeedRange(this.#options.rules);
     this.#relay = new Relay({
       replicaId: this.#options.replicaId,
       deliver: (namespace, seed, buckets) => {
         for (const listener of this.#changeListeners) listener(namespace, seed, buckets);
       },
-      reread: (rows) => void this.#reread(rows),
+      reread: (group) => void this.#reread(group),
     });
+    const { flushIntervalMs, rules } = this.#options;
+    if (flushIntervalMs > 0) {
+      this.#coalescer = new Coalescer({
+        intervalMs: flushIntervalMs,
+        decayPerMs: rules.decayPerMs,
+        timers: rules.timers,
+        apply: (ns, seed, entries, count) =>
+          this.#applyEntries(ns, seed, entries, count, Number.POSITIVE_INFINITY),
+      });
+    }
     this.#epoch = new EpochKeeper({
       key: this.#keys.epoch,
       read: () => this.#run("epoch", (redis) => redis.get(this.#keys.epoch)),
       create: async (value, via) => {
-        const sharded = via?.sharded ?? this.#sharded;
-        const create = (redis: Redis) =>
-          this.#script(
-            redis,
-            epochScript,
-            [this.#keys.epoch],
-            [value, this.#keys.channel, sharded ? "S" : "P"],
+        const create = async (redis: RedisClient) =>
+          String(
+            await runScript(
+              redis,
+              epochScript,
+              [this.#keys.epoch],
+              [value, this.#keys.epochChannel],
+            ),
           );
-        return String(via ? await create(via.redis) : await this.#run("epoch", create));
+        return via ? create(via) : this.#run("epoch", create);
       },
       now: () => readStoreClock(this.#options.rules),
       replaced: () => this.#relay.reset(),
@@ -337,31 +364,9 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
    */
   start(signal?: AbortSignal): void {
     if (this.#connections !== undefined || this.#stopped || signal?.aborted) return;
-    const { url, commandTimeoutMs, connectTimeoutMs, maxReconnectDelayMs } = this.#options;
-    const common = {
-      lazyConnect: true,
-      // Fail at once while disconnected, rather than queue: a stream's update
-      // must fail fast (UNAVAILABLE) so its client retries, and nothing waits
-      // behind an outage.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: commandTimeoutMs,
-      connectTimeout: connectTimeoutMs,
-      retryStrategy: (times: number) =>
-        Math.min(50 * 2 ** Math.min(times, 16), maxReconnectDelayMs),
-    };
-    const command = new Redis(url, {
-      ...common,
-      connectionName: `fair-state:${this.replicaId}`,
-      enableAutoPipelining: true,
-    });
-    const subscriber = new Redis(url, {
-      ...common,
-      connectionName: `fair-state:${this.replicaId}:sub`,
-      // Resubscribed by hand, so the resync can follow the subscription.
-      autoResubscribe: false,
-    });
-    this.#connections = { command, subscriber };
+    const connections = openConnections(this.#options, this.replicaId);
+    this.#connections = connections;
+    const { command, subscriber } = connections;
     command.on("ready", this.#updateReady);
     command.on("close", this.#updateReady);
     // An "error" event without a listener would crash the process; the
@@ -370,8 +375,10 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     subscriber.on("error", this.#onConnectionError);
     subscriber.on("ready", this.#onSubscriberReady);
     subscriber.on("close", this.#onSubscriberClose);
-    subscriber.on("message", this.#onMessage);
-    subscriber.on("smessage", this.#onMessage);
+    subscriber.on("smessageBuffer", this.#onMessage);
+    // A Cluster's sharded subscriber for a shard came back (a failover, a
+    // new node): messages of its groups may be lost meanwhile.
+    subscriber.on("+subscriber", this.#onShardSubscriber);
     this.#updateReady();
     command.connect().catch(noop);
     subscriber.connect().catch(noop);
@@ -384,12 +391,13 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   /**
-   * Disconnects both connections and stops the sweep; idempotent. A stopped
-   * store stays stopped. Operations fail with `unavailable` from here on,
-   * and epoch listeners are let go.
+   * Sends what the coalescer holds, then disconnects both connections and
+   * stops the sweep; idempotent. A stopped store stays stopped. Operations
+   * fail with `unavailable` from here on, and epoch listeners are let go.
    */
   async stop(): Promise<void> {
     if (this.#stopped) return;
+    await this.#coalescer?.flush();
     this.#stopped = true;
     this.#epoch.clear();
     this.#signal?.removeEventListener("abort", this.#onAbort);
@@ -511,74 +519,53 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
 
   /**
    * Removes every seed below `seed` in every namespace, for every replica:
-   * the floor it raises in Redis makes each replica's script drop late
-   * deltas for those seeds (`too_old`). Keys also expire on their own when
-   * their seed leaves the horizon; this sweeps the index and counts.
+   * the floor it raises in each slot group makes each replica's script drop
+   * late deltas for those seeds (`too_old`). Keys also expire on their own
+   * when their seed leaves the horizon; this sweeps the indexes and counts.
    */
   async evictBefore(seed: bigint): Promise<EvictResult> {
     if (typeof seed !== "bigint") {
       throw new StoreError("invalid_argument", "seed", `must be a bigint, got ${typeof seed}`);
     }
     this.#range.evictBefore(seed);
-    const reply = (await this.#run("evict", (redis) =>
-      this.#script(
-        redis,
-        evictScript,
-        [this.#keys.index, this.#keys.floor, this.#keys.namespaces],
-        [this.#keys.prefix, padSeed(seed), String(Number(seed))],
-      ),
-    )) as [number, number];
-    const [seeds, buckets] = reply;
-    this.#counters.evicted(seeds, buckets);
-    this.#relay.forget(seed);
-    return { seeds, buckets };
+    const evicted = await this.#run("evict", (redis) =>
+      evictGroups(redis, this.#keys, padSeed(seed), String(Number(seed))),
+    );
+    let buckets = 0;
+    for (const count of evicted.values()) buckets += count;
+    this.#counters.evicted(evicted.size, buckets);
+    for (const [field, entry] of this.#seedCounts) {
+      if (entry.seed < seed) this.#seedCounts.delete(field);
+    }
+    return { seeds: evicted.size, buckets };
   }
 
   /**
    * Sizes from Redis and this replica's counters. Seeds, buckets and
-   * namespaces are read from the seed index and each seed's count (kept
-   * exact by the apply script), so they cover every replica; a seed whose
-   * keys Redis expired a moment ago may still be counted until the next
-   * sweep. The counters (applied, dropped, clamped, evicted) are this
-   * replica's: sum them over replicas.
+   * namespaces are read from each slot group's counts (kept exact by the
+   * scripts), so they cover every replica; a seed whose keys Redis expired
+   * a moment ago may still be counted until the next sweep. The counters
+   * (applied, dropped, clamped, evicted) are this replica's: sum them over
+   * replicas.
    */
   async stats(): Promise<StoreStats> {
     const horizon = this.#range.horizon(readStoreClock(this.#options.rules));
-    const { seeds, buckets, namespaces } = await this.#run("stats", async (redis) => {
-      const members = await redis.zrangebyscore(this.#keys.index, Number(horizon) - 1, "+inf");
-      const live = members
-        .map((member) => {
-          const space = member.indexOf(" ");
-          return { seed: BigInt(member.slice(0, space)), ns: member.slice(space + 1) };
-        })
-        .filter((entry) => entry.seed >= horizon);
-      const pipeline = redis.pipeline();
-      for (const { seed, ns } of live)
-        pipeline.hget(this.#keys.meta(this.#keys.seedTag(ns, seed)), "n");
-      const counts = live.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-      const held = new Set<string>();
-      let seedCount = 0;
-      let bucketCount = 0;
-      counts.forEach(([error, value], i) => {
-        if (error) throw error;
-        const n = Number(value ?? 0);
-        if (n > 0) {
-          seedCount++;
-          bucketCount += n;
-          held.add(live[i]?.ns ?? "");
-        }
-      });
-      return { seeds: seedCount, buckets: bucketCount, namespaces: held.size };
-    });
+    const held = await this.#run("stats", (redis) => countBuckets(redis, this.#keys, horizon));
+    const namespaces = new Set<string>();
+    let buckets = 0;
+    for (const [field, count] of held) {
+      buckets += count;
+      namespaces.add(field.slice(0, field.lastIndexOf("|")));
+    }
     return {
-      namespaces,
-      seeds,
+      namespaces: namespaces.size,
+      seeds: held.size,
       buckets,
       ...this.#counters.counts(),
     };
   }
 
-  /** Applies a whole update in one script call. */
+  /** Applies a whole update: one script call per slot group it touches, or the coalescer's next flush. */
   async #apply(ns: NamespaceView, update: DeltaUpdateInput): Promise<UpdateResult> {
     const batch = this.#batch;
     validateUpdate(update, this.#options.rules, batch);
@@ -591,32 +578,62 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       return { status, buckets: [], clampedTimestamps: 0 };
     }
     if (count === 0) return { status, buckets: [], clampedTimestamps: 0 };
-    // Everything the script needs is taken from the reused batch before the
-    // first await, so concurrent applies cannot see each other's batch.
     const latest = this.#range.latestTimestamp(now);
-    const { rowSlots, packed, clamped } = entryArgs(
-      batch,
-      count,
-      this.#options.rules.maxCols,
-      latest,
-    );
-    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, packed);
-    if (message === undefined) {
-      this.#counters.drop("too_old", count);
-      return { status: "too_old", buckets: [], clampedTimestamps: 0 };
+    if (this.#coalescer === undefined) {
+      // Everything the scripts need is taken from the reused batch before
+      // the first await, so concurrent applies cannot see each other's batch.
+      const result = await this.#applyEntries(ns, seed, batch, count, latest);
+      this.#counters.applied += result.applied;
+      this.#counters.clamped += result.clampedTimestamps;
+      if (result.applied < count) this.#counters.drop("too_old", count - result.applied);
+      return {
+        status: result.status,
+        buckets: result.buckets,
+        clampedTimestamps: result.clampedTimestamps,
+      };
     }
-    this.#counters.applied += count;
+    let clamped = 0;
+    const times = batch.times;
+    for (let i = 0; i < count; i++) {
+      if ((times[i] as number) > latest) {
+        times[i] = latest;
+        clamped++;
+      }
+    }
     this.#counters.clamped += clamped;
-    if (message === null) return { status, buckets: [], clampedTimestamps: clamped };
-    this.#relay.own(message);
+    const result = await this.#coalescer.add(ns.encoded, ns, seed, batch, count);
+    // Counted as the update's deltas, not the summed entries that went to Redis.
+    if (result.status === "applied") this.#counters.applied += count;
+    else this.#counters.drop("too_old", count);
+    return { status: result.status, buckets: result.buckets, clampedTimestamps: clamped };
+  }
+
+  /**
+   * Runs the apply script for `count` entries of one (namespace, seed), one
+   * call per slot group, timestamps past `latest` clamped; `applied` counts
+   * the entries of calls not dropped as `too_old` (a group's floor passed
+   * the seed). The caller counts.
+   */
+  async #applyEntries(
+    ns: NamespaceView,
+    seed: bigint,
+    entries: Entries,
+    count: number,
+    latest: number,
+  ): Promise<UpdateResult & { readonly applied: number }> {
+    const now = readStoreClock(this.#options.rules);
+    const { calls, clamped } = this.#group(ns, seed, entries, count, latest);
+    const { applied, messages } = await this.#runCalls("apply", applyScript, ns, seed, now, calls);
+    if (applied === 0) return { status: "too_old", buckets: [], clampedTimestamps: 0, applied };
     return {
-      status,
-      buckets: message.rows.flatMap((row) => row.buckets),
+      status: "applied",
+      buckets: messages.flatMap((message) => message.buckets),
       clampedTimestamps: clamped,
+      applied,
     };
   }
 
-  /** Applies one delta. */
+  /** Applies one delta, as a one-entry update. */
   async #applyOne(
     ns: NamespaceView,
     seed: bigint,
@@ -635,28 +652,28 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     const latest = this.#range.latestTimestamp(now);
     const timestampClamped = timestampMs > latest;
     const ts = timestampClamped ? latest : timestampMs;
-    const packed = singleEntry(colId, deltaProb, ts);
-    const rowSlots = new Map([[rowId, 1]]);
-    const message = await this.#runInEpoch(applyScript, ns, seed, now, rowSlots, packed);
-    if (message === undefined) {
+    const key = rowId * this.#options.rules.maxCols + colId;
+    const entries = { keys: [key], deltas: [deltaProb], times: [timestampMs] };
+    const result = await this.#applyEntries(ns, seed, entries, 1, latest);
+    this.#counters.applied += result.applied;
+    this.#counters.clamped += result.clampedTimestamps;
+    if (result.status !== "applied") {
       this.#counters.drop("too_old", 1);
-      return { status: "too_old", bucket: undefined, timestampClamped: false };
+      return { status: result.status, bucket: undefined, timestampClamped: false };
     }
-    this.#counters.applied++;
-    if (timestampClamped) this.#counters.clamped++;
-    if (message !== null) this.#relay.own(message);
     // A delta that leaves a default bucket at 0 is applied all the same:
     // {0, ts} is what the formula gives, and nothing is stored.
-    const bucket = message?.rows[0]?.buckets[0] ?? { rowId, colId, prob: 0, lastUpdateTimeMs: ts };
+    const bucket = result.buckets[0] ?? { rowId, colId, prob: 0, lastUpdateTimeMs: ts };
     return { status, bucket, timestampClamped };
   }
 
   /**
-   * Merges an offer in one script call (learning mode): validated whole,
-   * then refused while the epoch is unknown (`unavailable`) or older than
-   * `learningPeriodMs` (`learning_over`), dropped for a seed outside the
-   * live range, else merged by the offer script — which checks that the
-   * epoch the decision was made in is still the one in Redis.
+   * Merges an offer, one script call per slot group (learning mode):
+   * validated whole, then refused while the epoch is unknown
+   * (`unavailable`) or older than `learningPeriodMs` (`learning_over`),
+   * dropped for a seed outside the live range, else merged by the offer
+   * script — which checks that the epoch the decision was made in is still
+   * the one the group holds.
    */
   async #offer(ns: NamespaceView, offer: StateOfferInput): Promise<OfferResult> {
     const batch = this.#batch;
@@ -672,25 +689,22 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     }
     // Taken from the reused batch before the first await, as in #apply.
     const latest = this.#range.latestTimestamp(now);
-    const { rowSlots, packed } = entryArgs(batch, count, this.#options.rules.maxCols, latest);
-    for (let attempt = 1; ; attempt++) {
-      const reply = await this.#runBatch("offer", offerScript, ns, seed, now, rowSlots, packed);
-      if (reply instanceof EpochMoved) {
-        await this.#followEpoch("offer", reply, attempt);
-        // A new epoch: decide again whether it still learns.
-        const again = this.#refuseOffer(seed, now);
-        if (again !== undefined) return again;
-        continue;
-      }
-      if (reply === undefined) {
-        this.#counters.offer("too_old");
-        return { status: "too_old", buckets: [] };
-      }
-      this.#counters.offer("applied");
-      if (reply === null) return { status: "applied", buckets: [] };
-      this.#relay.own(reply);
-      return { status: "applied", buckets: reply.rows.flatMap((row) => row.buckets) };
+    const { calls } = this.#group(ns, seed, batch, count, latest);
+    const { applied, messages } = await this.#runCalls(
+      "offer",
+      offerScript,
+      ns,
+      seed,
+      now,
+      calls,
+      () => this.#refuseOffer(seed, now),
+    );
+    if (applied === 0 && messages.length === 0) {
+      this.#counters.offer("too_old");
+      return { status: "too_old", buckets: [] };
     }
+    this.#counters.offer("applied");
+    return { status: "applied", buckets: messages.flatMap((message) => message.buckets) };
   }
 
   /**
@@ -715,34 +729,26 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     return { status, buckets: [] };
   }
 
-  /** Every non-default bucket of one (namespace, seed): the row index, then every row, pipelined. */
-  async #read(ns: NamespaceView, seed: bigint): Promise<BucketState[]> {
-    checkSeed(seed, "seed", this.#options.rules);
-    const tag = this.#keys.seedTag(ns.encoded, seed);
-    return this.#run("get_seed", async (redis) => {
-      const meta = await redis.hgetall(this.#keys.meta(tag));
-      const rows = Object.keys(meta)
-        .filter((field) => field.startsWith("r"))
-        .map((field) => Number(field.slice(1)));
-      if (rows.length === 0) return [];
-      const pipeline = redis.pipeline();
-      for (const row of rows) pipeline.hgetall(this.#keys.row(tag, row));
-      const replies = (await pipeline.exec()) ?? [];
-      const out: BucketState[] = [];
-      replies.forEach(([error, fields], i) => {
-        if (error) throw error;
-        const { buckets } = parseRowHash(rows[i] as number, fields as Record<string, string>);
-        for (const bucket of buckets) if (bucket.prob > 0) out.push(bucket);
-      });
-      return out;
-    });
+  /** The entries split by slot group. */
+  #group(ns: NamespaceView, seed: bigint, entries: Entries, count: number, latest: number) {
+    const { maxCols } = this.#options.rules;
+    return groupEntries(
+      entries,
+      count,
+      maxCols,
+      latest,
+      seedField(ns.encoded, seed),
+      this.#options.slotGroups,
+    );
   }
 
-  /**
-   * One page of one (namespace, seed): HSCAN of the meta hash for its rows,
-   * then of each row, at most `pageCount` fields per call and `pageCalls`
-   * calls per page (seed-cursor.ts has the cursor).
-   */
+  /** Every non-default bucket of one (namespace, seed). */
+  async #read(ns: NamespaceView, seed: bigint): Promise<BucketState[]> {
+    checkSeed(seed, "seed", this.#options.rules);
+    return this.#run("get_seed", (redis) => readSeedWhole(redis, this.#keys, ns.encoded, seed));
+  }
+
+  /** One page of one (namespace, seed) (group-reads.ts reads, seed-cursor.ts has the cursor). */
   async #readPage(
     ns: NamespaceView,
     seed: bigint,
@@ -750,158 +756,192 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     limit: number,
   ): Promise<SeedPage> {
     checkSeed(seed, "seed", this.#options.rules);
-    const start: SeedScan = cursor === undefined ? scanStart : parseSeedCursor(cursor);
+    const start =
+      cursor === undefined ? scanStart : parseSeedCursor(cursor, this.#keys.groups.length);
     if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1) {
       throw new StoreError("invalid_argument", "limit", `must be an integer ≥ 1, got ${limit}`);
     }
-    const tag = this.#keys.seedTag(ns.encoded, seed);
-    return this.#run("read_seed", async (redis) => {
-      let { outer, inner } = start;
-      const rows = [...start.rows];
-      let carry = [...start.carry];
-      const buckets: BucketState[] = [];
-      for (let calls = 0; buckets.length < limit && calls < pageCalls; calls++) {
-        const row = rows[0];
-        if (row === undefined) {
-          if (outer === undefined) break;
-          const [next, fields] = await redis.hscan(this.#keys.meta(tag), outer, "COUNT", 256);
-          outer = next === "0" ? undefined : next;
-          for (let i = 0; i < fields.length; i += 2) {
-            const field = fields[i] as string;
-            if (/^r\d+$/.test(field)) rows.push(Number(field.slice(1)));
-          }
-        } else if (carry.length > 0) {
-          const cols = carry.slice(0, limit - buckets.length);
-          carry = carry.slice(cols.length);
-          const values = await redis.hmget(this.#keys.row(tag, row), ...cols.map(String));
-          cols.forEach((colId, i) => {
-            const bucket = parseBucket(row, colId, values[i]);
-            if (bucket !== undefined) buckets.push(bucket);
-          });
-        } else if (inner === undefined) {
-          rows.shift();
-          inner = "0";
-        } else {
-          const count = Math.min(pageCount, limit - buckets.length);
-          const [next, fields] = await redis.hscan(this.#keys.row(tag, row), inner, "COUNT", count);
-          inner = next === "0" ? undefined : next;
-          for (let i = 0; i < fields.length; i += 2) {
-            const field = fields[i] as string;
-            if (field === "v") continue;
-            const bucket = parseBucket(row, Number(field), fields[i + 1]);
-            if (bucket === undefined) continue;
-            if (buckets.length < limit) buckets.push(bucket);
-            else carry.push(bucket.colId);
-          }
-        }
-      }
-      while (rows.length > 0 && inner === undefined && carry.length === 0) {
-        rows.shift();
-        inner = "0";
-      }
-      const done = rows.length === 0 && outer === undefined;
-      return { buckets, next: done ? undefined : encodeSeedCursor({ outer, rows, inner, carry }) };
-    });
+    return this.#run("read_seed", (redis) =>
+      readSeedPage(redis, this.#keys, ns.encoded, seed, start, limit, pageCalls),
+    );
   }
 
   /**
-   * Runs an update's script in the current epoch, following the epoch when
-   * the script finds it moved (and applying the update in the new one).
+   * Runs a script for each group's call, concurrently; each call follows
+   * the epoch when its group holds another. Resolves with the entries
+   * applied (those of calls not dropped as `too_old`) and the change
+   * messages, which the relay has; rejects with the first refusal for a
+   * limit once every call has settled. `refuse`, for offers, decides again
+   * after a new epoch was adopted.
    */
-  async #runInEpoch(
-    script: LuaScript,
-    ns: NamespaceView,
-    seed: bigint,
-    now: number,
-    rowSlots: Map<number, number>,
-    packed: Buffer,
-  ): Promise<ChangeMessage | null | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      const reply = await this.#runBatch("apply", script, ns, seed, now, rowSlots, packed);
-      if (!(reply instanceof EpochMoved)) return reply;
-      await this.#followEpoch("apply", reply, attempt);
-    }
-  }
-
-  /**
-   * Runs the apply or offer script once. Resolves with the change message,
-   * `null` when nothing changed, `undefined` when the seed was below the
-   * floor, an {@link EpochMoved} when the epoch key no longer held the
-   * epoch this replica knows (nothing was written); rejects with
-   * `limit_exceeded` when the script refused the batch for a limit.
-   */
-  async #runBatch(
+  async #runCalls(
     operation: RedisOperation,
     script: LuaScript,
     ns: NamespaceView,
     seed: bigint,
     now: number,
-    rowSlots: Map<number, number>,
-    packed: Buffer,
-  ): Promise<ChangeMessage | null | undefined | EpochMoved> {
+    calls: readonly GroupCall[],
+    refuse?: () => OfferResult | undefined,
+  ): Promise<{ applied: number; messages: ChangeMessage[] }> {
+    const settled = await Promise.allSettled(
+      calls.map((call) => this.#runInEpoch(operation, script, ns, seed, now, call, refuse)),
+    );
+    let applied = 0;
+    const messages: ChangeMessage[] = [];
+    let failure: unknown;
+    settled.forEach((outcome, i) => {
+      if (outcome.status === "rejected") {
+        failure ??= outcome.reason;
+        return;
+      }
+      const reply = outcome.value;
+      if (reply === undefined || reply.kind === "too_old") return;
+      applied += (calls[i] as GroupCall).packed.length / 24;
+      if (reply.message !== null) {
+        this.#relay.own(reply.message);
+        messages.push(reply.message);
+      }
+    });
+    if (failure !== undefined) throw failure;
+    return { applied, messages };
+  }
+
+  /**
+   * Runs one group's call in the current epoch. When the group holds
+   * another epoch than this replica's, reads the state epoch: if it is this
+   * replica's, the group was only behind (new, or its data lost) and the
+   * call is made again with "force"; else the new epoch is followed and the
+   * call made in it — at most four calls in all, then `unavailable`.
+   * `undefined` when `refuse` turned the call away after a new epoch.
+   */
+  async #runInEpoch(
+    operation: RedisOperation,
+    script: LuaScript,
+    ns: NamespaceView,
+    seed: bigint,
+    now: number,
+    call: GroupCall,
+    refuse?: () => OfferResult | undefined,
+  ): Promise<CallReply | undefined> {
+    let force = false;
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.#runGroup(operation, script, ns, seed, now, call, force);
+      if (!(reply instanceof EpochMoved)) return reply;
+      if (attempt >= 4) {
+        this.#errors[operation]++;
+        throw unavailable(operation, "the state epoch kept changing");
+      }
+      const changes = this.#epoch.changes;
+      const stored = await this.#run("epoch", (redis) => redis.get(this.#keys.epoch));
+      if (stored !== null && stored === this.#epoch.text) {
+        force = true;
+        continue;
+      }
+      force = false;
+      try {
+        await this.#epoch.learn(stored, changes);
+      } catch (error) {
+        this.#errors[operation]++;
+        throw unavailable(operation, error instanceof Error ? error.message : String(error));
+      }
+      if (refuse?.() !== undefined) return undefined;
+    }
+  }
+
+  /**
+   * Runs the apply or offer script once for one group. An
+   * {@link EpochMoved} when the group held another epoch (nothing was
+   * written); rejects with `limit_exceeded` when the script refused the
+   * call for a limit.
+   */
+  async #runGroup(
+    operation: RedisOperation,
+    script: LuaScript,
+    ns: NamespaceView,
+    seed: bigint,
+    now: number,
+    call: GroupCall,
+    force: boolean,
+  ): Promise<CallReply | EpochMoved> {
     const keys = this.#keys;
-    const tag = keys.seedTag(ns.encoded, seed);
+    const group = keys.groups[call.group] as SlotGroup;
     const { rules } = this.#options;
+    const field = seedField(ns.encoded, seed);
     // Every key of the seed expires the moment the seed leaves the horizon,
     // counted on the server's clock (the injected one), not Redis's.
     const ttlMs = seed + rules.ttlBig + 1n - BigInt(Math.floor(now));
     const horizon = this.#range.horizon(now);
-    const rowKeys: string[] = [];
-    const rowIds: string[] = [];
-    for (const [row] of rowSlots) {
-      rowKeys.push(keys.row(tag, row));
-      rowIds.push(String(row));
+    const counts = this.#seedCounts.get(field);
+    let others = 0;
+    if (counts !== undefined) {
+      counts.held.forEach((held, index) => {
+        if (index !== call.group) others += held;
+      });
     }
-    const expected = this.#epoch.text;
     const epochChanges = this.#epoch.changes;
     const reply = (await this.#run(operation, (redis) =>
-      this.#script(
+      runScript(
         redis,
         script,
         [
-          keys.meta(tag),
-          keys.index,
-          keys.floor,
-          keys.namespaceSeeds(ns.encoded),
-          keys.namespaces,
-          keys.epoch,
-          ...rowKeys,
+          group.epoch,
+          group.floor,
+          group.sequence,
+          group.counts,
+          group.blocks,
+          keys.namespaceSeeds(group, ns.encoded),
+          group.namespaces,
         ],
         [
           padSeed(seed),
-          keys.indexMember(ns.encoded, seed),
           String(Number(seed)),
           String(ttlMs),
           String(rules.decayPerMs),
-          keys.channel,
-          this.#sharded ? "S" : "P",
-          messageHeader(this.replicaId, ns.encoded, seed),
+          group.channel,
+          messageHeader(this.replicaId, call.group),
+          field,
           String(rules.maxBucketsPerSeed),
+          String(others),
           String(rules.maxSeedsPerNamespace),
           String(Number(horizon)),
           String(rules.maxNamespaces),
           ns.encoded,
-          expected,
-          String(rowIds.length),
-          ...rowIds,
-          packed,
+          this.#epoch.text,
+          force ? "force" : "",
+          String(call.members.length),
+          ...call.members,
+          ...call.rows.map(String),
+          call.packed,
+          group.base,
         ],
       ),
-    )) as [string, string?, string?];
-    if (reply[0] === "epoch") return new EpochMoved(reply[1] || null, epochChanges);
-    if (reply[0] === "too_old") return undefined;
-    if (reply[0] === "limit") {
+    )) as [Buffer, Buffer | number, Buffer | number, Buffer?];
+    const kind = String(reply[0]);
+    if (kind === "epoch") return new EpochMoved(String(reply[1]) || null, epochChanges);
+    if (kind === "too_old") return { kind: "too_old" };
+    if (kind === "limit") {
+      const which = String(reply[1]);
       const [limit, max]: [StoreLimit, number] =
-        reply[1] === "seeds"
+        which === "seeds"
           ? ["max_seeds_per_namespace", rules.maxSeedsPerNamespace]
-          : reply[1] === "namespaces"
+          : which === "namespaces"
             ? ["max_namespaces", rules.maxNamespaces]
             : ["max_buckets_per_seed", rules.maxBucketsPerSeed];
       this.#counters.refuse(limit);
-      throw limitExceededError(limit, ns.name, seed, Number(reply[2]), max);
+      throw limitExceededError(limit, ns.name, seed, Number(String(reply[2])), max);
     }
-    if (!reply[1]) return null;
-    const message = parseMessage(reply[1]);
+    const held = Number(reply[2]);
+    this.#noteCount(field, seed, call.group, held);
+    const text = reply[3];
+    if (kind !== "ok" || !Number.isFinite(held)) {
+      throw new StoreError(
+        "unavailable",
+        "redis",
+        `the ${script.name} script answered in an unknown format`,
+      );
+    }
+    if (text === undefined || text.length === 0) return { kind: "ok", message: null, held };
+    const message = parseMessage(text);
     if (message === undefined) {
       throw new StoreError(
         "unavailable",
@@ -909,45 +949,22 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
         `the ${script.name} script answered in an unknown format`,
       );
     }
-    return { ...message, namespace: ns.name };
+    return { kind: "ok", message: { ...message, namespace: ns.name }, held };
   }
 
-  /**
-   * After a script found the epoch moved: learns the new one (creating it
-   * when the key is missing), so the caller can try again — at most three
-   * times in all, then `unavailable`.
-   */
-  async #followEpoch(operation: RedisOperation, moved: EpochMoved, attempt: number) {
-    let problem = "the state epoch kept changing";
-    if (attempt < 3) {
-      try {
-        return await this.#epoch.learn(moved.stored, moved.changes);
-      } catch (error) {
-        if (error instanceof StoreError) throw error;
-        problem = error instanceof Error ? error.message : String(error);
-      }
+  /** Remembers a group's count for a seed, for the other groups' calls. */
+  #noteCount(field: string, seed: bigint, group: number, held: number): void {
+    let counts = this.#seedCounts.get(field);
+    if (counts === undefined) {
+      if (held === 0) return;
+      counts = { seed, held: new Array<number>(this.#keys.groups.length).fill(0) };
+      this.#seedCounts.set(field, counts);
     }
-    this.#errors[operation]++;
-    throw unavailable(operation, problem);
-  }
-
-  /** EVALSHA, and EVAL when Redis does not have the script (a restart, SCRIPT FLUSH). */
-  async #script(
-    redis: Redis,
-    script: LuaScript,
-    keys: string[],
-    args: (string | Buffer)[],
-  ): Promise<unknown> {
-    try {
-      return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return redis.eval(script.source, keys.length, ...keys, ...args);
-    }
+    counts.held[group] = held;
   }
 
   /** Runs one operation on the command connection: timed, counted, failures as `unavailable`. */
-  async #run<T>(operation: RedisOperation, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  async #run<T>(operation: RedisOperation, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
     const redis = this.#connections?.command;
     const started = performance.now();
     let ok = false;
@@ -969,84 +986,46 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   }
 
   /**
-   * Reads rows back for the relay (gaps, resyncs), pipelined, and the epoch
-   * key with them: a row that went back in time may mean Redis lost its data.
+   * Reads one group back for the relay (a gap, a resync), and the epoch
+   * key after it: a group that went back in time may mean Redis lost its
+   * data.
    */
-  async #reread(rows: readonly RowRef[]): Promise<void> {
+  async #reread(group: number): Promise<void> {
     try {
       const epochChanges = this.#epoch.changes;
-      const replies = await this.#run("reread", async (redis) => {
-        const pipeline = redis.pipeline();
-        for (const { namespace, seed, row } of rows) {
-          pipeline.hgetall(
-            this.#keys.row(this.#keys.seedTag(encodeNamespace(namespace), seed), row),
-          );
-        }
-        pipeline.get(this.#keys.epoch);
-        return (await pipeline.exec()) ?? [];
-      });
-      const [epochError, stored] = replies.pop() ?? [new Error("no reply")];
-      if (!epochError && stored !== this.#epoch.text) {
-        // The relay starts over and resyncs: these rows are read again then.
-        await this.#epoch.learn(stored as string | null, epochChanges);
+      const horizon = String(Number(this.#range.horizon(readStoreClock(this.#options.rules))));
+      const [read, stored] = await this.#run("reread", (redis) =>
+        Promise.all([
+          rereadGroup(redis, this.#keys.groups[group] as SlotGroup, horizon),
+          redis.get(this.#keys.epoch),
+        ]),
+      );
+      if (stored !== this.#epoch.text) {
+        // The relay starts over and resyncs: the group is read again then.
+        await this.#epoch.learn(stored, epochChanges);
+        return;
       }
-      replies.forEach(([error, fields], i) => {
-        const ref = rows[i] as RowRef;
-        if (error) {
-          this.#relay.rereadFailed(ref);
-          return;
-        }
-        const { version, buckets } = parseRowHash(ref.row, fields as Record<string, string>);
-        this.#relay.rereadDone(ref, version, buckets);
-      });
+      this.#relay.rereadDone(group, read.sequence, read.blocks);
     } catch {
-      for (const ref of rows) this.#relay.rereadFailed(ref);
+      this.#relay.rereadFailed(group);
     }
   }
 
   /**
-   * Every live row, read back after (re)subscribing: messages may have been
-   * lost meanwhile. The epoch key is read with the index, so an epoch that
-   * changed while this replica was away (or just before it subscribed) is
-   * followed here.
+   * Every group read back, after (re)subscribing: messages may have been
+   * lost meanwhile. The epoch key is read first, so an epoch that changed
+   * while this replica was away (or just before it subscribed) is followed
+   * here.
    */
   async #resync(): Promise<void> {
     this.#resyncs++;
     try {
-      const horizon = this.#range.horizon(readStoreClock(this.#options.rules));
       const epochChanges = this.#epoch.changes;
-      let stored: string | null = null;
-      const rows = await this.#run("reread", async (redis) => {
-        const [epoch, members] = await Promise.all([
-          redis.get(this.#keys.epoch),
-          redis.zrangebyscore(this.#keys.index, Number(horizon) - 1, "+inf"),
-        ]);
-        stored = epoch;
-        const seeds = members.map((member) => {
-          const space = member.indexOf(" ");
-          const encoded = member.slice(space + 1);
-          return { seed: BigInt(member.slice(0, space)), encoded };
-        });
-        const pipeline = redis.pipeline();
-        for (const { seed, encoded } of seeds) {
-          pipeline.hkeys(this.#keys.meta(this.#keys.seedTag(encoded, seed)));
-        }
-        const replies = seeds.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-        const refs: RowRef[] = [];
-        replies.forEach(([error, fields], i) => {
-          if (error) throw error;
-          const { seed, encoded } = seeds[i] as { seed: bigint; encoded: string };
-          const namespace = decodeURIComponent(encoded);
-          for (const field of fields as string[]) {
-            if (field.startsWith("r")) refs.push({ namespace, seed, row: Number(field.slice(1)) });
-          }
-        });
-        return refs;
-      });
+      const stored = await this.#run("reread", (redis) => redis.get(this.#keys.epoch));
       if (stored !== this.#epoch.text) {
         await this.#epoch.learn(stored, epochChanges, { resync: false });
       }
-      this.#relay.resync(rows);
+      this.#relay.resync(this.#keys.groups.length);
     } catch {
       // Counted by #run; the next reconnect resyncs again.
     }
@@ -1062,8 +1041,11 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     }
   }
 
-  readonly #onMessage = (_channel: string, text: string): void => {
-    if (text.startsWith(epochNoticePrefix)) {
+  readonly #onMessage = (channel: Buffer, data: Buffer): void => {
+    const name = channel.toString();
+    if (name === this.#keys.epochChannel) {
+      const text = data.toString();
+      if (!text.startsWith(epochNoticePrefix)) return;
       // A replica created an epoch: read the key (the notice may be older than it).
       const announced = parseEpoch(text.slice(epochNoticePrefix.length));
       if (announced === undefined || announced.id !== this.#epoch.current?.id) {
@@ -1071,7 +1053,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       }
       return;
     }
-    this.#relay.received(parseMessage(text));
+    if (this.#keys.groupOfChannel(name) === undefined) return;
+    this.#relay.received(parseMessage(data));
   };
 
   readonly #onSubscriberReady = (): void => {
@@ -1084,50 +1067,66 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     this.#updateReady();
   };
 
+  readonly #onShardSubscriber = (): void => {
+    if (this.#subscribed) void this.#resync();
+  };
+
   /**
-   * After the subscriber (re)connects: notice a restarted Redis, read (or
-   * create) the epoch, subscribe, then resync.
+   * After the subscriber (re)connects: notice a restarted Redis (one
+   * server), read (or create) the epoch, subscribe to every group's
+   * channel and the epoch channel, then resync.
    */
   async #subscribe(attempt: number): Promise<void> {
     const subscriber = this.#connections?.subscriber;
     if (subscriber === undefined) return;
     const started = performance.now();
     let ok = false;
+    const cluster = this.#options.mode === "cluster";
     try {
-      const info = await subscriber.info("server");
-      const runId = /run_id:(\w+)/.exec(info)?.[1];
-      if (this.#runId !== undefined && runId !== this.#runId) {
-        // Redis came back without its data: versions start again from 1.
-        this.#redisRestarts++;
-        this.#relay.reset();
+      if (!cluster) {
+        const info = await (subscriber as Redis).info("server");
+        const runId = /run_id:(\w+)/.exec(info)?.[1];
+        if (this.#runId !== undefined && runId !== this.#runId) {
+          // Another server answers: Redis restarted, or Sentinel failed over.
+          this.#redisRestarts++;
+          this.#relay.reset();
+        }
+        this.#runId = runId;
       }
-      this.#runId = runId;
-      // SPUBLISH (Redis 7+, Valkey) where the server has it: the same on
-      // one server, and on a Cluster it stays on one shard.
-      const spublish = (await subscriber.call("COMMAND", "INFO", "SPUBLISH")) as unknown[];
-      const sharded = Array.isArray(spublish) && spublish[0] != null;
-      // The epoch key is there unless Redis lost the data (a restart with
-      // another run id, a FLUSHALL): then a new epoch begins. Read before
-      // serving; the resync reads it again once subscribed, for a new epoch
-      // announced in between.
+      // The epoch key is there unless Redis lost the data (a restart
+      // without it, a FLUSHALL): then a new epoch begins. Read before
+      // serving; the resync reads it again once subscribed, for a new
+      // epoch announced in between. A Cluster's subscriber routes only
+      // SSUBSCRIBE, so the command connection reads there.
+      const via = cluster ? this.#connections?.command : subscriber;
+      if (via === undefined) return;
       const epochChanges = this.#epoch.changes;
-      const stored = await subscriber.get(this.#keys.epoch);
-      await this.#epoch.learn(stored, epochChanges, {
-        via: { redis: subscriber, sharded },
-        resync: false,
-      });
-      if (sharded) await subscriber.ssubscribe(this.#keys.channel);
-      else await subscriber.subscribe(this.#keys.channel);
+      const stored = await via.get(this.#keys.epoch);
+      await this.#epoch.learn(stored, epochChanges, { via, resync: false });
+      const channels = [
+        this.#keys.epochChannel,
+        ...this.#keys.groups.map((group) => group.channel),
+      ];
+      // A Cluster takes one slot per SSUBSCRIBE; one server takes them all at once.
+      if (cluster) await Promise.all(channels.map((channel) => subscriber.ssubscribe(channel)));
+      else await subscriber.ssubscribe(...channels);
       ok = true;
       if (attempt !== this.#subscribeAttempt || this.#stopped) return;
-      this.#sharded = sharded;
       this.#subscribed = true;
       this.#updateReady();
       await this.#resync();
     } catch {
       if (!ok) this.#errors.subscribe++;
       // Reconnect and try again from the top.
-      if (attempt === this.#subscribeAttempt && !this.#stopped) subscriber.disconnect(true);
+      if (attempt === this.#subscribeAttempt && !this.#stopped) {
+        if (cluster) {
+          this.#options.rules.timers.setTimeout(() => {
+            if (attempt === this.#subscribeAttempt && !this.#stopped) this.#onSubscriberReady();
+          }, this.#options.maxReconnectDelayMs);
+        } else {
+          (subscriber as Redis).disconnect(true);
+        }
+      }
     } finally {
       const durationMs = performance.now() - started;
       for (const listener of this.#operationListeners) listener("subscribe", durationMs, ok);
@@ -1140,13 +1139,14 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   };
 
   readonly #updateReady = (): void => {
-    const command = this.#connections?.command;
+    const connections = this.#connections;
+    const command = connections?.command;
     if (this.#stopped) {
       this.#notReadyReason = "stopped";
     } else if (command === undefined) {
       this.#notReadyReason = "not started";
     } else if (command.status !== "ready") {
-      const at = `Redis at ${command.options.host}:${command.options.port}`;
+      const at = connections?.describe ?? "Redis";
       this.#notReadyReason =
         this.#lastError === undefined
           ? `connecting to ${at}`
@@ -1154,7 +1154,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     } else if (this.#epoch.current === undefined) {
       this.#notReadyReason = this.#epoch.problem ?? "reading the state epoch";
     } else if (!this.#subscribed) {
-      this.#notReadyReason = "subscribing to the change channel";
+      this.#notReadyReason = "subscribing to the change channels";
     }
     this.#setReady(
       !this.#stopped &&
@@ -1212,19 +1212,8 @@ class NamespaceView implements RedisNamespace {
   }
 }
 
-/** Fields a page asks one HSCAN of a row for, at most. */
-const pageCount = 1024;
-/** Redis calls one page makes, at most: a page of rows holding only tombstones ends early. */
+/** Redis calls one page makes, at most: a page of blocks holding only tombstones ends early. */
 const pageCalls = 64;
-
-/** A row hash's field as a bucket; `undefined` for a tombstone (`"0 <ts>"`) or a missing field. */
-function parseBucket(rowId: number, colId: number, value: string | null | undefined) {
-  if (value == null) return undefined;
-  const space = value.indexOf(" ");
-  const prob = Number(value.slice(0, space));
-  if (!(prob > 0)) return undefined;
-  return { rowId, colId, prob, lastUpdateTimeMs: Number(value.slice(space + 1)) };
-}
 
 function unavailable(operation: string, problem: string, cause?: unknown): StoreError {
   return new StoreError("unavailable", "redis", `${operation}: ${problem}`, cause);

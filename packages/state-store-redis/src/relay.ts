@@ -1,31 +1,33 @@
 import type { BucketState } from "@fair/state-store";
-import type { ChangeMessage, RowChange } from "./message.js";
+import type { ChangeMessage } from "./message.js";
 
-/** One row of one (namespace, seed): the unit of versioning and of re-reads. */
-export interface RowRef {
+/** One block of a group read back: its (namespace, seed) and every bucket in it, tombstones as prob 0. */
+export interface BlockRead {
   readonly namespace: string;
   readonly seed: bigint;
-  readonly row: number;
+  readonly buckets: readonly BucketState[];
 }
 
-interface RowState extends RowRef {
-  /** The highest version handled in the channel's order; undefined before the first. */
+interface GroupState {
+  /** The highest sequence handled in the channel's order; undefined before the first. */
   last: number | undefined;
-  /** Columns of this replica's own updates delivered ahead of their echo: col → version. */
-  ahead: Map<number, number> | undefined;
-  /** Own versions delivered from the script's reply, whose echo has not come yet. */
+  /** Buckets of this replica's own calls delivered ahead of older messages: bucket → sequence. */
+  ahead: Map<string, number> | undefined;
+  /** Own sequences delivered from the script's reply, whose echo has not come yet. */
   ownDelivered: Set<number> | undefined;
-  /** A re-read in flight, and the highest version seen while it was. */
-  reread: { maxSeen: number } | undefined;
+  /** Whether a re-read is in flight. */
+  rereading: boolean;
+  /** Channel messages that came while it was, in order. */
+  held: ChangeMessage[];
 }
 
 /** What the relay delivers to and asks of the store around it. */
 export interface RelayDeps {
   readonly replicaId: string;
-  /** Hands changed buckets of one (namespace, seed) on, in order per row. */
+  /** Hands changed buckets of one (namespace, seed) on, in order per bucket. */
   deliver(namespace: string, seed: bigint, buckets: BucketState[]): void;
-  /** Starts reading these rows back; the store answers with `rereadDone` or `rereadFailed`. */
-  reread(rows: RowRef[]): void;
+  /** Starts reading one group back whole; the store answers with `rereadDone` or `rereadFailed`. */
+  reread(group: number): void;
 }
 
 /** The relay's counters, plain numbers that only grow. */
@@ -34,25 +36,26 @@ export interface RelayCounters {
   messagesReceived: number;
   /** Buckets delivered from other replicas' messages and from re-reads. */
   bucketsRelayed: number;
-  /** Rows whose version jumped (messages lost): each was re-read. */
+  /** Group sequences that jumped (messages lost): each group was re-read. */
   gaps: number;
-  /** Rows read back, for gaps and resyncs. */
+  /** Blocks (up to 256 buckets of one row) read back, for gaps and resyncs. */
   rowsReread: number;
   /** Messages that did not parse (another format, or corrupt); ignored. */
   badMessages: number;
 }
 
 /**
- * Orders every change this replica learns of — its own applies (from the
- * script's reply) and the other replicas' (from the channel) — so that the
- * buckets handed on never go back in time, and notices lost messages.
+ * Orders every change this replica learns of — its own script calls (from
+ * the reply) and the other replicas' (from the group channels) — so that
+ * the buckets handed on never go back in time, and notices lost messages.
  *
- * Each row hash carries a version the apply script increments, and the
- * script publishes from inside Redis, so the channel carries every row's
- * versions in order. A version that jumps means messages were lost: the row
- * is re-read (`HGETALL`, version and buckets in one atomic read, tombstones
- * included) and delivered whole. Own updates are delivered once, from the
- * reply or from their echo on the channel, whichever comes first; buckets
+ * Each slot group has a sequence its scripts increment, and each script
+ * publishes from inside Redis on its group's sharded channel, so a channel
+ * carries its group's sequence in order. A sequence that jumps means
+ * messages were lost: the group is read back whole (an atomic script:
+ * sequence and buckets together, tombstones included) and delivered, and
+ * the messages that came meanwhile follow it. Own calls are delivered
+ * once, from the reply or from their echo, whichever comes first; buckets
  * delivered from a reply ahead of older messages still on their way are
  * remembered, so those older messages cannot overwrite them.
  */
@@ -65,169 +68,174 @@ export class Relay {
     badMessages: 0,
   };
   readonly #deps: RelayDeps;
-  readonly #rows = new Map<string, RowState>();
+  readonly #groups = new Map<number, GroupState>();
 
   constructor(deps: RelayDeps) {
     this.#deps = deps;
   }
 
-  /** Rows tracked now. */
-  get size(): number {
-    return this.#rows.size;
-  }
-
-  /** This replica's own applied batch, from the script's reply. */
+  /** This replica's own call, from the script's reply. */
   own(change: ChangeMessage): void {
-    const out: BucketState[] = [];
-    for (const row of change.rows) {
-      const state = this.#state(change.namespace, change.seed, row.row);
-      if (state.last !== undefined && row.version <= state.last) continue; // its echo came first
+    const state = this.#state(change.group);
+    const { sequence } = change;
+    if (state.last !== undefined && sequence <= state.last) return; // its echo came first
+    // A newer own reply may have come first (concurrent calls to one group).
+    const out = newer(state, change.namespace, change.seed, change.buckets, sequence);
+    if (!state.rereading && state.last === sequence - 1) {
+      // Nothing older is on its way: the reply is simply the next message.
+      state.last = sequence;
+      purge(state);
+    } else {
       state.ownDelivered ??= new Set();
-      state.ownDelivered.add(row.version);
+      state.ownDelivered.add(sequence);
       state.ahead ??= new Map();
-      const ahead = state.ahead;
-      for (const bucket of row.buckets) {
-        ahead.set(bucket.colId, row.version);
-        out.push(bucket);
+      for (const bucket of out) {
+        state.ahead.set(bucketKey(change.namespace, change.seed, bucket), sequence);
       }
     }
     if (out.length > 0) this.#deps.deliver(change.namespace, change.seed, out);
   }
 
-  /** A change message from the channel; `undefined` if it did not parse. */
+  /** A change message from a channel; `undefined` if it did not parse. */
   received(change: ChangeMessage | undefined): void {
     if (change === undefined) {
       this.counters.badMessages++;
       return;
     }
-    const mine = change.origin === this.#deps.replicaId;
-    if (!mine) this.counters.messagesReceived++;
-    const out: BucketState[] = [];
-    for (const row of change.rows) {
-      const state = this.#state(change.namespace, change.seed, row.row);
-      if (state.reread) {
-        state.reread.maxSeen = Math.max(state.reread.maxSeen, row.version);
-        continue;
-      }
-      // First sight of a row: take it as the next version. A replica
-      // subscribes before it serves, and reconnects resync every row.
-      state.last ??= row.version - 1;
-      if (row.version <= state.last) continue;
-      if (row.version > state.last + 1) {
-        this.counters.gaps++;
-        this.#startReread([state], row.version);
-        continue;
-      }
-      if (mine) {
-        if (!state.ownDelivered?.has(row.version)) out.push(...row.buckets);
-      } else {
-        const before = out.length;
-        pushNewer(out, row, state.ahead);
-        this.counters.bucketsRelayed += out.length - before;
-      }
-      state.last = row.version;
-      purge(state);
-    }
-    if (out.length > 0) this.#deps.deliver(change.namespace, change.seed, out);
+    if (change.origin !== this.#deps.replicaId) this.counters.messagesReceived++;
+    const state = this.#state(change.group);
+    if (state.rereading) state.held.push(change);
+    else this.#handle(state, change);
   }
 
-  /** Marks these rows stale and re-reads them: after (re)subscribing, messages may be lost. */
-  resync(rows: readonly RowRef[]): void {
-    const states = rows
-      .map((ref) => this.#state(ref.namespace, ref.seed, ref.row))
-      .filter((state) => state.reread === undefined);
-    // Rows tracked but no longer listed (their seed was evicted or expired) are re-read too.
-    const listed = new Set(states);
-    for (const state of this.#rows.values()) {
-      if (state.reread === undefined && !listed.has(state)) states.push(state);
+  /** Re-reads every group: after (re)subscribing, messages may have been lost. */
+  resync(groups: number): void {
+    for (let group = 0; group < groups; group++) {
+      if (!this.#state(group).rereading) this.#startReread(group);
     }
-    if (states.length > 0) this.#startReread(states, 0);
   }
 
-  /** A row read back: its version and every bucket in it, tombstones as prob 0. */
-  rereadDone(ref: RowRef, version: number, buckets: readonly BucketState[]): void {
-    const state = this.#rows.get(keyOf(ref.namespace, ref.seed, ref.row));
-    if (state?.reread === undefined) return; // reset since, or not asked for
-    this.counters.rowsReread++;
-    const out: BucketState[] = [];
-    pushNewer(out, { row: ref.row, version, buckets: buckets as BucketState[] }, state.ahead);
-    this.counters.bucketsRelayed += out.length;
-    state.last = Math.max(state.last ?? version, version);
+  /** A group read back at `sequence`: every live block in it. */
+  rereadDone(group: number, sequence: number, blocks: readonly BlockRead[]): void {
+    const state = this.#groups.get(group);
+    if (state === undefined || !state.rereading) return; // reset since, or not asked for
+    state.rereading = false;
+    this.counters.rowsReread += blocks.length;
+    for (const block of blocks) {
+      const out = newer(state, block.namespace, block.seed, block.buckets, sequence);
+      this.counters.bucketsRelayed += out.length;
+      if (out.length > 0) this.#deps.deliver(block.namespace, block.seed, out);
+    }
+    // The read is the truth, even behind what was seen (Redis lost writes).
+    state.last = sequence;
     purge(state);
-    const { maxSeen } = state.reread;
-    state.reread = undefined;
-    if (maxSeen > state.last) this.#startReread([state], maxSeen);
-    if (out.length > 0) this.#deps.deliver(ref.namespace, ref.seed, out);
+    this.#release(state);
   }
 
   /** A re-read that failed: forget what is known, so the next message starts afresh. */
-  rereadFailed(ref: RowRef): void {
-    const state = this.#rows.get(keyOf(ref.namespace, ref.seed, ref.row));
-    if (state === undefined) return;
-    state.reread = undefined;
+  rereadFailed(group: number): void {
+    const state = this.#groups.get(group);
+    if (state === undefined || !state.rereading) return;
+    state.rereading = false;
     state.last = undefined;
+    this.#release(state);
   }
 
-  /** Forgets every row: Redis lost its data (a restart), so versions start again. */
+  /** Forgets every group: Redis lost its data (a restart), so sequences start again. */
   reset(): void {
-    this.#rows.clear();
+    this.#groups.clear();
   }
 
-  /** Forgets the rows of seeds below `horizon`: evicted, they will not change again. */
-  forget(horizon: bigint): void {
-    for (const [key, state] of this.#rows) if (state.seed < horizon) this.#rows.delete(key);
+  #handle(state: GroupState, change: ChangeMessage): void {
+    const { sequence } = change;
+    // First sight of a group: take it as the next message. A replica
+    // subscribes before it serves, and (re)subscribing re-reads every group.
+    state.last ??= sequence - 1;
+    if (sequence <= state.last) return;
+    if (sequence > state.last + 1) {
+      this.counters.gaps++;
+      state.held.push(change);
+      this.#startReread(change.group);
+      return;
+    }
+    state.last = sequence;
+    const mine = change.origin === this.#deps.replicaId;
+    if (!(mine && state.ownDelivered?.has(sequence))) {
+      const out = newer(state, change.namespace, change.seed, change.buckets, sequence);
+      if (!mine) this.counters.bucketsRelayed += out.length;
+      if (out.length > 0) this.#deps.deliver(change.namespace, change.seed, out);
+    }
+    purge(state);
   }
 
-  #startReread(states: RowState[], maxSeen: number): void {
-    for (const state of states) state.reread = { maxSeen };
-    this.#deps.reread(states);
+  /** Handles the messages held during a re-read, in order; a new gap holds the rest again. */
+  #release(state: GroupState): void {
+    const held = state.held;
+    state.held = [];
+    for (const change of held) {
+      if (state.rereading) state.held.push(change);
+      else this.#handle(state, change);
+    }
   }
 
-  #state(namespace: string, seed: bigint, row: number): RowState {
-    const key = keyOf(namespace, seed, row);
-    let state = this.#rows.get(key);
+  #startReread(group: number): void {
+    this.#state(group).rereading = true;
+    this.#deps.reread(group);
+  }
+
+  #state(group: number): GroupState {
+    let state = this.#groups.get(group);
     if (state === undefined) {
       state = {
-        namespace,
-        seed,
-        row,
         last: undefined,
         ahead: undefined,
         ownDelivered: undefined,
-        reread: undefined,
+        rereading: false,
+        held: [],
       };
-      this.#rows.set(key, state);
+      this.#groups.set(group, state);
     }
     return state;
   }
 }
 
-function keyOf(namespace: string, seed: bigint, row: number): string {
-  return `${seed} ${row} ${namespace}`;
+function bucketKey(namespace: string, seed: bigint, bucket: BucketState): string {
+  return `${seed}|${bucket.rowId}|${bucket.colId}|${namespace}`;
 }
 
-/** Appends the row's buckets, except those an own update newer than `row.version` already set. */
-function pushNewer(
-  out: BucketState[],
-  row: RowChange,
-  ahead: Map<number, number> | undefined,
-): void {
-  for (const bucket of row.buckets) {
-    const newer = ahead?.get(bucket.colId);
-    if (newer === undefined || newer <= row.version) out.push(bucket);
-  }
+/** The buckets, except those an own call newer than `sequence` already set. */
+function newer(
+  state: GroupState,
+  namespace: string,
+  seed: bigint,
+  buckets: readonly BucketState[],
+  sequence: number,
+): BucketState[] {
+  const ahead = state.ahead;
+  if (ahead === undefined) return buckets as BucketState[];
+  return buckets.filter((bucket) => {
+    const own = ahead.get(bucketKey(namespace, seed, bucket));
+    return own === undefined || own <= sequence;
+  });
 }
 
-/** Drops what `last` has caught up with. */
-function purge(state: RowState): void {
+/**
+ * Drops what `last` has caught up with: own sequences at or below it, and,
+ * when any was, the buckets they delivered ahead.
+ */
+function purge(state: GroupState): void {
+  const own = state.ownDelivered;
+  if (own === undefined) return;
   const last = state.last ?? 0;
-  if (state.ahead) {
-    for (const [col, version] of state.ahead) if (version <= last) state.ahead.delete(col);
-    if (state.ahead.size === 0) state.ahead = undefined;
+  let caughtUp = false;
+  for (const sequence of own) {
+    if (sequence <= last) {
+      own.delete(sequence);
+      caughtUp = true;
+    }
   }
-  if (state.ownDelivered) {
-    for (const version of state.ownDelivered)
-      if (version <= last) state.ownDelivered.delete(version);
-    if (state.ownDelivered.size === 0) state.ownDelivered = undefined;
-  }
+  if (own.size === 0) state.ownDelivered = undefined;
+  if (!caughtUp || state.ahead === undefined) return;
+  for (const [key, sequence] of state.ahead) if (sequence <= last) state.ahead.delete(key);
+  if (state.ahead.size === 0) state.ahead = undefined;
 }

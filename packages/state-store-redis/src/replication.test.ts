@@ -14,6 +14,7 @@ import {
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, inject, test } from "vitest";
 import { RedisStore, type RedisStoreOptions } from "./index.js";
+import { KeyLayout, type SlotGroup } from "./keys.js";
 
 const url = inject("redisUrl");
 const seed = 1_764_136_800_000n;
@@ -121,16 +122,24 @@ describe.skipIf(url === "")("replication between RedisStores", () => {
     expect(all.map((r) => r.store.redisStats().gaps)).toEqual([0, 0, 0]);
   });
 
-  test("a lost message shows as a version jump: the row is re-read, tombstones included", async () => {
+  test("a lost message shows as a sequence jump: the group is re-read, tombstones included", async () => {
     const [a, b] = (await replicas(2)) as [Replica, Replica];
     await a.store.applyUpdate(update([[0, 1, 0.5]]));
     await b.until(() => b.view.get("0:1") === 0.5);
     // What a lost message would have carried: bucket 0:1 fell to 0 and 0:3
-    // rose, and the row's version moved on; nobody heard of it.
+    // rose, and the group's sequence moved on; nobody heard of it.
     const raw = new Redis(url);
-    const row = `${a.store.options.keyPrefix}{|${seed}}:r0`;
-    await raw.hset(row, "1", `0 ${t0}`, "3", `0.75 ${t0}`);
-    await raw.hincrby(row, "v", 1);
+    const keys = new KeyLayout(a.store.options.keyPrefix, 1);
+    const group = keys.groups[0] as SlotGroup;
+    const value = (prob: number) => {
+      const out = Buffer.alloc(16);
+      out.writeDoubleLE(prob, 0);
+      out.writeDoubleLE(t0, 8);
+      return out;
+    };
+    await raw.hset(keys.block(group, `|${seed}|0|0`), "1", value(0), "3", value(0.75));
+    await raw.hincrby(group.counts, `|${seed}`, 0);
+    await raw.incr(group.sequence);
     raw.disconnect();
 
     await a.store.applyUpdate(update([[0, 2, 0.125]]));
@@ -143,7 +152,7 @@ describe.skipIf(url === "")("replication between RedisStores", () => {
       ]),
     );
     expect(b.store.redisStats().gaps).toBe(1);
-    // At least that row; the start-up resync may have read it back too.
+    // At least that block; the start-up resync may have read it back too.
     expect(b.store.redisStats().rowsReread).toBeGreaterThanOrEqual(1);
   });
 

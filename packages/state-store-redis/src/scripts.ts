@@ -1,80 +1,93 @@
-import { createHash } from "node:crypto";
-
-/** A Lua script and its SHA-1, for `EVALSHA` with a fallback to `EVAL`. */
+/**
+ * A Lua script, the command name a connection knows it by (`defineCommand`:
+ * EVALSHA, then EVAL) and its fixed number of KEYS. Fixed, so a Cluster
+ * client routes (and auto-pipelines) a call by its first key; keys a script
+ * derives (block keys, named in ARGV) share that key's hash tag.
+ */
 export interface LuaScript {
   readonly name: string;
+  readonly command: string;
+  readonly keys: number;
   readonly source: string;
-  readonly sha: string;
 }
 
-function script(name: string, source: string): LuaScript {
-  return { name, source, sha: createHash("sha1").update(source).digest("hex") };
+function script(name: string, keys: number, source: string): LuaScript {
+  return { name, command: `fair_${name}`, keys, source };
 }
 
 // The apply and offer scripts share their layout, their start (the epoch and
 // floor checks, reading the stored values) and their end (the limits, the
-// writes, the change message); only the arithmetic between differs.
+// writes, the change message); only the arithmetic between differs. One
+// call covers one slot group (keys.ts): every key it touches shares the
+// group's hash tag, so it runs on one Cluster node, atomically.
 //
-// The epoch check comes first: a replica passes the epoch key's value as it
-// last read it, and a script that finds something else there (the key is
-// gone: Redis lost its data; or another replica made a new epoch since)
-// writes nothing and returns what it found, so the replica learns the new
-// epoch and retries. A replica that does not know its epoch yet passes ""
-// and is not checked.
+// The epoch check comes first: the replica passes the epoch it knows, and a
+// group whose epoch copy holds something else (missing: the group is new,
+// or its data was lost; another epoch: the data was lost and a new epoch
+// began since) writes nothing and answers what it holds. The replica then
+// reads the state epoch itself, follows it if it moved, and, when the
+// group was only behind, calls again with "force" to write the group's
+// copy. A replica that does not know its epoch yet passes "" and is not
+// checked.
 //
-// The entries come in one binary argument (entry-args.ts), so the script
-// computes with exactly the doubles TypeScript validated, and no decimal is
-// parsed per delta. Numbers go out with %.17g, which always reads back as
-// the same double (Number in JavaScript, tonumber in Lua): the JavaScript
-// side sees exactly what Lua computed. Timestamps, always integers below
-// 2^53, go out with %d; columns, below 2^32, too, as the field names and
-// message lines have always had them. Cheaper than trying %.15g first and
-// checking the round trip; a value with a short exact form (0.05) is
-// stored with 17 digits ("0.050000000000000003"), the same double.
+// Nothing is parsed or formatted as text per bucket: entries come in one
+// binary argument (entry-args.ts), stored values are 16 bytes (prob and
+// timestamp as little-endian doubles, struct.pack '<dd'), and the change
+// message carries each changed bucket packed as row, column, prob and
+// timestamp ('<I4I4dd'), so every replica sees exactly the doubles Lua
+// computed.
 //
 // The limits are checked after the arithmetic and before any write, so a
-// refused batch leaves nothing behind: the seed may hold at most
-// maxBucketsPerSeed buckets afterwards, and a seed that held none may start
-// holding some only while the namespace holds fewer than
-// maxSeedsPerNamespace live seeds (scored at or above the horizon in its
-// seed set, which the script keeps: a seed is in it while it holds buckets)
-// and, if the namespace holds no live seed, only while fewer than
-// maxNamespaces namespaces do (scored at or above the horizon in the
-// namespace set, which the script keeps too: a namespace is in it while its
-// seed set is not empty, scored by its latest seed).
+// refused call leaves nothing behind. Within a group they are exact; across
+// groups they are approximate (docs/decisions/0011): the seed may hold at
+// most maxBucketsPerSeed buckets, counting this group's and the others'
+// as the replica last saw them (ARGV 9); a seed that held none in this
+// group may start holding some only while the namespace holds fewer than
+// maxSeedsPerNamespace live seeds in it, and, if it holds none, only while
+// fewer than maxNamespaces namespaces do. With one group (one Redis), they
+// are exact, as the in-memory store's.
 //
-// KEYS: 1 meta hash, 2 seed index, 3 floor, 4 the namespace's seed set,
-//       5 the namespace set, 6 the epoch key, 7.. the row hashes, one per row
-// ARGV: 1 seed (20 digits), 2 index member, 3 index score, 4 TTL in ms,
-//       5 λ per ms, 6 channel ("" = none), 7 "S" to SPUBLISH, else PUBLISH,
-//       8 message header, 9 maxBucketsPerSeed, 10 maxSeedsPerNamespace,
-//       11 the horizon's score, 12 maxNamespaces, 13 the encoded namespace,
-//       14 the epoch key's value as expected ("" = do not check),
-//       15 row count R, 16..15+R the row ids,
-//       16+R the entries, packed (entry-args.ts): 24 bytes each, little-endian
-//       uint32 row slot (1..R), uint32 column, double value, double timestamp
-// Returns {"epoch", what the epoch key holds ("" when missing)},
-// {"too_old"}, {"limit", "buckets" | "seeds" | "namespaces", count}
-// or {"ok", message}; message is "" when nothing changed.
+// KEYS: 1 the group's epoch copy, 2 floor, 3 sequence, 4 per-seed counts,
+//       5 block index, 6 the namespace's seed set, 7 the namespace set
+// ARGV: 1 seed (20 digits), 2 its score, 3 TTL in ms, 4 λ per ms,
+//       5 the group's channel ("" = none), 6 message header start
+//       ("F2 <replica> <group>"), 7 the seed field "<ns>|<seed>",
+//       8 maxBucketsPerSeed, 9 the seed's buckets in other groups,
+//       10 maxSeedsPerNamespace, 11 the horizon's score, 12 maxNamespaces,
+//       13 the encoded namespace, 14 the epoch as expected ("" = do not
+//       check), 15 "force" to write the group's epoch copy, 16 K,
+//       17..16+K the block members, 17+K..16+2K their rows,
+//       17+2K the entries, packed (entry-args.ts): 24 bytes each,
+//       little-endian uint32 block slot (1..K), uint32 column, double value,
+//       double timestamp, 18+2K the group's key base: block slot i's key is
+//       <base>:b:<member i>
+// Returns {"epoch", what the copy holds ("" when missing)}, {"too_old"},
+// {"limit", "buckets" | "seeds" | "namespaces", count} or
+// {"ok", sequence, the seed's buckets in this group, message}; sequence 0
+// and message "" when nothing changed.
 const batchStart = `
 if ARGV[14] ~= '' then
-  local epoch = redis.call('GET', KEYS[6])
-  if epoch ~= ARGV[14] then return {'epoch', epoch or ''} end
+  local epoch = redis.call('GET', KEYS[1])
+  if epoch ~= ARGV[14] then
+    if ARGV[15] ~= 'force' then return {'epoch', epoch or ''} end
+    redis.call('SET', KEYS[1], ARGV[14])
+  end
 end
-local floor = redis.call('GET', KEYS[3])
+local floor = redis.call('GET', KEYS[2])
 if floor and ARGV[1] < floor then return {'too_old'} end
-local format = string.format
-local decay = tonumber(ARGV[5])
-local rows = tonumber(ARGV[15])
+local decay = tonumber(ARGV[4])
+local blocks = tonumber(ARGV[16])
+local pack, unpackAt = struct.pack, struct.unpack
+local function blockKey(slot) return ARGV[18 + 2 * blocks] .. ':b:' .. ARGV[16 + slot] end
 
--- The entries, unpacked once: slot, column, value and timestamp of entry i
--- (four entries per struct.unpack call while four are left: half the cost
--- of one per call).
-local packed = ARGV[16 + rows]
+-- The entries, unpacked once: block slot, column, value and timestamp of
+-- entry i (four entries per struct.unpack call while four are left: half
+-- the cost of one per call).
+local packed = ARGV[17 + 2 * blocks]
 local count = #packed / 24
 local eslot, ecol, evalue, ets = {}, {}, {}, {}
 do
-  local unpackAt, i, pos = struct.unpack, 1, 1
+  local i, pos = 1, 1
   while i + 3 <= count do
     eslot[i], ecol[i], evalue[i], ets[i],
     eslot[i + 1], ecol[i + 1], evalue[i + 1], ets[i + 1],
@@ -94,9 +107,9 @@ local function clamp01(x)
   return x
 end
 
--- Every stored value the batch needs, one HMGET per row (in chunks, so a
--- huge batch stays within Lua's unpack limit). Buckets are keyed by slot,
--- then by column number; a column's field name is its decimal form.
+-- Every stored value the call needs, one HMGET per block (in chunks, so a
+-- huge batch stays within Lua's unpack limit). Buckets are keyed by block
+-- slot, then by column number; a column's field name is its decimal form.
 local function chunked(command, key, list)
   local out = {}
   for i = 1, #list, 1000 do
@@ -107,8 +120,6 @@ local function chunked(command, key, list)
   end
   return out
 end
--- Per slot: the columns' field names in first-seen order (wanted), and
--- each column's field name by its number (names).
 local wanted, names = {}, {}
 for i = 1, count do
   local slot, col = eslot[i], ecol[i]
@@ -119,21 +130,21 @@ for i = 1, count do
     wanted[slot] = {}
   end
   if not byCol[col] then
-    local list, name = wanted[slot], format('%d', col)
+    local list, name = wanted[slot], string.format('%d', col)
     byCol[col] = name
     list[#list + 1] = name
   end
 end
 local stored = {}
 for slot, list in pairs(wanted) do
-  local values, byName = chunked('HMGET', KEYS[6 + slot], list), {}
+  local values, byName = chunked('HMGET', blockKey(slot), list), {}
   for i, name in ipairs(list) do byName[name] = values[i] end
   stored[slot] = byName
 end
 
--- Each bucket the batch names, once: its stored value, or the default
+-- Each bucket the call names, once: its stored value, or the default
 -- bucket {0, 0} (a tombstone counts as default). order lists the buckets
--- the batch changed, in the order it first changed them.
+-- the call changed, in the order it first changed them.
 local buckets, order = {}, {}
 for slot in pairs(wanted) do buckets[slot] = {} end
 local function bucket(slot, col)
@@ -141,14 +152,11 @@ local function bucket(slot, col)
   local b = row[col]
   if not b then
     local name = names[slot][col]
-    b = { slot = slot, col = name, p = 0, t = 0, held = false, touched = false }
+    b = { slot = slot, col = col, name = name, p = 0, t = 0, held = false, touched = false }
     local value = stored[slot][name]
     if value then
-      local sep = string.find(value, ' ', 1, true)
-      local p = tonumber(string.sub(value, 1, sep - 1))
-      if p > 0 then
-        b.p, b.t, b.held = p, tonumber(string.sub(value, sep + 1)), true
-      end
+      local p, t = unpackAt('<dd', value)
+      if p > 0 then b.p, b.t, b.held = p, t, true end
     end
     row[col] = b
   end
@@ -163,79 +171,72 @@ end
 `;
 
 const batchEnd = `
-if #order == 0 then return {'ok', ''} end
+local before = tonumber(redis.call('HGET', KEYS[4], ARGV[7]) or '0')
+if #order == 0 then return {'ok', 0, before, ''} end
 
-local ttl = ARGV[4]
-local lines, writes, rowOrder, held = {}, {}, {}, 0
+local ttl = ARGV[3]
+local writes, slotOrder, entries, held = {}, {}, {}, 0
 for _, b in ipairs(order) do
-  local list = lines[b.slot]
-  if not list then
-    list = {}
-    lines[b.slot] = list
-    writes[b.slot] = {}
-    rowOrder[#rowOrder + 1] = b.slot
-  end
-  local value = format('%.17g %d', b.p, b.t)
   local write = writes[b.slot]
-  if b.p > 0 then
-    write[#write + 1] = b.col
-    write[#write + 1] = value
-    if not b.held then held = held + 1 end
-  elseif b.held then
-    write[#write + 1] = b.col
-    write[#write + 1] = value
-    held = held - 1
+  if not write then
+    write = {}
+    writes[b.slot] = write
+    slotOrder[#slotOrder + 1] = b.slot
   end
-  list[#list + 1] = b.col .. ' ' .. value
+  if b.p > 0 or b.held then
+    write[#write + 1] = b.name
+    write[#write + 1] = pack('<dd', b.p, b.t)
+    if b.p > 0 and not b.held then held = held + 1 end
+    if b.p <= 0 then held = held - 1 end
+  end
+  entries[#entries + 1] = pack('<I4I4dd', tonumber(ARGV[16 + blocks + b.slot]), b.col, b.p, b.t)
 end
 
-local before = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 local after = before + held
-if after > tonumber(ARGV[9]) then return {'limit', 'buckets', tostring(after)} end
+local total = after + tonumber(ARGV[9])
+if held > 0 and total > tonumber(ARGV[8]) then return {'limit', 'buckets', tostring(total)} end
 if before <= 0 and after > 0 then
-  local live = redis.call('ZCOUNT', KEYS[4], ARGV[11], '+inf')
+  local live = redis.call('ZCOUNT', KEYS[6], ARGV[11], '+inf')
   if live >= tonumber(ARGV[10]) then return {'limit', 'seeds', tostring(live)} end
   if live == 0 then
-    local spaces = redis.call('ZCOUNT', KEYS[5], ARGV[11], '+inf')
+    local spaces = redis.call('ZCOUNT', KEYS[7], ARGV[11], '+inf')
     if spaces >= tonumber(ARGV[12]) then return {'limit', 'namespaces', tostring(spaces)} end
   end
 end
 
-local out = { ARGV[8] }
-for _, slot in ipairs(rowOrder) do
-  local key = KEYS[6 + slot]
-  local row = ARGV[15 + slot]
-  if #writes[slot] > 0 then chunked('HSET', key, writes[slot]) end
-  local version = redis.call('HINCRBY', key, 'v', 1)
-  redis.call('PEXPIRE', key, ttl)
-  redis.call('HSET', KEYS[1], 'r' .. row, '1')
-  out[#out + 1] = 'R ' .. row .. ' ' .. version
-  for _, line in ipairs(lines[slot]) do out[#out + 1] = line end
-end
-if held ~= 0 then redis.call('HINCRBY', KEYS[1], 'n', held) end
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
-if after > 0 then
-  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-  if redis.call('PTTL', KEYS[4]) < tonumber(ttl) then redis.call('PEXPIRE', KEYS[4], ttl) end
-else
-  redis.call('ZREM', KEYS[4], ARGV[1])
-end
-local latest = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
-if #latest == 0 then
-  redis.call('ZREM', KEYS[5], ARGV[13])
-else
-  redis.call('ZADD', KEYS[5], latest[2], ARGV[13])
-end
-local message = table.concat(out, '\\n')
-if ARGV[6] ~= '' then
-  if ARGV[7] == 'S' then
-    redis.call('SPUBLISH', ARGV[6], message)
-  else
-    redis.call('PUBLISH', ARGV[6], message)
+for _, slot in ipairs(slotOrder) do
+  local key = blockKey(slot)
+  if #writes[slot] > 0 then
+    chunked('HSET', key, writes[slot])
+    redis.call('PEXPIRE', key, ttl)
+    redis.call('ZADD', KEYS[5], ARGV[2], ARGV[16 + slot])
   end
 end
-return {'ok', message}
+if held ~= 0 then
+  if after > 0 then
+    redis.call('HSET', KEYS[4], ARGV[7], after)
+  else
+    redis.call('HDEL', KEYS[4], ARGV[7])
+  end
+end
+if (before <= 0) ~= (after <= 0) then
+  -- The seed starts or stops holding buckets in this group.
+  if after > 0 then
+    redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+  else
+    redis.call('ZREM', KEYS[6], ARGV[1])
+  end
+  local latest = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+  if #latest == 0 then
+    redis.call('ZREM', KEYS[7], ARGV[13])
+  else
+    redis.call('ZADD', KEYS[7], latest[2], ARGV[13])
+  end
+end
+local sequence = redis.call('INCR', KEYS[3])
+local message = ARGV[6] .. ' ' .. sequence .. ' ' .. ARGV[7] .. '\\n' .. table.concat(entries)
+if ARGV[5] ~= '' then redis.call('SPUBLISH', ARGV[5], message) end
+return {'ok', sequence, after, message}
 `;
 
 // Applies one validated DeltaUpdate atomically, with the arithmetic of
@@ -246,11 +247,12 @@ return {'ok', message}
 // eviction floor, which other replicas may have raised, is checked here.
 // Each entry is a delta: slot, column, delta, timestamp.
 //
-// A bucket that falls to 0 is kept as a tombstone "0 <ts>" until its seed
+// A bucket that falls to 0 is kept as a tombstone (prob 0, ts) until its seed
 // expires: getSeed and the counts skip it, but a replica that lost messages
-// and re-reads the row learns that the bucket is now 0.
+// and re-reads the group learns that the bucket is now 0.
 export const applyScript = script(
   "apply",
+  7,
   `${batchStart}
 for i = 1, count do
   local a, ts = evalue[i], ets[i]
@@ -291,6 +293,7 @@ ${batchEnd}`,
 // in TypeScript from the epoch the script checks.
 export const offerScript = script(
   "offer",
+  7,
   `${batchStart}
 for i = 1, count do
   local q, u = evalue[i], ets[i]
@@ -316,80 +319,99 @@ ${batchEnd}`,
 
 // Reads the epoch key and creates it when it is missing, in one step:
 // concurrent replicas that all find it missing all get the one epoch that
-// won. A created epoch is announced on the change channel ("E1 <value>"),
+// won. A created epoch is announced on the epoch channel ("E1 <value>"),
 // so the other replicas re-read the key at once (epoch.ts).
 //
 // KEYS: 1 the epoch key
-// ARGV: 1 the new epoch's value, 2 channel ("" = none), 3 "S" to SPUBLISH
+// ARGV: 1 the new epoch's value, 2 the epoch channel ("" = none)
 // Returns what the key holds afterwards.
 export const epochScript = script(
   "epoch",
+  1,
   `
 local current = redis.call('GET', KEYS[1])
 if current then return current end
 redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then
-  if ARGV[3] == 'S' then
-    redis.call('SPUBLISH', ARGV[2], 'E1 ' .. ARGV[1])
-  else
-    redis.call('PUBLISH', ARGV[2], 'E1 ' .. ARGV[1])
-  end
-end
+if ARGV[2] ~= '' then redis.call('SPUBLISH', ARGV[2], 'E1 ' .. ARGV[1]) end
 return ARGV[1]
 `,
 );
 
-// Evicts every (namespace, seed) below a seed: raises the floor (so late
-// deltas for those seeds are dropped by every replica), deletes their keys
-// and index entries (the seed index, the namespace's seed set, and the
-// namespace set's entry once that is empty, or its score lowered to the
-// latest seed left), and counts the seeds and buckets that were held. Key
-// names are derived here from the index, so the script runs on a single
-// Redis, not across Cluster slots.
+// Evicts, in one slot group, every seed below a seed: raises the group's
+// floor (so late deltas for those seeds are dropped by every replica),
+// deletes their block keys and index entries, their counts, their entries
+// in the namespaces' seed sets (and a namespace's entry in the namespace
+// set once it holds none, else its score lowered to its latest seed).
+// Block key names are derived here from the index; they share the group's
+// hash tag, so the script stays on one slot.
 //
-// KEYS: 1 seed index, 2 floor, 3 namespace set
-// ARGV: 1 key prefix, 2 seed (20 digits), 3 its index score
-// Returns {seeds, buckets}.
+// KEYS: 1 floor, 2 block index, 3 per-seed counts, 4 namespace set
+// ARGV: 1 the group's key base, 2 seed (20 digits), 3 its score
+// Returns the seed fields evicted that held buckets, and their counts:
+// {field, count, field, count, …}.
 export const evictScript = script(
   "evict",
+  4,
   `
-local floor = redis.call('GET', KEYS[2])
-if (not floor) or floor < ARGV[2] then redis.call('SET', KEYS[2], ARGV[2]) end
-local seeds, buckets = 0, 0
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])) do
-  local sep = string.find(member, ' ', 1, true)
-  local seed = string.sub(member, 1, sep - 1)
-  if seed < ARGV[2] then
-    local digits = string.gsub(seed, '^0+(%d)', '%1')
-    local tag = ARGV[1] .. '{' .. string.sub(member, sep + 1) .. '|' .. digits .. '}'
-    local meta = tag .. ':m'
-    local fields = redis.call('HGETALL', meta)
-    local held = 0
-    for i = 1, #fields, 2 do
-      local field = fields[i]
-      if field == 'n' then
-        held = tonumber(fields[i + 1])
-      elseif string.sub(field, 1, 1) == 'r' then
-        redis.call('UNLINK', tag .. ':' .. field)
-      end
-    end
-    redis.call('UNLINK', meta)
-    redis.call('ZREM', KEYS[1], member)
-    local space = string.sub(member, sep + 1)
-    local seedSet = ARGV[1] .. 'ns:' .. space
-    redis.call('ZREM', seedSet, seed)
-    local latest = redis.call('ZRANGE', seedSet, -1, -1, 'WITHSCORES')
-    if #latest == 0 then
-      redis.call('ZREM', KEYS[3], space)
-    else
-      redis.call('ZADD', KEYS[3], latest[2], space)
-    end
-    if held > 0 then
-      seeds = seeds + 1
-      buckets = buckets + held
+local floor = redis.call('GET', KEYS[1])
+if (not floor) or floor < ARGV[2] then redis.call('SET', KEYS[1], ARGV[2]) end
+local below = '(' .. ARGV[3]
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', below)) do
+  redis.call('UNLINK', ARGV[1] .. ':b:' .. member)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', below)
+local out = {}
+local counts = redis.call('HGETALL', KEYS[3])
+for i = 1, #counts, 2 do
+  local field = counts[i]
+  local digits = string.match(field, '|(%d+)$')
+  if digits and string.rep('0', 20 - #digits) .. digits < ARGV[2] then
+    redis.call('HDEL', KEYS[3], field)
+    if tonumber(counts[i + 1]) > 0 then
+      out[#out + 1] = field
+      out[#out + 1] = counts[i + 1]
     end
   end
 end
-return {seeds, buckets}
+for _, space in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  local seeds = ARGV[1] .. ':ns:' .. space
+  redis.call('ZREMRANGEBYSCORE', seeds, '-inf', below)
+  local latest = redis.call('ZRANGE', seeds, -1, -1, 'WITHSCORES')
+  if #latest == 0 then
+    redis.call('ZREM', KEYS[4], space)
+  else
+    redis.call('ZADD', KEYS[4], latest[2], space)
+  end
+end
+return out
 `,
 );
+
+// Reads one slot group whole, atomically: its sequence and every live block
+// (at or above the horizon), each with every field (tombstones included),
+// for a replica that lost messages of the group (relay.ts).
+//
+// KEYS: 1 sequence, 2 block index
+// ARGV: 1 the group's key base, 2 the horizon's score
+// Returns {sequence, member, {field, value, …}, member, {…}, …}.
+export const rereadScript = script(
+  "reread",
+  2,
+  `
+local out = { tonumber(redis.call('GET', KEYS[1]) or '0') }
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], '+inf')) do
+  out[#out + 1] = member
+  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. ':b:' .. member)
+end
+return out
+`,
+);
+
+/** Every script, for the connections to define. */
+export const scripts: readonly LuaScript[] = [
+  applyScript,
+  offerScript,
+  epochScript,
+  evictScript,
+  rereadScript,
+];

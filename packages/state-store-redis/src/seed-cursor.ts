@@ -3,65 +3,55 @@ import { StoreError } from "@fair/state-store";
 // Where a paged read of one (namespace, seed) stands (RedisStore.readSeed),
 // as the opaque string cursor the caller hands back:
 //
-//   s1:<outer>:<rows>:<inner>:<carry>
+//   s2:<group>:<block>:<carry>
 //
-//   outer  the HSCAN cursor into the seed's meta hash for the next rows, or
-//          "-" once the meta hash has been scanned
-//   rows   row ids still to read, comma-separated; the first is in progress
-//   inner  the HSCAN cursor into that row: "0" not begun, "-" scanned
-//   carry  columns of that row HSCAN returned but the page had no room for,
-//          comma-separated: read again (HMGET) at the next page
+//   group  the slot group being read (keys.ts); the read ends past the last
+//   block  "<row>|<block>" of the last block begun in that group, "" before
+//          the first: the next block is the first after it in the group's
+//          index (which lists a seed's blocks in that order)
+//   carry  columns of that block the page had no room for, comma-separated:
+//          read again (HMGET) at the next page
 //
-// A small hash (up to Redis' hash-max-listpack-entries fields, 128 by
-// default) comes back whole from one HSCAN whatever its COUNT, so a page can
-// receive more than it may list; rather than drop or keep the rest, the
-// cursor carries their columns, and the next page reads their values anew.
+// A block is read whole (HGETALL, at most 256 buckets); rather than list
+// more than the page may, the cursor carries the columns left, and the next
+// page reads their values anew.
 
 /** A paged read's position; see the format above. */
 export interface SeedScan {
-  readonly outer: string | undefined;
-  readonly rows: readonly number[];
-  readonly inner: string | undefined;
+  readonly group: number;
+  readonly block: string;
   readonly carry: readonly number[];
 }
 
 /** Where a read begins. */
-export const scanStart: SeedScan = Object.freeze({ outer: "0", rows: [], inner: "0", carry: [] });
+export const scanStart: SeedScan = Object.freeze({ group: 0, block: "", carry: [] });
 
-const format =
-  /^s1:(\d{1,20}|-):((?:\d{1,10}(?:,\d{1,10})*)?):(\d{1,20}|-):((?:\d{1,10}(?:,\d{1,10})*)?)$/;
+const format = /^s2:(\d{1,3}):((?:\d{1,10}\|\d{1,10})?):((?:\d{1,10}(?:,\d{1,10})*)?)$/;
 /** Longer cursors are refused unread: none this store writes comes near. */
-const maxCursorLength = 1 << 18;
+const maxCursorLength = 1 << 12;
 
 /** The cursor for `scan`. */
 export function encodeSeedCursor(scan: SeedScan): string {
-  return `s1:${scan.outer ?? "-"}:${scan.rows.join(",")}:${scan.inner ?? "-"}:${scan.carry.join(",")}`;
+  return `s2:${scan.group}:${scan.block}:${scan.carry.join(",")}`;
 }
 
-/** Reads a cursor `encodeSeedCursor` wrote; anything else is a `StoreError` (`invalid_argument`, `cursor`). */
-export function parseSeedCursor(cursor: unknown): SeedScan {
+/**
+ * Reads a cursor `encodeSeedCursor` wrote for a store of `groups` slot
+ * groups; anything else is a `StoreError` (`invalid_argument`, `cursor`).
+ */
+export function parseSeedCursor(cursor: unknown, groups: number): SeedScan {
   const match =
     typeof cursor === "string" && cursor.length <= maxCursorLength ? format.exec(cursor) : null;
-  if (match === null) {
-    throw new StoreError("invalid_argument", "cursor", "must be a cursor this store returned");
-  }
-  const [, outer, rows, inner, carry] = match as unknown as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const list = (text: string) => (text === "" ? [] : text.split(",").map(Number));
+  const refuse = () =>
+    new StoreError("invalid_argument", "cursor", "must be a cursor this store returned");
+  if (match === null) throw refuse();
+  const [, group, block, carry] = match as unknown as [string, string, string, string];
   const scan = {
-    outer: outer === "-" ? undefined : outer,
-    rows: list(rows),
-    inner: inner === "-" ? undefined : inner,
-    carry: list(carry),
+    group: Number(group),
+    block,
+    carry: carry === "" ? [] : carry.split(",").map(Number),
   };
-  // Without a row in progress there is no inner cursor or carry to speak of.
-  if (scan.rows.length === 0 && (scan.inner !== "0" || scan.carry.length > 0)) {
-    throw new StoreError("invalid_argument", "cursor", "must be a cursor this store returned");
-  }
+  // A carry belongs to a block begun; a group past the last ends the read, never resumes it.
+  if (scan.group >= groups || (scan.block === "" && scan.carry.length > 0)) throw refuse();
   return scan;
 }
