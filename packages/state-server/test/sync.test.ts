@@ -15,7 +15,8 @@ import {
   type SyncResponse,
   WINDOW_MS_HEADER,
 } from "@fair/state-proto";
-import { StoreError, type StoreNamespace } from "@fair/state-store";
+import { type DeltaUpdateInput, StoreError, type StoreNamespace } from "@fair/state-store";
+import { Conditions } from "@fair/testing";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import {
   bucketsPerPart,
@@ -520,3 +521,60 @@ test("a store that fails in the middle of a reply ends the stream with UNAVAILAB
 function fail(): never {
   throw new Error("missing value");
 }
+
+/** The test-only store, whose applies wait until the test releases them (a slow remote store). */
+class HeldApplies extends MapStore {
+  readonly started: DeltaUpdateInput[] = [];
+  readonly #releases: (() => void)[] = [];
+  readonly #conditions = new Conditions();
+
+  until(condition: () => boolean): Promise<void> {
+    return this.#conditions.until(condition);
+  }
+
+  /** Lets every apply started so far finish. */
+  release(): void {
+    for (const release of this.#releases.splice(0)) release();
+  }
+
+  override namespace(name: string): StoreNamespace {
+    const inner = super.namespace(name);
+    return {
+      ...inner,
+      applyUpdate: async (update) => {
+        this.started.push(update);
+        this.#conditions.notify();
+        await new Promise<void>((resolve) => this.#releases.push(resolve));
+        return inner.applyUpdate(update);
+      },
+    };
+  }
+}
+
+test("a stream's updates reach a slow store without waiting for each other, in order; a StateRequest waits for them", async () => {
+  let store: HeldApplies | undefined;
+  server = await startServer({}, (_config, time) => {
+    store = new HeldApplies({ now: time.now, timers: time.timers });
+    return store;
+  });
+  const held = store as HeldApplies;
+  const a = server.connect();
+  a.send(
+    deltaUpdate(seed0, [[0, 1, 0.25, t0]]),
+    deltaUpdate(seed0, [[0, 1, 0.25, t0]]),
+    deltaUpdate(seed0, [[0, 2, 0.5, t0]]),
+    stateRequest(seed0),
+  );
+  // All three are with the store before the first is done.
+  await held.until(() => held.started.length === 3);
+  expect(held.started.map((u) => u.deltas.map((d) => Number(d.colId)))).toEqual([[1], [1], [2]]);
+  expect(a.fullStateReplies(seed0)).toEqual([]);
+  held.release();
+  await a.until(() => a.fullStateReplies(seed0).length === 1);
+  expect(byKey(plain(a.fullStateReplies(seed0)[0] as SyncResponse))).toEqual(
+    new Map([
+      ["0:1", 0.5],
+      ["0:2", 0.5],
+    ]),
+  );
+});

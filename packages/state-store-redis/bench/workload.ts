@@ -44,8 +44,8 @@ export async function scriptMicrosPerCall(raw: Redis): Promise<number> {
 
 /**
  * Bytes per bucket Redis holds for one row of one seed (`MEMORY USAGE` /
- * `HLEN` over its keys): the row's block keys in the one slot group of a
- * single Redis (keys.ts), or the row hash of the layout before slot groups
+ * `HLEN`): the row's part in the one slot group of a single Redis
+ * (keys.ts), or the row hash of the layout before slot groups
  * (`<prefix>{|<seed>}:r<row>`), for a store module of that version.
  */
 export async function bytesPerBucket(
@@ -54,16 +54,8 @@ export async function bytesPerBucket(
   seed: bigint,
   row: number,
 ): Promise<number> {
-  const group = new KeyLayout(keyPrefix, 1).groups[0] as SlotGroup;
-  const keys = (await raw.zrangebyscore(group.blocks, String(seed), String(seed)))
-    .filter((member) => member.startsWith(`|${seed}|${row}|`))
-    .map((member) => `${group.base}:b:${member}`);
-  if (keys.length === 0) keys.push(`${keyPrefix}{|${seed}}:r${row}`);
-  let bytes = 0;
-  let fields = 0;
-  for (const key of keys) {
-    bytes += Number(await raw.memory("USAGE", key));
-    fields += await raw.hlen(key);
-  }
-  return bytes / fields;
+  const layout = new KeyLayout(keyPrefix, 1);
+  let key = layout.rowPart(layout.groups[0] as SlotGroup, `|${seed}|${row}`);
+  if ((await raw.exists(key)) === 0) key = `${keyPrefix}{|${seed}}:r${row}`;
+  return Number(await raw.memory("USAGE", key)) / (await raw.hlen(key));
 }

@@ -1,6 +1,6 @@
-import { blockColumns, blockMember, groupOf, seedHash } from "./keys.js";
+import { blockColumns, groupOf, rowMember, seedHash } from "./keys.js";
 
-/** Bytes per entry in the packed argument: uint32 block slot, uint32 column, double value, double timestamp. */
+/** Bytes per entry in the packed argument: uint32 key slot, uint32 column, double value, double timestamp. */
 export const entryBytes = 24;
 
 /** Entries by bucket key (`row × maxCols + col`), as a validated batch holds them. */
@@ -14,13 +14,13 @@ export interface Entries {
 /** One slot group's part of a batch, as the apply and offer scripts take it (scripts.ts). */
 export interface GroupCall {
   readonly group: number;
-  /** The block members (`<ns>|<seed>|<row>|<block>`), in first-seen order: block slot i + 1 is members[i]. */
+  /** The row parts' members (`<ns>|<seed>|<row>`), in first-seen order: key slot i + 1 is members[i]. */
   readonly members: readonly string[];
-  /** Each block's row id, as members. */
+  /** Each row part's row id, as members. */
   readonly rows: readonly number[];
   /**
    * The group's entries in one binary argument, {@link entryBytes} each,
-   * little-endian: uint32 block slot, uint32 column, double value, double
+   * little-endian: uint32 key slot, uint32 column, double value, double
    * timestamp — what the script reads with `struct.unpack('<I4I4dd', …)`.
    * Doubles go as they are, so the script computes with exactly the
    * numbers TypeScript validated (columns are below `maxCols` ≤ 2^32,
@@ -86,14 +86,13 @@ export function groupEntries(
       builders.set(group, builder);
       order.push(builder);
     }
-    // Rows below 2^32 and blocks below 2^24 (maxCols ≤ 2^32): one number names the block.
-    const blockKey = row * 2 ** 24 + block;
-    let slot = builder.slots.get(blockKey);
+    // The column's block picks the group; within it, the row is one key.
+    let slot = builder.slots.get(row);
     if (slot === undefined) {
-      builder.members.push(blockMember(field, row, block));
+      builder.members.push(rowMember(field, row));
       builder.rows.push(row);
       slot = builder.members.length;
-      builder.slots.set(blockKey, slot);
+      builder.slots.set(row, slot);
     }
     builder.count++;
     entryGroup[i] = builder;

@@ -1,24 +1,26 @@
 import { randomUUID } from "node:crypto";
 import type { StoreEpoch, StoreEpochs } from "@fair/state-store";
 
-// The state epoch on Redis: one key per key prefix, `<prefix>epoch`, holding
-// the epoch as JSON, `{"id":"<uuid>","startedAtMs":<ms>}`, without a TTL.
-// Whoever finds it missing creates it with the epoch script (scripts.ts):
-// set only if still absent, then read back, in one step, so replicas that
-// race all adopt the one that won. The key's presence is what says Redis
-// still holds the data: a Redis that restarted empty, a FLUSHALL or a
-// deleted prefix take it with them, and the next replica to look creates a
-// new epoch. Eviction never deletes it (the evict script deletes only seed
-// keys it finds in the index), and with no TTL, Redis' `volatile-*`
-// maxmemory policies never evict it either.
+// The state epoch on Redis: one key per key prefix, `<prefix>{epoch}`,
+// holding the epoch as JSON, `{"id":"<uuid>","startedAtMs":<ms>}`, without a
+// TTL. Whoever finds it missing creates it with the epoch script
+// (scripts.ts): set only if still absent, then read back, in one step, so
+// replicas that race all adopt the one that won. The key's presence is what
+// says Redis still holds the data: a Redis that restarted empty, a FLUSHALL
+// or a deleted prefix take it with them, and the next replica to look
+// creates a new epoch. Eviction never deletes it, and with no TTL, Redis'
+// `volatile-*` maxmemory policies never evict it either.
 //
-// A replica looks at the key when its subscriber (re)connects (before it
-// serves), in every apply and offer script (which write nothing in an epoch
-// the replica does not know, and answer what the key holds instead), with
-// every re-read of rows (gaps, resyncs), and when another replica announces
-// a new epoch: the epoch script publishes `E1 <the epoch's JSON>` on the
-// change channel when it creates one. JSON leaves room for more fields: a
-// reader takes the two it knows.
+// Each slot group keeps a copy (keys.ts), which its scripts compare with the
+// epoch the replica passes: a group whose copy is missing or different
+// writes nothing, and the replica reads the epoch key to tell a group that
+// was only behind (the copy is rewritten) from a new epoch (followed).
+// A replica also looks at the key when its subscriber (re)connects (before
+// it serves), with every re-read of a group (gaps, resyncs), and when
+// another replica announces a new epoch: the epoch script publishes
+// `E1 <the epoch's JSON>` on the epoch channel (`<prefix>{epoch}:c`) when it
+// creates one. JSON leaves room for more fields: a reader takes the two it
+// knows.
 
 /** The line the epoch script publishes when it creates an epoch: `E1 ` and the epoch's JSON. */
 export const epochNoticePrefix = "E1 ";
@@ -78,13 +80,13 @@ export interface EpochDeps<Via> {
   now(): number;
   /**
    * Called when an epoch replaces another, before the listeners hear of it:
-   * the data the relay's row versions counted is gone, so it starts over.
+   * the data the relay's group sequences counted is gone, so it starts over.
    */
   replaced(): void;
   /**
    * Called after every epoch adopted: `replaced` whether one came before
    * it, `resync` as the caller of {@link EpochKeeper.learn} asked (false
-   * when it reads every row anyway).
+   * when it reads every group anyway).
    */
   adopted(replaced: boolean, resync: boolean): void;
 }

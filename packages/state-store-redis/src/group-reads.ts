@@ -1,10 +1,13 @@
 import type { BucketState, SeedPage } from "@fair/state-store";
 import type { RedisClient } from "./connections.js";
-import { type KeyLayout, type SlotGroup, seedField } from "./keys.js";
-import { parseBlock, parseBlockMember, parseSeedField, parseValue } from "./message.js";
-import type { BlockRead } from "./relay.js";
+import { type KeyLayout, rowMember, type SlotGroup, seedField } from "./keys.js";
+import { parseRowMember, parseRowPart, parseSeedField, parseValue } from "./message.js";
+import type { RowPartRead } from "./relay.js";
 import { evictScript, type LuaScript, rereadScript } from "./scripts.js";
 import { encodeSeedCursor, type SeedScan } from "./seed-cursor.js";
+
+/** Fields a page asks one HSCAN of a row part for, at most. */
+const pageCount = 1024;
 
 // Reads across slot groups: each group is asked on its own (its keys share
 // one hash tag, so each command stays on one Cluster node), concurrently;
@@ -31,26 +34,23 @@ export function runScript(
 /** The commands `defineCommand` adds, by name. */
 type ScriptCommands = Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>;
 
-/** One seed's block members in one group, in index order (`<row>|<block>` suffixes). */
-async function seedBlocks(
+/** One seed's rows in one group, in index order (the members' `<row>` suffixes). */
+async function seedRows(
   redis: RedisClient,
   group: SlotGroup,
   field: string,
   score: string,
-): Promise<string[]> {
-  const members = await redis.zrangebyscore(group.blocks, score, score);
+): Promise<number[]> {
+  const members = await redis.zrangebyscore(group.rows, score, score);
   const prefix = `${field}|`;
-  return members.filter((member) => member.startsWith(prefix)).map((m) => m.slice(prefix.length));
+  return members
+    .filter((member) => member.startsWith(prefix))
+    .map((member) => Number(member.slice(prefix.length)));
 }
 
-/** The buckets (prob > 0) of one block hash read as buffers. */
-function liveBuckets(row: number, fields: Record<string, Buffer>): BucketState[] {
-  const out: BucketState[] = [];
-  for (const name in fields) {
-    const bucket = parseValue(row, Number(name), fields[name] as Buffer);
-    if (bucket !== undefined && bucket.prob > 0) out.push(bucket);
-  }
-  return out;
+/** The buckets (prob > 0) among a row part's fields, read as buffers (flat field, value, …). */
+function liveBuckets(row: number, fields: readonly Buffer[]): BucketState[] {
+  return parseRowPart(row, fields).filter((bucket) => bucket.prob > 0);
 }
 
 /** Every non-default bucket of one (namespace, seed), every group at once. */
@@ -64,12 +64,13 @@ export async function readSeedWhole(
   const score = String(Number(seed));
   const parts = await Promise.all(
     keys.groups.map(async (group) => {
-      const blocks = await seedBlocks(redis, group, field, score);
+      const rows = await seedRows(redis, group, field, score);
       const read = await Promise.all(
-        blocks.map(async (suffix) => {
-          const row = Number(suffix.slice(0, suffix.indexOf("|")));
-          const fields = await redis.hgetallBuffer(keys.block(group, `${field}|${suffix}`));
-          return liveBuckets(row, fields);
+        rows.map(async (row) => {
+          const fields = await redis.hgetallBuffer(keys.rowPart(group, rowMember(field, row)));
+          const flat: Buffer[] = [];
+          for (const name in fields) flat.push(Buffer.from(name), fields[name] as Buffer);
+          return liveBuckets(row, flat);
         }),
       );
       return read.flat();
@@ -80,9 +81,10 @@ export async function readSeedWhole(
 
 /**
  * One page of one (namespace, seed), from `start`: groups in order, each
- * group's blocks of the seed in index order, each block whole (HGETALL) —
- * at most `limit` buckets, the rest of a block carried in the cursor — in
- * at most `maxCalls` Redis calls.
+ * group's rows of the seed in index order, each row part a part at a time
+ * (`HSCAN`, at most `pageCount` fields a call, so no page reads a whole
+ * row of any size) — at most `limit` buckets, what `HSCAN` returned beyond
+ * them carried in the cursor — in at most `maxCalls` Redis calls.
  */
 export async function readSeedPage(
   redis: RedisClient,
@@ -95,77 +97,80 @@ export async function readSeedPage(
 ): Promise<SeedPage> {
   const field = seedField(encodedNamespace, seed);
   const score = String(Number(seed));
-  let { group: index, block } = start;
+  let { group: index, row, inner } = start;
   let carry = [...start.carry];
-  let listed: { index: number; blocks: string[] } | undefined;
+  let listed: { index: number; rows: number[] } | undefined;
   const buckets: BucketState[] = [];
   for (let calls = 0; buckets.length < limit && calls < maxCalls && index < keys.groups.length; ) {
     const group = keys.groups[index] as SlotGroup;
-    const row = Number(block.slice(0, block.indexOf("|")));
-    if (carry.length > 0) {
+    if (row !== undefined && carry.length > 0) {
       const cols = carry.slice(0, limit - buckets.length);
       carry = carry.slice(cols.length);
-      const values = await redis.hmgetBuffer(
-        keys.block(group, `${field}|${block}`),
-        ...cols.map(String),
-      );
+      const key = keys.rowPart(group, rowMember(field, row));
+      const values = await redis.hmgetBuffer(key, ...cols.map(String));
       calls++;
       cols.forEach((colId, i) => {
         const value = values[i];
-        const bucket = value == null ? undefined : parseValue(row, colId, value);
+        const bucket = value == null ? undefined : parseValue(row as number, colId, value);
         if (bucket !== undefined && bucket.prob > 0) buckets.push(bucket);
       });
       continue;
     }
-    if (listed?.index !== index) {
-      listed = { index, blocks: await seedBlocks(redis, group, field, score) };
+    if (row !== undefined && inner !== undefined) {
+      const key = keys.rowPart(group, rowMember(field, row));
+      const count = Math.min(pageCount, limit - buckets.length);
+      const [next, fields] = await redis.hscanBuffer(key, inner, "COUNT", count);
       calls++;
-    }
-    const next = listed.blocks.find((suffix) => block === "" || suffix > block);
-    if (next === undefined) {
-      index++;
-      block = "";
+      inner = next.toString() === "0" ? undefined : next.toString();
+      for (const bucket of liveBuckets(row, fields)) {
+        if (buckets.length < limit) buckets.push(bucket);
+        else carry.push(bucket.colId);
+      }
       continue;
     }
-    block = next;
-    const nextRow = Number(next.slice(0, next.indexOf("|")));
-    const read = liveBuckets(
-      nextRow,
-      await redis.hgetallBuffer(keys.block(group, `${field}|${next}`)),
-    );
-    calls++;
-    const room = limit - buckets.length;
-    buckets.push(...read.slice(0, room));
-    carry = read.slice(room).map((bucket) => bucket.colId);
+    // The next row of the group, or the next group.
+    if (listed?.index !== index) {
+      listed = { index, rows: await seedRows(redis, group, field, score) };
+      calls++;
+    }
+    const after = row;
+    const next = listed.rows.find((candidate) => after === undefined || candidate > after);
+    if (next === undefined) {
+      index++;
+      row = undefined;
+    } else {
+      row = next;
+      inner = "0";
+    }
   }
   if (index >= keys.groups.length) return { buckets, next: undefined };
-  return { buckets, next: encodeSeedCursor({ group: index, block, carry }) };
+  return { buckets, next: encodeSeedCursor({ group: index, row, inner, carry }) };
 }
 
-/** One group read back whole, atomically (the reread script): its sequence and every live block. */
+/** One group read back whole, atomically (the reread script): its sequence and every live row part. */
 export async function rereadGroup(
   redis: RedisClient,
   group: SlotGroup,
   horizonScore: string,
-): Promise<{ sequence: number; blocks: BlockRead[] }> {
+): Promise<{ sequence: number; parts: RowPartRead[] }> {
   const reply = (await runScript(
     redis,
     rereadScript,
-    [group.sequence, group.blocks],
+    [group.sequence, group.rows],
     [group.base, horizonScore],
   )) as unknown[];
   const sequence = Number(reply[0]);
-  const blocks: BlockRead[] = [];
+  const parts: RowPartRead[] = [];
   for (let i = 1; i + 1 < reply.length; i += 2) {
-    const member = parseBlockMember(String(reply[i]));
+    const member = parseRowMember(String(reply[i]));
     if (member === undefined) continue;
-    blocks.push({
+    parts.push({
       namespace: member.namespace,
       seed: member.seed,
-      buckets: parseBlock(member.row, reply[i + 1] as Buffer[]),
+      buckets: parseRowPart(member.row, reply[i + 1] as Buffer[]),
     });
   }
-  return { sequence, blocks };
+  return { sequence, parts };
 }
 
 /** Buckets held per live (namespace, seed), summed over groups: `<ns>|<seed>` → count. */
@@ -200,7 +205,7 @@ export async function evictGroups(
         runScript(
           redis,
           evictScript,
-          [group.floor, group.blocks, group.counts, group.namespaces],
+          [group.floor, group.rows, group.counts, group.namespaces],
           [group.base, padded, score],
         ) as Promise<Buffer[]>,
     ),

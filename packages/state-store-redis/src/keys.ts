@@ -7,15 +7,17 @@ import clusterKeySlot from "cluster-key-slot";
 // by default on a Cluster), each tag chosen so the G tags fall in G evenly
 // spaced ranges of the 16,384 Cluster slots. A bucket's group is a hash of
 // (namespace, seed, row, column block), so the hot current seed spreads over
-// every group, and a group holds everything one atomic script needs. For
-// prefix `fair:` and group T = `fair:{g3of16.41}`:
+// every group, and a group holds everything one atomic script needs. Within
+// a group, the buckets of one row of one seed are one hash (the row's part
+// in the group), so a script touches at most one key per row. For prefix
+// `fair:` and group T = `fair:{g3of16.41}`:
 //
-//   T:b:<ns>|<seed>|<row>|<block>  hash, the buckets of one column block
-//                                  (blockColumns columns): field <col> →
-//                                  16 bytes, prob and lastUpdateTimeMs as
-//                                  little-endian doubles (prob 0: tombstone)
-//   T:i                            sorted set of the group's block keys
-//                                  ("<ns>|<seed>|<row>|<block>") by seed
+//   T:r:<ns>|<seed>|<row>          hash, the row's buckets the group holds:
+//                                  field <col> → 16 bytes, prob and
+//                                  lastUpdateTimeMs as little-endian
+//                                  doubles (prob 0: tombstone)
+//   T:i                            sorted set of the group's row parts
+//                                  ("<ns>|<seed>|<row>") by seed
 //   T:n                            hash "<ns>|<seed>" → buckets the group
 //                                  holds for that seed (maxBucketsPerSeed)
 //   T:ns:<ns>                      sorted set of the namespace's seeds the
@@ -34,11 +36,11 @@ import clusterKeySlot from "cluster-key-slot";
 //   fair:{epoch}:c                 the sharded channel new epochs are
 //                                  announced on
 //
-// <ns> is the percent-encoded namespace, <seed> its decimal digits. Block
-// keys expire when their seed leaves the eviction horizon; the other group
+// <ns> is the percent-encoded namespace, <seed> its decimal digits. Row
+// parts expire when their seed leaves the eviction horizon; the other group
 // keys hold every seed and are swept by the evict script.
 
-/** Columns per block key: a block is read, re-read and paged whole (4 KiB of values). */
+/** Columns per block: the unit a row is spread over the groups in. */
 export const blockColumns = 256;
 
 /** Bytes of a stored bucket value: prob and lastUpdateTimeMs, little-endian doubles. */
@@ -78,7 +80,8 @@ export interface SlotGroup {
   readonly channel: string;
   readonly floor: string;
   readonly epoch: string;
-  readonly blocks: string;
+  /** The index of the group's row parts by seed. */
+  readonly rows: string;
   readonly counts: string;
   readonly namespaces: string;
 }
@@ -105,7 +108,7 @@ export class KeyLayout {
           channel: `${base}:c`,
           floor: `${base}:f`,
           epoch: `${base}:e`,
-          blocks: `${base}:i`,
+          rows: `${base}:i`,
           counts: `${base}:n`,
           namespaces: `${base}:nss`,
         }),
@@ -126,18 +129,18 @@ export class KeyLayout {
     return `${group.base}:ns:${encodedNamespace}`;
   }
 
-  /** A block key's name in its group. */
-  block(group: SlotGroup, member: string): string {
-    return `${group.base}:b:${member}`;
+  /** A row part's key in its group. */
+  rowPart(group: SlotGroup, member: string): string {
+    return `${group.base}:r:${member}`;
   }
 }
 
-/** A block's member name in its group's index: `<ns>|<seed>|<row>|<block>`. */
-export function blockMember(seedField: string, row: number, block: number): string {
-  return `${seedField}|${row}|${block}`;
+/** A row part's member name in its group's index: `<ns>|<seed>|<row>`. */
+export function rowMember(seedField: string, row: number): string {
+  return `${seedField}|${row}`;
 }
 
-/** The per-seed field of a group's count hash, and the prefix of its block members: `<ns>|<seed>`. */
+/** The per-seed field of a group's count hash, and the prefix of its row members: `<ns>|<seed>`. */
 export function seedField(encodedNamespace: string, seed: bigint): string {
   return `${encodedNamespace}|${seed}`;
 }

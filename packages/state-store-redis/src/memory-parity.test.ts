@@ -2,8 +2,8 @@
 // offers: repeated buckets within a batch, late and clamped timestamps,
 // deltas and probabilities at and next to 0 and 1, the smallest doubles,
 // −0, columns up to 2^32 − 1, and clocks next to 2^53. The scripts take the
-// entries packed as doubles and write 17 significant digits (scripts.ts),
-// so nothing may round on the way.
+// entries packed as doubles and store and publish doubles (scripts.ts), so
+// nothing may round on the way.
 //
 // Without decay every result is exact arithmetic on the inputs, and both
 // stores must answer bit for bit. With decay they may not: Lua's math.exp

@@ -5,9 +5,9 @@ import type { BucketState } from "@fair/state-store";
 import { describe, expect, test } from "vitest";
 import {
   messageHeader,
-  parseBlock,
-  parseBlockMember,
   parseMessage,
+  parseRowMember,
+  parseRowPart,
   parseSeedField,
   parseValue,
 } from "./message.js";
@@ -149,13 +149,13 @@ describe("block reads", () => {
     expect(parseValue(0, 0, Buffer.alloc(length))).toBeUndefined();
   });
 
-  test("a block member reads back its namespace, seed and row", () => {
-    expect(parseBlockMember(`${encodeURIComponent("a|b c")}|${seed}|3|0`)).toEqual({
+  test("a row part's member reads back its namespace, seed and row", () => {
+    expect(parseRowMember(`${encodeURIComponent("a|b c")}|${seed}|3`)).toEqual({
       namespace: "a|b c",
       seed,
       row: 3,
     });
-    expect(parseBlockMember(`|${maxSeed}|4294967295|16777215`)).toEqual({
+    expect(parseRowMember(`|${maxSeed}|4294967295`)).toEqual({
       namespace: "",
       seed: maxSeed,
       row: 4_294_967_295,
@@ -163,16 +163,16 @@ describe("block reads", () => {
   });
 
   test.each([
-    ["no block", `ns|${seed}|3`],
-    ["a row that is not a number", `ns|${seed}|x|0`],
-    ["a block that is not a number", `ns|${seed}|3|x`],
-    ["a seed that is not a number", "ns|x|3|0"],
-    ["no seed", "ns|3|0"],
-  ])("a block member with %s does not parse", (_, member) => {
-    expect(parseBlockMember(member)).toBeUndefined();
+    ["no row", `ns|${seed}`],
+    ["a row that is not a number", `ns|${seed}|x`],
+    ["a row past 10 digits", `ns|${seed}|12345678901`],
+    ["a seed that is not a number", "ns|x|3"],
+    ["no seed", "ns|3"],
+  ])("a row part's member with %s does not parse", (_, member) => {
+    expect(parseRowMember(member)).toBeUndefined();
   });
 
-  test("a block reads back every bucket, tombstones (prob 0) included", () => {
+  test("a row part reads back every bucket, tombstones (prob 0) included", () => {
     const fields = [
       Buffer.from("7"),
       value(0.5, 100),
@@ -181,17 +181,17 @@ describe("block reads", () => {
       Buffer.from("255"),
       value(1 / 3, 2 ** 53 - 1),
     ];
-    expect(parseBlock(2, fields)).toEqual([
+    expect(parseRowPart(2, fields)).toEqual([
       { rowId: 2, colId: 7, prob: 0.5, lastUpdateTimeMs: 100 },
       { rowId: 2, colId: 9, prob: 0, lastUpdateTimeMs: 90 },
       { rowId: 2, colId: 255, prob: 1 / 3, lastUpdateTimeMs: 2 ** 53 - 1 },
     ]);
-    expect(parseBlock(2, [])).toEqual([]);
+    expect(parseRowPart(2, [])).toEqual([]);
   });
 
-  test("a block skips a value of the wrong length", () => {
+  test("a row part skips a value of the wrong length", () => {
     const fields = [Buffer.from("1"), Buffer.alloc(15), Buffer.from("2"), value(0.25, 5)];
-    expect(parseBlock(0, fields)).toEqual([
+    expect(parseRowPart(0, fields)).toEqual([
       { rowId: 0, colId: 2, prob: 0.25, lastUpdateTimeMs: 5 },
     ]);
   });

@@ -73,21 +73,21 @@ export function parseValue(rowId: number, colId: number, value: Buffer): BucketS
   return { rowId, colId, prob: value.readDoubleLE(0), lastUpdateTimeMs: value.readDoubleLE(8) };
 }
 
-/** A block member, `<ns>|<seed>|<row>|<block>`, read back; `undefined` when malformed. */
-export function parseBlockMember(
+/** A row part's member, `<ns>|<seed>|<row>`, read back; `undefined` when malformed. */
+export function parseRowMember(
   member: string,
 ): { namespace: string; seed: bigint; row: number } | undefined {
-  const match = /^(.*)\|(\d{1,10})\|\d{1,10}$/.exec(member);
+  const match = /^(.*)\|(\d{1,10})$/.exec(member);
   if (match === null) return undefined;
   const target = parseSeedField(match[1] as string);
   return target === undefined ? undefined : { ...target, row: Number(match[2]) };
 }
 
 /**
- * A block hash as read back (`HGETALL` as buffers, flat field, value, …):
+ * A row part as read back (`HGETALL` as buffers, flat field, value, …):
  * every bucket in it, tombstones (prob 0) included.
  */
-export function parseBlock(row: number, fields: readonly Buffer[]): BucketState[] {
+export function parseRowPart(row: number, fields: readonly Buffer[]): BucketState[] {
   const buckets: BucketState[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const bucket = parseValue(

@@ -56,17 +56,17 @@ export function registerRedisMetrics(registry: Registry, store: RedisMetricSourc
   );
   mirror(
     "fair_state_relay_gaps_total",
-    "Row versions that jumped, meaning change messages were lost; each row was re-read (store: redis).",
+    "Slot-group sequences that jumped, meaning change messages were lost; each group was re-read (store: redis).",
     (stats) => stats.gaps,
   );
   mirror(
     "fair_state_relay_rows_reread_total",
-    "Rows read back from Redis after a gap or a resubscription (store: redis).",
+    "Row parts (one row's buckets in one slot group) read back from Redis after a gap or a resubscription (store: redis).",
     (stats) => stats.rowsReread,
   );
   mirror(
     "fair_state_relay_resyncs_total",
-    "Resyncs after (re)subscribing to the change channel: every live row read back (store: redis).",
+    "Resyncs after (re)subscribing to the change channels: every slot group read back (store: redis).",
     (stats) => stats.resyncs,
   );
   mirror(
@@ -81,7 +81,7 @@ export function registerRedisMetrics(registry: Registry, store: RedisMetricSourc
   );
   mirror(
     "fair_state_redis_restarts_total",
-    "Times Redis came back with a new run id, its data lost (store: redis).",
+    "Times another Redis server answered after a reconnect (a restart, or a Sentinel failover; not counted on a Cluster) (store: redis).",
     (stats) => stats.redisRestarts,
   );
   mirror(

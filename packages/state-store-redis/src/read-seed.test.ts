@@ -75,7 +75,14 @@ describe.skipIf(url === "")("readSeed on Redis", () => {
     const store = await storeWith({ 0: 600 });
     const first = await store.readSeed(seed, undefined, 10);
     expect(typeof first.next).toBe("string");
-    for (const cursor of [0, "s1:0", "s2:0::0:", `${String(first.next)}x`, "s1:-::-:5"]) {
+    for (const cursor of [
+      0,
+      "s1:0",
+      "s3:0::0:",
+      "s3:1:5:0:",
+      `${String(first.next)}x`,
+      "s3:0::-:5",
+    ]) {
       await expect(store.readSeed(seed, cursor, 10)).rejects.toMatchObject({
         code: "invalid_argument",
         field: "cursor",

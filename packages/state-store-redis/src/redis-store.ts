@@ -93,9 +93,12 @@ export interface RedisStats extends Readonly<RelayCounters> {
   readonly errors: Readonly<Record<RedisOperation, number>>;
   /** Times the store lost readiness (a connection dropped) after being ready. */
   readonly disconnects: number;
-  /** Times Redis came back with another run id, its data lost: the relay started over. */
+  /**
+   * Times another Redis server answered after a reconnect (a restart, a
+   * Sentinel failover; not counted on a Cluster): the relay started over.
+   */
   readonly redisRestarts: number;
-  /** Resyncs after (re)subscribing: every live row read back. */
+  /** Resyncs after (re)subscribing: every slot group read back. */
   readonly resyncs: number;
   /**
    * Times the state epoch changed after the first one was learned: the
@@ -120,10 +123,12 @@ export interface RedisNamespace extends StoreNamespace {
   getSeed(seed: bigint): Promise<BucketState[]>;
   /**
    * One page of `seed`'s buckets, as {@link StoreNamespace.readSeed}
-   * describes, read block by block (up to 256 buckets of one row): the
-   * seed's blocks in each slot group in turn, at most `limit` buckets per
-   * page. The cursor is a string. A page before the last may hold fewer
-   * than `limit` buckets, even none.
+   * describes: each slot group in turn, in it each row of the seed with
+   * `HSCAN`, at most `limit` buckets per page and never a whole row at once.
+   * The cursor is a string. Because `HSCAN` may return a field twice (when
+   * Redis resizes the hash during the read), a bucket may be listed on two
+   * pages, each time with the value it had then; and a page before the last
+   * may hold fewer than `limit` buckets, even none.
    */
   readSeed(seed: bigint, cursor: SeedCursor | undefined, limit: number): Promise<SeedPage>;
   /**
@@ -802,7 +807,11 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
         messages.push(reply.message);
       }
     });
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      // With several groups the others may have applied their parts: count them.
+      if (operation === "apply") this.#counters.applied += applied;
+      throw failure;
+    }
     return { applied, messages };
   }
 
@@ -888,7 +897,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
           group.floor,
           group.sequence,
           group.counts,
-          group.blocks,
+          group.rows,
           keys.namespaceSeeds(group, ns.encoded),
           group.namespaces,
         ],
@@ -1005,7 +1014,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
         await this.#epoch.learn(stored, epochChanges);
         return;
       }
-      this.#relay.rereadDone(group, read.sequence, read.blocks);
+      this.#relay.rereadDone(group, read.sequence, read.parts);
     } catch {
       this.#relay.rereadFailed(group);
     }
@@ -1212,7 +1221,7 @@ class NamespaceView implements RedisNamespace {
   }
 }
 
-/** Redis calls one page makes, at most: a page of blocks holding only tombstones ends early. */
+/** Redis calls one page makes, at most: a page of row parts holding only tombstones ends early. */
 const pageCalls = 64;
 
 function unavailable(operation: string, problem: string, cause?: unknown): StoreError {

@@ -4,7 +4,7 @@
 import type { BucketState } from "@fair/state-store";
 import { describe, expect, test } from "vitest";
 import type { ChangeMessage } from "./message.js";
-import { type BlockRead, Relay } from "./relay.js";
+import { Relay, type RowPartRead } from "./relay.js";
 
 const seed = 1_764_136_800_000n;
 
@@ -21,7 +21,7 @@ function change(origin: string, sequence: number, cols: Cols, group = 0): Change
 }
 
 /** A block of row 0 as a re-read returns it, tombstones as prob 0. */
-function block(cols: Cols): BlockRead {
+function block(cols: Cols): RowPartRead {
   return { namespace: "", seed, buckets: buckets(cols) };
 }
 

@@ -1,8 +1,8 @@
 import type { BucketState } from "@fair/state-store";
 import type { ChangeMessage } from "./message.js";
 
-/** One block of a group read back: its (namespace, seed) and every bucket in it, tombstones as prob 0. */
-export interface BlockRead {
+/** One row part of a group read back: its (namespace, seed) and every bucket in it, tombstones as prob 0. */
+export interface RowPartRead {
   readonly namespace: string;
   readonly seed: bigint;
   readonly buckets: readonly BucketState[];
@@ -38,7 +38,7 @@ export interface RelayCounters {
   bucketsRelayed: number;
   /** Group sequences that jumped (messages lost): each group was re-read. */
   gaps: number;
-  /** Blocks (up to 256 buckets of one row) read back, for gaps and resyncs. */
+  /** Row parts (one row's buckets in one group) read back, for gaps and resyncs. */
   rowsReread: number;
   /** Messages that did not parse (another format, or corrupt); ignored. */
   badMessages: number;
@@ -115,16 +115,16 @@ export class Relay {
     }
   }
 
-  /** A group read back at `sequence`: every live block in it. */
-  rereadDone(group: number, sequence: number, blocks: readonly BlockRead[]): void {
+  /** A group read back at `sequence`: every live row part in it. */
+  rereadDone(group: number, sequence: number, parts: readonly RowPartRead[]): void {
     const state = this.#groups.get(group);
     if (state === undefined || !state.rereading) return; // reset since, or not asked for
     state.rereading = false;
-    this.counters.rowsReread += blocks.length;
-    for (const block of blocks) {
-      const out = newer(state, block.namespace, block.seed, block.buckets, sequence);
+    this.counters.rowsReread += parts.length;
+    for (const part of parts) {
+      const out = newer(state, part.namespace, part.seed, part.buckets, sequence);
       this.counters.bucketsRelayed += out.length;
-      if (out.length > 0) this.#deps.deliver(block.namespace, block.seed, out);
+      if (out.length > 0) this.#deps.deliver(part.namespace, part.seed, out);
     }
     // The read is the truth, even behind what was seen (Redis lost writes).
     state.last = sequence;

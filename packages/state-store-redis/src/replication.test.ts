@@ -137,7 +137,7 @@ describe.skipIf(url === "")("replication between RedisStores", () => {
       out.writeDoubleLE(t0, 8);
       return out;
     };
-    await raw.hset(keys.block(group, `|${seed}|0|0`), "1", value(0), "3", value(0.75));
+    await raw.hset(keys.rowPart(group, `|${seed}|0`), "1", value(0), "3", value(0.75));
     await raw.hincrby(group.counts, `|${seed}`, 0);
     await raw.incr(group.sequence);
     raw.disconnect();

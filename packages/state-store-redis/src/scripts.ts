@@ -2,7 +2,7 @@
  * A Lua script, the command name a connection knows it by (`defineCommand`:
  * EVALSHA, then EVAL) and its fixed number of KEYS. Fixed, so a Cluster
  * client routes (and auto-pipelines) a call by its first key; keys a script
- * derives (block keys, named in ARGV) share that key's hash tag.
+ * derives (row parts, named in ARGV) share that key's hash tag.
  */
 export interface LuaScript {
   readonly name: string;
@@ -48,7 +48,7 @@ function script(name: string, keys: number, source: string): LuaScript {
 // are exact, as the in-memory store's.
 //
 // KEYS: 1 the group's epoch copy, 2 floor, 3 sequence, 4 per-seed counts,
-//       5 block index, 6 the namespace's seed set, 7 the namespace set
+//       5 row-part index, 6 the namespace's seed set, 7 the namespace set
 // ARGV: 1 seed (20 digits), 2 its score, 3 TTL in ms, 4 λ per ms,
 //       5 the group's channel ("" = none), 6 message header start
 //       ("F2 <replica> <group>"), 7 the seed field "<ns>|<seed>",
@@ -56,11 +56,11 @@ function script(name: string, keys: number, source: string): LuaScript {
 //       10 maxSeedsPerNamespace, 11 the horizon's score, 12 maxNamespaces,
 //       13 the encoded namespace, 14 the epoch as expected ("" = do not
 //       check), 15 "force" to write the group's epoch copy, 16 K,
-//       17..16+K the block members, 17+K..16+2K their rows,
+//       17..16+K the row parts' members, 17+K..16+2K their rows,
 //       17+2K the entries, packed (entry-args.ts): 24 bytes each,
-//       little-endian uint32 block slot (1..K), uint32 column, double value,
-//       double timestamp, 18+2K the group's key base: block slot i's key is
-//       <base>:b:<member i>
+//       little-endian uint32 key slot (1..K), uint32 column, double value,
+//       double timestamp, 18+2K the group's key base: key slot i is
+//       <base>:r:<member i>
 // Returns {"epoch", what the copy holds ("" when missing)}, {"too_old"},
 // {"limit", "buckets" | "seeds" | "namespaces", count} or
 // {"ok", sequence, the seed's buckets in this group, message}; sequence 0
@@ -76,14 +76,14 @@ end
 local floor = redis.call('GET', KEYS[2])
 if floor and ARGV[1] < floor then return {'too_old'} end
 local decay = tonumber(ARGV[4])
-local blocks = tonumber(ARGV[16])
+local keyCount = tonumber(ARGV[16])
 local pack, unpackAt = struct.pack, struct.unpack
-local function blockKey(slot) return ARGV[18 + 2 * blocks] .. ':b:' .. ARGV[16 + slot] end
+local function rowKey(slot) return ARGV[18 + 2 * keyCount] .. ':r:' .. ARGV[16 + slot] end
 
--- The entries, unpacked once: block slot, column, value and timestamp of
+-- The entries, unpacked once: key slot, column, value and timestamp of
 -- entry i (four entries per struct.unpack call while four are left: half
 -- the cost of one per call).
-local packed = ARGV[17 + 2 * blocks]
+local packed = ARGV[17 + 2 * keyCount]
 local count = #packed / 24
 local eslot, ecol, evalue, ets = {}, {}, {}, {}
 do
@@ -107,8 +107,8 @@ local function clamp01(x)
   return x
 end
 
--- Every stored value the call needs, one HMGET per block (in chunks, so a
--- huge batch stays within Lua's unpack limit). Buckets are keyed by block
+-- Every stored value the call needs, one HMGET per row part (in chunks, so
+-- a huge batch stays within Lua's unpack limit). Buckets are keyed by key
 -- slot, then by column number; a column's field name is its decimal form.
 local function chunked(command, key, list)
   local out = {}
@@ -137,7 +137,7 @@ for i = 1, count do
 end
 local stored = {}
 for slot, list in pairs(wanted) do
-  local values, byName = chunked('HMGET', blockKey(slot), list), {}
+  local values, byName = chunked('HMGET', rowKey(slot), list), {}
   for i, name in ipairs(list) do byName[name] = values[i] end
   stored[slot] = byName
 end
@@ -189,7 +189,7 @@ for _, b in ipairs(order) do
     if b.p > 0 and not b.held then held = held + 1 end
     if b.p <= 0 then held = held - 1 end
   end
-  entries[#entries + 1] = pack('<I4I4dd', tonumber(ARGV[16 + blocks + b.slot]), b.col, b.p, b.t)
+  entries[#entries + 1] = pack('<I4I4dd', tonumber(ARGV[16 + keyCount + b.slot]), b.col, b.p, b.t)
 end
 
 local after = before + held
@@ -205,7 +205,7 @@ if before <= 0 and after > 0 then
 end
 
 for _, slot in ipairs(slotOrder) do
-  local key = blockKey(slot)
+  local key = rowKey(slot)
   if #writes[slot] > 0 then
     chunked('HSET', key, writes[slot])
     redis.call('PEXPIRE', key, ttl)
@@ -339,13 +339,13 @@ return ARGV[1]
 
 // Evicts, in one slot group, every seed below a seed: raises the group's
 // floor (so late deltas for those seeds are dropped by every replica),
-// deletes their block keys and index entries, their counts, their entries
+// deletes their row parts and index entries, their counts, their entries
 // in the namespaces' seed sets (and a namespace's entry in the namespace
 // set once it holds none, else its score lowered to its latest seed).
-// Block key names are derived here from the index; they share the group's
+// Row part names are derived here from the index; they share the group's
 // hash tag, so the script stays on one slot.
 //
-// KEYS: 1 floor, 2 block index, 3 per-seed counts, 4 namespace set
+// KEYS: 1 floor, 2 row-part index, 3 per-seed counts, 4 namespace set
 // ARGV: 1 the group's key base, 2 seed (20 digits), 3 its score
 // Returns the seed fields evicted that held buckets, and their counts:
 // {field, count, field, count, …}.
@@ -357,7 +357,7 @@ local floor = redis.call('GET', KEYS[1])
 if (not floor) or floor < ARGV[2] then redis.call('SET', KEYS[1], ARGV[2]) end
 local below = '(' .. ARGV[3]
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', below)) do
-  redis.call('UNLINK', ARGV[1] .. ':b:' .. member)
+  redis.call('UNLINK', ARGV[1] .. ':r:' .. member)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', below)
 local out = {}
@@ -387,11 +387,11 @@ return out
 `,
 );
 
-// Reads one slot group whole, atomically: its sequence and every live block
+// Reads one slot group whole, atomically: its sequence and every live row part
 // (at or above the horizon), each with every field (tombstones included),
 // for a replica that lost messages of the group (relay.ts).
 //
-// KEYS: 1 sequence, 2 block index
+// KEYS: 1 sequence, 2 row-part index
 // ARGV: 1 the group's key base, 2 the horizon's score
 // Returns {sequence, member, {field, value, …}, member, {…}, …}.
 export const rereadScript = script(
@@ -401,7 +401,7 @@ export const rereadScript = script(
 local out = { tonumber(redis.call('GET', KEYS[1]) or '0') }
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[2], '+inf')) do
   out[#out + 1] = member
-  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. ':b:' .. member)
+  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. ':r:' .. member)
 end
 return out
 `,
