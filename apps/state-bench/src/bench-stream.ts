@@ -65,17 +65,24 @@ export class BenchStream {
     return new Promise((resolve) => this.#stream.once("drain", resolve));
   }
 
-  /** Sends a framed StateRequest and resolves with the reply's buckets. */
+  /** Sends a framed StateRequest and resolves with the reply's buckets; rejects if the stream ends first. */
   fullState(framedRequest: Buffer): Promise<Map<number, { prob: number; timeMs: number }>> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const buckets = new Map<number, { prob: number; timeMs: number }>();
+      let settled = false;
       this.#fullState = {
         buckets,
         done: () => {
+          settled = true;
           this.#fullState = undefined;
           resolve(buckets);
         },
       };
+      void this.#ended.then(() => {
+        if (settled) return;
+        this.#fullState = undefined;
+        reject(new Error(`the stream ended (${this.status}) before its full-state reply`));
+      });
       this.write(framedRequest);
     });
   }

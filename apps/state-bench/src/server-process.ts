@@ -17,13 +17,20 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-const serverMain = fileURLToPath(new URL("../../state-server/dist/main.js", import.meta.url));
+/** The built `apps/state-server` of this checkout: the server the bench starts unless told otherwise. */
+export const defaultServerMain = fileURLToPath(
+  new URL("../../state-server/dist/main.js", import.meta.url),
+);
 
 /**
- * Starts `apps/state-server` (its built `dist/main.js`) in its own process
- * on loopback ports chosen by the system, and waits for its start-up line.
+ * Starts `serverMain` (by default `apps/state-server`'s built `dist/main.js`)
+ * in its own process on loopback ports chosen by the system, and waits for
+ * its start-up line.
  */
-export async function startServerProcess(flags: readonly string[]): Promise<ServerProcess> {
+export async function startServerProcess(
+  flags: readonly string[],
+  serverMain: string = defaultServerMain,
+): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -34,8 +41,11 @@ export async function startServerProcess(flags: readonly string[]): Promise<Serv
     ],
     { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, FAIR_STATE_LOG_LEVEL: "info" } },
   );
-  const started = await firstLogLine(child);
+  const started = await firstLogLine(child, serverMain);
   const pid = child.pid ?? 0;
+  // Started is not ready: on Redis the store first learns the state's epoch,
+  // and a stream opened before that is ended (UNAVAILABLE).
+  await untilReady(String(started["metricsAddress"]), child);
   return {
     grpcAddress: String(started["grpcAddress"]),
     metricsAddress: String(started["metricsAddress"]),
@@ -56,6 +66,21 @@ export async function startServerProcess(flags: readonly string[]): Promise<Serv
   };
 }
 
+/** Polls `/readyz` until it answers 200; fails after about 30 s or when the process exits. */
+async function untilReady(metricsAddress: string, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 1_500; attempt++) {
+    if (child.exitCode !== null) throw new Error("the server exited before it was ready");
+    const status = await fetch(`http://${metricsAddress}/readyz`).then(
+      (response) => response.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  child.kill("SIGTERM");
+  throw new Error(`the server at ${metricsAddress} was not ready (/readyz) within 30 s`);
+}
+
 /** A `kB` field of /proc/<pid>/status. */
 function statusKiB(pid: number, field: string): number {
   const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
@@ -64,7 +89,10 @@ function statusKiB(pid: number, field: string): number {
   return Number(match?.[1] ?? 0);
 }
 
-async function firstLogLine(child: ChildProcess): Promise<Record<string, unknown>> {
+async function firstLogLine(
+  child: ChildProcess,
+  serverMain: string,
+): Promise<Record<string, unknown>> {
   if (!child.stdout) throw new Error("the server has no stdout");
   const lines = createInterface({ input: child.stdout });
   for await (const line of lines) {
