@@ -230,6 +230,20 @@ describe("k8s/: the server on its in-memory store", () => {
   });
 });
 
+/** The server's configuration an overlay gives: the ConfigMap's file, the Deployment's environment, the image's state directory. */
+function overlayConfig(deployment: Deployment, configMapDoc: Record<string, unknown>) {
+  const env = Object.fromEntries(
+    (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? ""]),
+  );
+  const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
+  const stateDir = /ENV FAIR_STATE_STATE_DIR=(\S+)/.exec(dockerfile)?.[1] ?? "";
+  return loadConfig({
+    argv: [],
+    env: { FAIR_STATE_STATE_DIR: stateDir, ...env },
+    readFile: () => file,
+  }).config;
+}
+
 describe("k8s/redis/: several replicas on Redis", () => {
   const docs = render("k8s/redis");
   const deployment = new Deployment(ofKind(docs, "Deployment"));
@@ -263,19 +277,7 @@ describe("k8s/redis/: several replicas on Redis", () => {
   });
 
   test("the server's configuration (file plus environment) selects Redis at the Service's address, without snapshots", () => {
-    const env = Object.fromEntries(
-      (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [
-        e.name,
-        e.value ?? "",
-      ]),
-    );
-    const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
-    const stateDir = /ENV FAIR_STATE_STATE_DIR=(\S+)/.exec(dockerfile)?.[1] ?? "";
-    const { config } = loadConfig({
-      argv: [],
-      env: { FAIR_STATE_STATE_DIR: stateDir, ...env },
-      readFile: () => file,
-    });
+    const config = overlayConfig(deployment, configMapDoc);
     expect(config.store).toBe("redis");
     expect(config.snapshotPath).toBeUndefined();
     const service = new Service(redisServiceDoc);
@@ -312,19 +314,7 @@ describe("k8s/redis-cluster/: several replicas on a Redis Cluster run elsewhere"
   });
 
   test("the server's configuration selects cluster mode with a list of seed nodes, coalescing, no snapshots", () => {
-    const env = Object.fromEntries(
-      (deployment.spec?.template.spec?.containers[0]?.env ?? []).map((e) => [
-        e.name,
-        e.value ?? "",
-      ]),
-    );
-    const file = new ConfigMap(configMapDoc).data?.["config.yaml"] ?? "";
-    const stateDir = /ENV FAIR_STATE_STATE_DIR=(\S+)/.exec(dockerfile)?.[1] ?? "";
-    const { config } = loadConfig({
-      argv: [],
-      env: { FAIR_STATE_STATE_DIR: stateDir, ...env },
-      readFile: () => file,
-    });
+    const config = overlayConfig(deployment, configMapDoc);
     expect(config).toMatchObject({ store: "redis", redisMode: "cluster", redisFlushIntervalMs: 5 });
     expect(config.snapshotPath).toBeUndefined();
     const nodes = config.redisUrl.split(",").map((url) => new URL(url));

@@ -154,6 +154,41 @@ function sameAs(view: Map<string, number>, expected: Map<string, number>): boole
   return held.length === expected.size && held.every(([key, prob]) => expected.get(key) === prob);
 }
 
+/** Two stores on the same Redis, both ready: two server replicas. */
+async function pair(options: Partial<RedisStoreOptions>): Promise<[Replica, Replica]> {
+  const both: [Replica, Replica] = [replica(options), replica(options)];
+  await Promise.all(both.map((r) => r.store.whenReady()));
+  return both;
+}
+
+/**
+ * Both stores write their own row: 40 updates, then updates until
+ * `disrupt` (the failure, run meanwhile) resolves, then 40 more. Resolves
+ * with what each acknowledged, and when `disrupt` said the failure hit.
+ */
+async function throughDisruption(
+  [a, b]: [Replica, Replica],
+  disrupt: () => Promise<number>,
+): Promise<{ acks: Acks[]; hitAt: number }> {
+  const acks: [Acks, Acks] = [new Map(), new Map()];
+  const stores = [a.store, b.store];
+  await Promise.all(stores.map((store, row) => send(store, row, 0, upTo(40), acks[row] as Acks)));
+  let going = true;
+  const load = Promise.all(
+    stores.map((store, row) => send(store, row, 40, () => going, acks[row] as Acks)),
+  );
+  const hitAt = await disrupt();
+  going = false;
+  const ends = await load;
+  await Promise.all(
+    stores.map((store, row) => {
+      const end = ends[row] as number;
+      return send(store, row, end, upTo(end + 40), acks[row] as Acks);
+    }),
+  );
+  return { acks, hitAt };
+}
+
 describe.skipIf(!run)("Redis failures under load", () => {
   test("a Cluster primary killed under load: its replica takes over, the stores keep serving and converge, nothing acknowledged is lost", async () => {
     const cluster: PrivateCluster = await startPrivateCluster({ nodeTimeoutMs: 1_000 });
@@ -163,41 +198,28 @@ describe.skipIf(!run)("Redis failures under load", () => {
       url: cluster.url,
       keyPrefix: uniqueKeyPrefix("failover"),
     };
-    const [a, b] = [replica(options), replica(options)] as [Replica, Replica];
-    await Promise.all([a.store.whenReady(), b.store.whenReady()]);
-
-    const [ackA, ackB]: [Acks, Acks] = [new Map(), new Map()];
-    const acks = [ackA, ackB];
-    await Promise.all([send(a.store, 0, 0, upTo(40), ackA), send(b.store, 1, 0, upTo(40), ackB)]);
+    const stores = await pair(options);
     // Under load: the primary of the first slot group dies while both write.
     const group = new KeyLayout(options.keyPrefix, 16).groups[0]?.sequence as string;
-    let failing = true;
-    const load = Promise.all([
-      send(a.store, 0, 40, () => failing, ackA),
-      send(b.store, 1, 40, () => failing, ackB),
-    ]);
-    await cluster.killPrimaryOf(group);
-    const killedAt = performance.now();
-    await cluster.waitForOk();
-    failing = false;
-    const [endA, endB] = await load;
-    await Promise.all([
-      send(a.store, 0, endA, upTo(endA + 40), ackA),
-      send(b.store, 1, endB, upTo(endB + 40), ackB),
-    ]);
+    const { acks, hitAt } = await throughDisruption(stores, async () => {
+      await cluster.killPrimaryOf(group);
+      const killedAt = performance.now();
+      await cluster.waitForOk();
+      return killedAt;
+    });
 
     const held = await truth(options);
     // Replication is asynchronous: a write the old primary acknowledged in
     // the last moment before it died may not have reached its replica. That
     // window is the replication lag (well under a millisecond here); nothing
     // acknowledged after the kill may be missing.
-    const lost = check(held, acks, killedAt);
+    const lost = check(held, acks, hitAt);
     expect(lost.length, `lost before the kill: ${lost.join(", ")}`).toBeLessThanOrEqual(4);
     // The load met the failover: updates to the dead shard's groups were refused, then sent again.
     expect(retried(acks)).toBeGreaterThan(0);
     // Both change feeds converge on what Redis holds: the shard's subscriber
     // came back and the stores re-read what its messages might have carried.
-    await Promise.all([a, b].map((r) => r.until(() => sameAs(r.view, held))));
+    await Promise.all(stores.map((r) => r.until(() => sameAs(r.view, held))));
   });
 
   test("slots migrated under load (redis-cli --cluster reshard): MOVED and ASK are followed, nothing is lost", async () => {
@@ -208,33 +230,20 @@ describe.skipIf(!run)("Redis failures under load", () => {
       url: cluster.url,
       keyPrefix: uniqueKeyPrefix("reshard"),
     };
-    const [a, b] = [replica(options), replica(options)] as [Replica, Replica];
-    await Promise.all([a.store.whenReady(), b.store.whenReady()]);
-    const [ackA, ackB]: [Acks, Acks] = [new Map(), new Map()];
-    const acks = [ackA, ackB];
-    await Promise.all([send(a.store, 0, 0, upTo(40), ackA), send(b.store, 1, 0, upTo(40), ackB)]);
-
+    const stores = await pair(options);
     const primaries = cluster.nodes.filter((node) => node.role === "primary");
     const [from, to] = primaries as [(typeof primaries)[0], (typeof primaries)[0]];
-    let moving = true;
-    const load = Promise.all([
-      send(a.store, 0, 40, () => moving, ackA),
-      send(b.store, 1, 40, () => moving, ackB),
-    ]);
-    // Half of the first primary's slots, the first slot groups' among them.
-    await cluster.reshard(from.port, to.port, 2_730);
-    moving = false;
-    const [endA, endB] = await load;
-    await Promise.all([
-      send(a.store, 0, endA, upTo(endA + 40), ackA),
-      send(b.store, 1, endB, upTo(endB + 40), ackB),
-    ]);
+    const { acks } = await throughDisruption(stores, async () => {
+      // Half of the first primary's slots, the first slot groups' among them.
+      await cluster.reshard(from.port, to.port, 2_730);
+      return Number.NEGATIVE_INFINITY;
+    });
 
     const held = await truth(options);
     // A migration loses nothing: every acknowledged update is there.
     expect(check(held, acks, Number.NEGATIVE_INFINITY)).toEqual([]);
-    expect(held.size).toBe(ackA.size + ackB.size);
-    await Promise.all([a, b].map((r) => r.until(() => sameAs(r.view, held))));
+    expect(held.size).toBe(acks.reduce((sum, rowAcks) => sum + rowAcks.size, 0));
+    await Promise.all(stores.map((r) => r.until(() => sameAs(r.view, held))));
   });
 
   test("a Sentinel failover under load: the stores follow the new primary, keep serving and converge", async () => {
@@ -246,47 +255,19 @@ describe.skipIf(!run)("Redis failures under load", () => {
       sentinelName: sentinel.masterName,
       keyPrefix: uniqueKeyPrefix("sentinel"),
     };
-    const [a, b] = [replica(options), replica(options)] as [Replica, Replica];
-    await Promise.all([a.store.whenReady(), b.store.whenReady()]);
-    const [ackA, ackB]: [Acks, Acks] = [new Map(), new Map()];
-    const acks = [ackA, ackB];
-    await Promise.all([send(a.store, 0, 0, upTo(40), ackA), send(b.store, 1, 0, upTo(40), ackB)]);
-
+    const stores = await pair(options);
     const old = await sentinel.primaryPort();
-    let failing = true;
-    const load = Promise.all([
-      send(a.store, 0, 40, () => failing, ackA),
-      send(b.store, 1, 40, () => failing, ackB),
-    ]);
-    await sentinel.killPrimary();
-    const killedAt = performance.now();
-    expect(await sentinel.waitForFailover(old)).not.toBe(old);
-    failing = false;
-    const [endA, endB] = await load;
-    await Promise.all([
-      send(a.store, 0, endA, upTo(endA + 40), ackA),
-      send(b.store, 1, endB, upTo(endB + 40), ackB),
-    ]);
+    const { acks, hitAt } = await throughDisruption(stores, async () => {
+      await sentinel.killPrimary();
+      const killedAt = performance.now();
+      expect(await sentinel.waitForFailover(old)).not.toBe(old);
+      return killedAt;
+    });
 
     const held = await truth(options);
-    const lost = check(held, acks, killedAt);
-    if (lost.length > 4) {
-      const { Redis } = await import("ioredis");
-      const r = new Redis({ port: await sentinel.primaryPort() });
-      console.log(
-        "DEBUG",
-        await r.keys("*"),
-        await r.info("replication"),
-        held.size,
-        a.store.redisStats(),
-        b.store.redisStats(),
-        a.store.epochs.current,
-        b.store.epochs.current,
-      );
-      r.disconnect();
-    }
+    const lost = check(held, acks, hitAt);
     expect(lost.length, `lost before the kill: ${lost.join(", ")}`).toBeLessThanOrEqual(4);
     expect(retried(acks)).toBeGreaterThan(0);
-    await Promise.all([a, b].map((r) => r.until(() => sameAs(r.view, held))));
+    await Promise.all(stores.map((r) => r.until(() => sameAs(r.view, held))));
   });
 });

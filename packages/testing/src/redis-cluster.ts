@@ -18,6 +18,24 @@ import { freePort } from "./redis.js";
 const host = "127.0.0.1";
 const slotCount = 16_384;
 
+/** A data node's arguments: loopback, nothing on disk, replicas synced at once. */
+function dataArgs(port: number, dir: string): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    host,
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--repl-diskless-sync-delay",
+    "0",
+  ];
+}
+
 /** One node of a private cluster, as its own CLUSTER NODES line last said. */
 export interface ClusterNodeState {
   readonly port: number;
@@ -288,18 +306,7 @@ export async function startPrivateCluster(
           spawnServer(
             port,
             [
-              "--port",
-              String(port),
-              "--bind",
-              host,
-              "--dir",
-              dir,
-              "--save",
-              "",
-              "--appendonly",
-              "no",
-              "--repl-diskless-sync-delay",
-              "0",
+              ...dataArgs(port, dir),
               "--cluster-enabled",
               "yes",
               "--cluster-port",
@@ -488,20 +495,6 @@ export async function startPrivateSentinel(): Promise<PrivateSentinel> {
     await Promise.all(servers.map(kill));
     await rm(dir, { recursive: true, force: true });
   };
-  const dataArgs = (port: number) => [
-    "--port",
-    String(port),
-    "--bind",
-    host,
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--repl-diskless-sync-delay",
-    "0",
-  ];
   const askSentinel = async () => {
     const reply = await command(sentinelPort, "SENTINEL", "get-master-addr-by-name", masterName);
     const port = Array.isArray(reply) ? Number(reply[1]) : Number.NaN;
@@ -510,11 +503,11 @@ export async function startPrivateSentinel(): Promise<PrivateSentinel> {
   };
 
   try {
-    servers.push(await spawnServer(primaryPort, dataArgs(primaryPort), /Ready to accept/));
+    servers.push(await spawnServer(primaryPort, dataArgs(primaryPort, dir), /Ready to accept/));
     servers.push(
       await spawnServer(
         replicaPort,
-        [...dataArgs(replicaPort), "--replicaof", host, String(primaryPort)],
+        [...dataArgs(replicaPort, dir), "--replicaof", host, String(primaryPort)],
         /Ready to accept/,
       ),
     );
