@@ -233,6 +233,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
   #runId: string | undefined;
   #subscribeAttempt = 0;
   #sweep: unknown;
+  /** A Cluster subscription to try again after it failed. */
+  #resubscribe: unknown;
   #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.stop();
   readonly #counters = new StoreCounters();
@@ -409,6 +411,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     this.#signal = undefined;
     if (this.#sweep !== undefined) this.#options.rules.timers.clearInterval(this.#sweep);
     this.#sweep = undefined;
+    if (this.#resubscribe !== undefined) this.#options.rules.timers.clearTimeout(this.#resubscribe);
+    this.#resubscribe = undefined;
     const connections = this.#connections;
     this.#updateReady();
     if (connections === undefined) return;
@@ -1129,7 +1133,9 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       // Reconnect and try again from the top.
       if (attempt === this.#subscribeAttempt && !this.#stopped) {
         if (cluster) {
-          this.#options.rules.timers.setTimeout(() => {
+          // A Cluster client reconnects its nodes itself: subscribe again later.
+          this.#resubscribe = this.#options.rules.timers.setTimeout(() => {
+            this.#resubscribe = undefined;
             if (attempt === this.#subscribeAttempt && !this.#stopped) this.#onSubscriberReady();
           }, this.#options.maxReconnectDelayMs);
         } else {
