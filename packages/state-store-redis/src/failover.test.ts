@@ -209,7 +209,7 @@ function acrossTheFailure(acks: readonly Acks[], hitAt: number, loadEnds: readon
 
 describe.skipIf(!run)("Redis failures under load", () => {
   test("a Cluster primary killed under load: its replica takes over, the stores keep serving and converge, nothing acknowledged is lost", async () => {
-    const cluster: PrivateCluster = await startPrivateCluster({ nodeTimeoutMs: 1_000 });
+    const cluster: PrivateCluster = await startPrivateCluster({ nodeTimeoutMs: 2_000 });
     cleanups.push(() => cluster.stop());
     const options = {
       mode: "cluster" as const,

@@ -482,7 +482,7 @@ export async function startPrivateCluster(
 
 /**
  * Starts a primary, a replica of it and one sentinel monitoring it as
- * "fair" (quorum 1, down-after-milliseconds 1000, failover-timeout 2000), on
+ * "fair" (quorum 1, down-after-milliseconds 3000, failover-timeout 2000), on
  * free ports; resolves once the sentinel names the primary and knows the
  * replica, and the replica's link is up. `stop()` it when done.
  */
@@ -526,7 +526,10 @@ export async function startPrivateSentinel(): Promise<PrivateSentinel> {
         `bind ${host}`,
         `dir ${dir}`,
         `sentinel monitor ${masterName} ${host} ${primaryPort} 1`,
-        `sentinel down-after-milliseconds ${masterName} 1000`,
+        // Not shorter: at 1000 ms, a CI run's loaded cores once stalled the
+        // primary long enough for the sentinel to fail over on its own, and
+        // the stores' writes were lost to the old primary's resync.
+        `sentinel down-after-milliseconds ${masterName} 3000`,
         `sentinel failover-timeout ${masterName} 2000`,
         "",
       ].join("\n"),
