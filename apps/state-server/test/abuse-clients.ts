@@ -217,10 +217,16 @@ export class Prober {
     this.#done = Promise.resolve();
   }
 
+  /**
+   * Resolves once the first probe came back: the prober's stream is
+   * admitted by then, so an attack that starts next cannot mistake its
+   * connection for a streamless one (and evict it at maxConnections).
+   */
   static async start(address: string, intervalMs = 50): Promise<Prober> {
     const session = await rawSession(address);
     const prober = new Prober(rawSync(session, "healthy-prober").stream);
     prober.#done = prober.#run(intervalMs);
+    await prober.probed(1);
     return prober;
   }
 
