@@ -3,11 +3,11 @@
 // the two broken protocols of §2.4 do not.
 import { describe, expect, test } from "vitest";
 import { verdict } from "../src/acceptance.js";
-import { type Summary, summarize } from "../src/aggregate.js";
+import type { Summary } from "../src/aggregate.js";
 import type { Mode } from "../src/distributed-run.js";
-import type { RunRecord } from "../src/job.js";
-import { run } from "./eval-helpers.js";
+import { run, summaryOf } from "./eval-helpers.js";
 
+/** The summary of `trials` runs of one configuration, N = 8. */
 function summary(
   scenario: string,
   mode: Mode,
@@ -15,31 +15,10 @@ function summary(
   batchMs: number,
   trials: number,
 ): Summary {
-  const records = Array.from({ length: trials }, (_, trial) => {
-    const { decisions: _decisions, ...metrics } = run(scenario, mode, 8, {
-      delayMs,
-      batchMs,
-      trial,
-    });
-    const record: RunRecord = {
-      ...metrics,
-      part: "distributed",
-      scenario,
-      mode,
-      instances: 8,
-      routing: "rr",
-      delayMs,
-      batchMs,
-      trial,
-      lambda: 0.01,
-      rotationMs: null,
-      meanRatio: null,
-      worstRatio: null,
-      elapsedMs: 0,
-    };
-    return record;
-  });
-  return summarize(records)[0] as Summary;
+  const runs = Array.from({ length: trials }, (_, trial) =>
+    run(scenario, mode, 8, { delayMs, batchMs, trial }),
+  );
+  return summaryOf(scenario, mode, runs, { delayMs, batchMs });
 }
 
 describe("bounded staleness, N = 8, 3 trials", { timeout: 180_000 }, () => {

@@ -5,12 +5,10 @@
 import type { BucketValue, StateLink } from "@fair/state-client";
 import { describe, expect, test } from "vitest";
 import { verdict } from "../src/acceptance.js";
-import { type Summary, summarize } from "../src/aggregate.js";
-import type { RunResult } from "../src/distributed-run.js";
+import type { Summary } from "../src/aggregate.js";
 import { EventQueue } from "../src/event-queue.js";
-import type { RunRecord } from "../src/job.js";
 import { SimStateService } from "../src/sim-service.js";
-import { run } from "./eval-helpers.js";
+import { run, summaryOf } from "./eval-helpers.js";
 
 /** λ = 1/s, so that a few ms of decay show in the 12th digit and beyond. */
 const lambdaPerMs = 1 / 1000;
@@ -135,36 +133,6 @@ describe("store coalescing in the simulated service (storeFlushMs = 5)", () => {
   });
 });
 
-function summary(
-  scenario: string,
-  mode: "centralized" | "shared",
-  delayMs: number,
-  batchMs: number,
-  storeFlushMs: number,
-  results: RunResult[],
-): Summary {
-  const records = results.map(
-    ({ decisions: _decisions, ...metrics }, trial): RunRecord => ({
-      ...metrics,
-      part: "distributed",
-      scenario,
-      mode,
-      instances: 8,
-      routing: "rr",
-      delayMs,
-      batchMs,
-      trial,
-      lambda: 0.01,
-      rotationMs: null,
-      ...(storeFlushMs === 0 ? {} : { storeFlushMs }),
-      meanRatio: null,
-      worstRatio: null,
-      elapsedMs: 0,
-    }),
-  );
-  return summarize(records)[0] as Summary;
-}
-
 describe("§2.7.3 with store coalescing at 5 ms, N = 8, 3 trials", { timeout: 180_000 }, () => {
   const trials = [0, 1, 2];
   const references = new Map<string, Summary>();
@@ -172,7 +140,7 @@ describe("§2.7.3 with store coalescing at 5 ms, N = 8, 3 trials", { timeout: 18
     let found = references.get(scenario);
     if (found === undefined) {
       const runs = trials.map((trial) => run(scenario, "centralized", 8, { trial }));
-      found = summary(scenario, "centralized", 0, 0, 0, runs);
+      found = summaryOf(scenario, "centralized", runs);
       references.set(scenario, found);
     }
     return found;
@@ -189,7 +157,7 @@ describe("§2.7.3 with store coalescing at 5 ms, N = 8, 3 trials", { timeout: 18
         run(scenario, "shared", 8, { delayMs, batchMs, trial, storeFlushMs: 5 }),
       );
       for (const r of runs) expect(r.storeDeltasPerSec).toBeLessThan(r.deltasPerSec);
-      const shared = summary(scenario, "shared", delayMs, batchMs, 5, runs);
+      const shared = summaryOf(scenario, "shared", runs, { delayMs, batchMs, storeFlushMs: 5 });
       const judged = verdict(shared, reference(scenario));
       expect(Math.abs(shared.divergence ?? 1)).toBeLessThanOrEqual(0.005);
       expect(judged).toMatchObject({

@@ -6,10 +6,9 @@
 // a group (docs/decisions/0011), so the 16-group run leaves the limits
 // module out; the one-group run keeps it.
 import { describeStoreConformance } from "@fair/state-store-conformance";
-import { uniqueKeyPrefix } from "@fair/testing/redis";
 import { deleteClusterKeys } from "@fair/testing/redis-cluster";
 import { describe, inject } from "vitest";
-import { RedisStore } from "./index.js";
+import { redisStoreFactory } from "../test/conformance-store.js";
 
 const url = inject("redisClusterUrl");
 
@@ -17,19 +16,11 @@ describe.skipIf(url === "")("on a Redis Cluster", () => {
   for (const slotGroups of [16, 1]) {
     describeStoreConformance(
       `RedisStore in cluster mode, ${slotGroups} slot group${slotGroups === 1 ? "" : "s"}`,
-      async (options) => {
-        const keyPrefix = uniqueKeyPrefix("cluster");
-        const store = new RedisStore({ ...options, mode: "cluster", url, keyPrefix, slotGroups });
-        store.start();
-        await store.whenReady();
-        return {
-          store,
-          async dispose() {
-            await store.stop();
-            await deleteClusterKeys(url, keyPrefix);
-          },
-        };
-      },
+      redisStoreFactory(
+        "cluster",
+        () => ({ mode: "cluster", url, slotGroups }),
+        (keyPrefix) => deleteClusterKeys(url, keyPrefix),
+      ),
       { propertyRuns: 10, exactLimits: slotGroups === 1 },
     );
   }

@@ -68,9 +68,12 @@ export async function readSeedWhole(
       const read = await Promise.all(
         rows.map(async (row) => {
           const fields = await redis.hgetallBuffer(keys.rowPart(group, rowMember(field, row)));
-          const flat: Buffer[] = [];
-          for (const name in fields) flat.push(Buffer.from(name), fields[name] as Buffer);
-          return liveBuckets(row, flat);
+          const live: BucketState[] = [];
+          for (const name in fields) {
+            const bucket = parseValue(row, Number(name), fields[name] as Buffer);
+            if (bucket !== undefined && bucket.prob > 0) live.push(bucket);
+          }
+          return live;
         }),
       );
       return read.flat();

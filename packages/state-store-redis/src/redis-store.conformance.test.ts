@@ -2,28 +2,20 @@
 // against RedisStore on the real Redis: each store gets a key prefix of its
 // own, removed after the test.
 import { describeStoreConformance } from "@fair/state-store-conformance";
-import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
+import { deleteKeys } from "@fair/testing/redis";
 import { describe, inject } from "vitest";
-import { RedisStore } from "./index.js";
+import { redisStoreFactory } from "../test/conformance-store.js";
 
 const url = inject("redisUrl");
 
 describe.skipIf(url === "")("on Redis", () => {
   describeStoreConformance(
     "RedisStore",
-    async (options) => {
-      const keyPrefix = uniqueKeyPrefix("conformance");
-      const store = new RedisStore({ ...options, url, keyPrefix });
-      store.start();
-      await store.whenReady();
-      return {
-        store,
-        async dispose() {
-          await store.stop();
-          await deleteKeys(url, keyPrefix);
-        },
-      };
-    },
+    redisStoreFactory(
+      "conformance",
+      () => ({ url }),
+      (keyPrefix) => deleteKeys(url, keyPrefix),
+    ),
     { propertyRuns: 15 },
   );
 });

@@ -34,7 +34,7 @@ import type { Redis } from "ioredis";
 import type { Registry } from "prom-client";
 import { Coalescer } from "./coalescer.js";
 import { type Connections, openConnections, type RedisClient } from "./connections.js";
-import { type Entries, type GroupCall, groupEntries } from "./entry-args.js";
+import { type Entries, entryBytes, type GroupCall, groupEntries } from "./entry-args.js";
 import { EpochKeeper, EpochMoved, epochNoticePrefix, parseEpoch } from "./epoch.js";
 import {
   countBuckets,
@@ -591,10 +591,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     if (this.#coalescer === undefined) {
       // Everything the scripts need is taken from the reused batch before
       // the first await, so concurrent applies cannot see each other's batch.
-      const result = await this.#applyEntries(ns, seed, batch, count, latest);
-      this.#counters.applied += result.applied;
-      this.#counters.clamped += result.clampedTimestamps;
-      if (result.applied < count) this.#counters.drop("too_old", count - result.applied);
+      const result = this.#counted(await this.#applyEntries(ns, seed, batch, count, latest), count);
       return {
         status: result.status,
         buckets: result.buckets,
@@ -642,6 +639,17 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     };
   }
 
+  /** Counts what #applyEntries did with `count` entries sent at once: applied, clamped, the rest dropped. */
+  #counted<T extends { readonly applied: number; readonly clampedTimestamps: number }>(
+    result: T,
+    count: number,
+  ): T {
+    this.#counters.applied += result.applied;
+    this.#counters.clamped += result.clampedTimestamps;
+    if (result.applied < count) this.#counters.drop("too_old", count - result.applied);
+    return result;
+  }
+
   /** Applies one delta, as a one-entry update. */
   async #applyOne(
     ns: NamespaceView,
@@ -663,11 +671,8 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
     const ts = timestampClamped ? latest : timestampMs;
     const key = rowId * this.#options.rules.maxCols + colId;
     const entries = { keys: [key], deltas: [deltaProb], times: [timestampMs] };
-    const result = await this.#applyEntries(ns, seed, entries, 1, latest);
-    this.#counters.applied += result.applied;
-    this.#counters.clamped += result.clampedTimestamps;
+    const result = this.#counted(await this.#applyEntries(ns, seed, entries, 1, latest), 1);
     if (result.status !== "applied") {
-      this.#counters.drop("too_old", 1);
       return { status: result.status, bucket: undefined, timestampClamped: false };
     }
     // A delta that leaves a default bucket at 0 is applied all the same:
@@ -805,7 +810,7 @@ export class RedisStore implements Store, RedisNamespace, StoreReadiness, StoreC
       }
       const reply = outcome.value;
       if (reply === undefined || reply.kind === "too_old") return;
-      applied += (calls[i] as GroupCall).packed.length / 24;
+      applied += (calls[i] as GroupCall).packed.length / entryBytes;
       if (reply.message !== null) {
         this.#relay.own(reply.message);
         messages.push(reply.message);

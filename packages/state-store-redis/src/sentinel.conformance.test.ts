@@ -4,10 +4,10 @@
 // @fair/testing/redis-cluster), the store finding the primary through the
 // Sentinel. One slot group, so the limits are exact and the whole suite runs.
 import { describeStoreConformance } from "@fair/state-store-conformance";
-import { deleteKeys, uniqueKeyPrefix } from "@fair/testing/redis";
+import { deleteKeys } from "@fair/testing/redis";
 import { type PrivateSentinel, startPrivateSentinel } from "@fair/testing/redis-cluster";
 import { afterAll, beforeAll, describe, inject } from "vitest";
-import { RedisStore } from "./index.js";
+import { redisStoreFactory } from "../test/conformance-store.js";
 
 // The shared Cluster's presence says redis-server is installed (and CI requires it).
 const run = inject("redisClusterUrl") !== "";
@@ -21,27 +21,17 @@ describe.skipIf(!run)("on a primary found through Redis Sentinel", () => {
 
   describeStoreConformance(
     "RedisStore in sentinel mode",
-    async (options) => {
-      const { sentinelUrl, masterName } = sentinel as PrivateSentinel;
-      const keyPrefix = uniqueKeyPrefix("sentinel");
-      const store = new RedisStore({
-        ...options,
-        mode: "sentinel",
-        url: sentinelUrl,
-        sentinelName: masterName,
-        keyPrefix,
-      });
-      store.start();
-      await store.whenReady();
-      return {
-        store,
-        async dispose() {
-          await store.stop();
-          const primary = await (sentinel as PrivateSentinel).primaryPort();
-          await deleteKeys(`redis://127.0.0.1:${primary}`, keyPrefix);
-        },
-      };
-    },
+    redisStoreFactory(
+      "sentinel",
+      () => {
+        const { sentinelUrl, masterName } = sentinel as PrivateSentinel;
+        return { mode: "sentinel", url: sentinelUrl, sentinelName: masterName };
+      },
+      async (keyPrefix) => {
+        const primary = await (sentinel as PrivateSentinel).primaryPort();
+        await deleteKeys(`redis://127.0.0.1:${primary}`, keyPrefix);
+      },
+    ),
     { propertyRuns: 10 },
   );
 });
