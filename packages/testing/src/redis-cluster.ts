@@ -81,7 +81,10 @@ export interface PrivateSentinel {
   readonly masterName: string;
   /** The primary's port, as the sentinel names it (SENTINEL get-master-addr-by-name). */
   primaryPort(): Promise<number>;
-  /** SIGKILLs the current primary and waits until its process has exited. */
+  /**
+   * SIGKILLs the current primary, waits until its process has exited, and
+   * has the sentinel start the failover (SENTINEL FAILOVER) at once.
+   */
   killPrimary(): Promise<void>;
   /** Resolves with the new primary's port once the sentinel names one other than `oldPort` that answers ROLE master. */
   waitForFailover(oldPort: number): Promise<number>;
@@ -204,6 +207,30 @@ async function command(port: number, name: string, ...args: (string | number)[])
 }
 
 /**
+ * Resolves once the primary on `port` streams its writes to `replicas`
+ * replicas. A replica's link is "up" as soon as it has loaded the
+ * primary's snapshot, but Redis 7.0 streams the writes that follow only
+ * after the replica's next REPLCONF ACK, up to a second later: a primary
+ * killed in between takes every write since the snapshot with it (a
+ * failover test once lost all of them). So: once the primary lists the
+ * replicas online, a write (FLUSHALL: this setup's servers hold nothing
+ * yet) that WAIT sees them acknowledge, which they can only do from the
+ * stream.
+ */
+async function replicated(port: number, replicas: number): Promise<void> {
+  await poll(`the primary on ${port} streams to ${replicas} replica(s)`, 100, 100, () =>
+    withNode(port, async (redis) => {
+      const info = String(await redis.call("INFO", ["replication"]));
+      const online = info.match(/^slave\d+:.*state=online/gm)?.length ?? 0;
+      if (online < replicas) return `${online} replica(s) online`;
+      await redis.call("FLUSHALL", []);
+      const acknowledged = Number(await redis.call("WAIT", [replicas, 2_000]));
+      return acknowledged >= replicas ? true : `${acknowledged} replica(s) acknowledged a write`;
+    }),
+  );
+}
+
+/**
  * Calls `check` up to `attempts` times, `intervalMs` apart, until it returns
  * true; otherwise it returns (or throws) why not yet, and the last reason ends
  * up in the error.
@@ -278,7 +305,8 @@ const failed = (line: NodesLine) => line.flags.includes("fail") || line.flags.in
 
 /**
  * Starts a Redis Cluster of 3 primaries and 3 replicas (one each) on free
- * ports, waits until it is ok, and returns it. `nodeTimeoutMs`
+ * ports, waits until it is ok and every primary streams its writes to its
+ * replica, and returns it. `nodeTimeoutMs`
  * (cluster-node-timeout, default 1000) bounds how soon a killed primary's
  * replica takes over. `stop()` it when done.
  */
@@ -426,7 +454,8 @@ export async function startPrivateCluster(
 
   try {
     await waitForOk();
-    await roles();
+    const primaries = (await roles()).filter((node) => node.role === "primary");
+    await Promise.all(primaries.map((node) => replicated(node.port, 1)));
   } catch (error) {
     await stop();
     throw error;
@@ -482,9 +511,10 @@ export async function startPrivateCluster(
 
 /**
  * Starts a primary, a replica of it and one sentinel monitoring it as
- * "fair" (quorum 1, down-after-milliseconds 3000, failover-timeout 2000), on
- * free ports; resolves once the sentinel names the primary and knows the
- * replica, and the replica's link is up. `stop()` it when done.
+ * "fair" (quorum 1, failover-timeout 2000, down-after-milliseconds 60000 so
+ * that only `killPrimary` fails it over), on free ports; resolves once the
+ * sentinel names the primary and knows the replica, and the primary
+ * streams its writes to the replica. `stop()` it when done.
  */
 export async function startPrivateSentinel(): Promise<PrivateSentinel> {
   const masterName = "fair";
@@ -513,11 +543,7 @@ export async function startPrivateSentinel(): Promise<PrivateSentinel> {
     );
     // The replica first, so the sentinel's first INFO of the primary lists it
     // (it asks again only every 10 s).
-    await poll("the replica's link to the primary is up", 100, 100, async () =>
-      String(await command(replicaPort, "INFO", "replication")).includes("master_link_status:up")
-        ? true
-        : "master_link_status is not up",
-    );
+    await replicated(primaryPort, 1);
     const config = join(dir, "sentinel.conf");
     await writeFile(
       config,
@@ -526,10 +552,12 @@ export async function startPrivateSentinel(): Promise<PrivateSentinel> {
         `bind ${host}`,
         `dir ${dir}`,
         `sentinel monitor ${masterName} ${host} ${primaryPort} 1`,
-        // Not shorter: at 1000 ms, a CI run's loaded cores once stalled the
-        // primary long enough for the sentinel to fail over on its own, and
-        // the stores' writes were lost to the old primary's resync.
-        `sentinel down-after-milliseconds ${masterName} 3000`,
+        // Long, so that only killPrimary fails over: at 1000 ms, and once
+        // at 3000, a CI run's loaded cores stalled the primary long enough
+        // for the sentinel to fail over on its own, and the stores' writes
+        // were lost to the old primary's resync. killPrimary asks for the
+        // failover (SENTINEL FAILOVER) instead of waiting this long.
+        `sentinel down-after-milliseconds ${masterName} 60000`,
         `sentinel failover-timeout ${masterName} 2000`,
         "",
       ].join("\n"),
@@ -561,6 +589,17 @@ export async function startPrivateSentinel(): Promise<PrivateSentinel> {
       if (!server)
         throw new Error(`the sentinel names ${port}, which is none of this setup's servers`);
       await kill(server);
+      // What the sentinel would do once down-after-milliseconds had passed.
+      await poll("the sentinel starts a failover", 100, 100, async () => {
+        try {
+          await command(sentinelPort, "SENTINEL", "FAILOVER", masterName);
+          return true;
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          // One already under way is the one asked for.
+          return message.includes("INPROG") ? true : message;
+        }
+      });
     },
     async waitForFailover(oldPort) {
       let newPort = oldPort;
