@@ -2,7 +2,13 @@
 // The FAIR State Service process: read the configuration, listen, log, and
 // shut down gracefully on SIGTERM or SIGINT. Everything else lives in
 // @fair/state-server.
-import { ConfigError, configHelp, loadConfig, serveStateServer } from "@fair/state-server";
+import {
+  ConfigError,
+  configHelp,
+  loadConfig,
+  serverVersion,
+  serveStateServer,
+} from "@fair/state-server";
 import { pino } from "pino";
 
 /** Exit codes: 0 after a clean shutdown, 1 when the server cannot run, 2 for bad configuration. */
@@ -25,6 +31,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${configHelp()}\n`);
     return;
   }
+  if (loaded.version) {
+    process.stdout.write(`fair-state-server ${serverVersion} (node ${process.version})\n`);
+    return;
+  }
   const { config, origins, deprecations } = loaded;
   // Secrets live in files (tlsKeyFile, authTokensFile) and only their paths
   // are logged; the one secret that can sit in a value, a Redis password, is
@@ -42,6 +52,7 @@ async function main(): Promise<void> {
   const running = await serveStateServer({ config, logger });
   logger.info(
     {
+      version: serverVersion,
       grpcAddress: running.grpcAddress,
       metricsAddress: running.metricsAddress,
       ...running.server.store.description,

@@ -2,7 +2,7 @@
 // codes, the start-up log line, and a clean exit on SIGTERM.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,9 @@ import { configKeys, deprecatedConfigKeys, envName, flagName } from "@fair/state
 import { afterEach, describe, expect, test } from "vitest";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
+const serverPackage = JSON.parse(
+  readFileSync(join(repo, "packages/state-server/package.json"), "utf8"),
+) as { version: string };
 const main = join(repo, "apps/state-server/src/main.ts");
 const children: ChildProcess[] = [];
 const scratch: string[] = [];
@@ -75,6 +78,12 @@ test("--help lists every option with its flag and environment variable, and exit
   }
 });
 
+test("--version prints the server package's version and exits 0", async () => {
+  const { code, stdout } = await start(["--version"]).exited;
+  expect(code).toBe(0);
+  expect(stdout).toBe(`fair-state-server ${serverPackage.version} (node ${process.version})\n`);
+});
+
 describe("bad configuration", () => {
   test("exits 2 with one line per bad field, naming its source", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fair-config-"));
@@ -121,6 +130,10 @@ describe("a running server", () => {
     sessions.abort();
     const ready = await fetch(`http://${started["metricsAddress"]}/readyz`);
     expect(ready.status).toBe(200);
+    const metrics = await (await fetch(`http://${started["metricsAddress"]}/metrics`)).text();
+    expect(metrics).toContain(
+      `fair_state_build_info{version="${serverPackage.version}",node_version="${process.version}"} 1`,
+    );
 
     child.kill("SIGTERM");
     const messages: unknown[] = [];

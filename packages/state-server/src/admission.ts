@@ -3,7 +3,6 @@ import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { NAMESPACE_HEADER } from "@fair/state-proto";
 import type { AuthTokens } from "./auth-tokens.js";
 import type { Connections } from "./connections.js";
-import type { ServerLogger } from "./logger.js";
 import type { StateServerMetrics } from "./metrics.js";
 
 /**
@@ -15,6 +14,8 @@ import type { StateServerMetrics } from "./metrics.js";
 export interface SyncAdmission {
   /** The `fair-state-namespace` header; `""` when absent. */
   readonly namespace: string;
+  /** The client's address and port as the server sees them (a proxy's, behind one), for logs. */
+  readonly peer: string;
   /** Why the stream is refused before it starts, or `undefined` to serve it. */
   readonly refusal: ConnectError | undefined;
   /**
@@ -33,6 +34,7 @@ export interface SyncAdmission {
 export const admissionKey = createContextKey<SyncAdmission>(
   {
     namespace: "",
+    peer: "",
     refusal: new ConnectError(
       "Sync is served only through the state server's handler",
       Code.Internal,
@@ -46,7 +48,6 @@ export const admissionKey = createContextKey<SyncAdmission>(
 export interface AdmissionDeps {
   readonly connections: Connections;
   readonly metrics: StateServerMetrics;
-  readonly logger: ServerLogger;
   /** Whether the server is running: started, and not stopping. */
   readonly running: () => boolean;
 }
@@ -83,8 +84,10 @@ export class Admission {
     const stream = request.stream;
     const refusal = this.#refusal(request, namespace);
     if (refusal === undefined) this.#deps.connections.admit(stream.session);
+    const { remoteAddress, remotePort } = request.socket ?? {};
     return {
       namespace,
+      peer: `${remoteAddress ?? "?"}:${remotePort ?? "?"}`,
       refusal,
       resetIfStuck() {
         if (stream.writableNeedDrain) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
@@ -93,7 +96,7 @@ export class Admission {
   }
 
   #refusal(request: Http2ServerRequest, namespace: string): ConnectError | undefined {
-    const { connections, metrics, logger, running } = this.#deps;
+    const { connections, metrics, running } = this.#deps;
     const refused = connections.refusal(request.stream.session);
     if (refused) return refused;
     if (!running()) {
@@ -103,8 +106,8 @@ export class Admission {
     if (tokens === undefined) return undefined;
     const decision = tokens.check(header(request, "authorization"), namespace);
     if (decision.ok) return undefined;
+    // Logged with every other refusal, rate-limited, by SyncService.serve.
     metrics.authFailures.labels(decision.refusal).inc();
-    logger.warn({ reason: decision.refusal, namespace }, "Sync refused: bad token");
     if (decision.refusal === "namespace") {
       return new ConnectError(
         `this token may not use namespace "${namespace}"`,

@@ -29,3 +29,4 @@ export type { StateServerMetrics } from "./metrics.js";
 export type { StateServer, StateServerOptions } from "./state-server.js";
 export { createStateServer } from "./state-server.js";
 export { createStoreFromConfig } from "./store-from-config.js";
+export { serverVersion } from "./version.js";

@@ -47,11 +47,12 @@ export interface ConfigSources {
   readonly readFile?: (path: string) => string;
 }
 
-/** The loaded configuration, where each value came from, and whether `--help` was asked for. */
+/** The loaded configuration, where each value came from, and whether `--help` or `--version` was asked for. */
 export interface LoadedConfig {
   readonly config: StateServerConfig;
   readonly origins: Readonly<Record<ConfigKey, ConfigOrigin>>;
   readonly help: boolean;
+  readonly version: boolean;
   /**
    * One line for each use of a deprecated name (see `deprecatedConfigKeys`),
    * in the order read, e.g. `env FAIR_STATE_DECAY_RATE is deprecated: use
@@ -142,7 +143,7 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
   const config = values as StateServerConfig;
   checkConsistency(config, sourceOf, issues);
   if (issues.length > 0) throw new ConfigError(issues);
-  return { config, origins, help: flags.help, deprecations };
+  return { config, origins, help: flags.help, version: flags.version, deprecations };
 }
 
 /** How one source names things. */
@@ -243,7 +244,12 @@ function readFlags(argv: readonly string[], issues: ConfigIssue[]) {
   try {
     const { values } = parseArgs({
       args: [...argv],
-      options: { ...options, config: { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        ...options,
+        config: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
       strict: true,
       allowPositionals: false,
     });
@@ -252,7 +258,12 @@ function readFlags(argv: readonly string[], issues: ConfigIssue[]) {
       const value = (values as Record<string, unknown>)[name];
       if (value !== undefined) byFlag[`--${name}`] = value;
     }
-    return { values: byFlag, configPath: values.config, help: values.help === true };
+    return {
+      values: byFlag,
+      configPath: values.config,
+      help: values.help === true,
+      version: values.version === true,
+    };
   } catch (error) {
     // parseArgs explains over several lines; keep the one-line-per-issue promise.
     const message = (error instanceof Error ? error.message : String(error)).replace(
@@ -260,7 +271,7 @@ function readFlags(argv: readonly string[], issues: ConfigIssue[]) {
       " ",
     );
     issues.push({ source: "flags", key: "config", message: `${message} (see --help)` });
-    return { values: {}, configPath: undefined, help: false };
+    return { values: {}, configPath: undefined, help: false, version: false };
   }
 }
 
@@ -338,6 +349,8 @@ export function configHelp(): string {
     `      YAML or JSON file of the keys above; env ${CONFIG_FILE_ENV}`,
     "  -h, --help",
     "      Print this help and exit.",
+    "  --version",
+    "      Print the server's version and exit.",
     "",
     "Renamed settings: until the next release the old names still work, as file key, env",
     "(FAIR_STATE_<OLD>) and flag (--old-name), each use logging a deprecation warning:",

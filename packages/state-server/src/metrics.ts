@@ -7,6 +7,7 @@ import {
   type StoreStats,
 } from "@fair/state-store";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { serverVersion } from "./version.js";
 
 /** Where scrape-time figures come from: the store's and the hub's own counters. */
 export interface MetricSources {
@@ -138,6 +139,13 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
   const epoch = sources.epoch ?? (() => undefined);
   const learningPeriodMs = sources.learningPeriodMs ?? 0;
   const snapshotTakenAtMs = sources.snapshotTakenAtMs ?? (() => undefined);
+
+  new Gauge({
+    name: "fair_state_build_info",
+    help: "1, labelled with the server's version and the Node.js version it runs on.",
+    labelNames: ["version", "node_version"],
+    registers,
+  }).set({ version: serverVersion, node_version: process.version }, 1);
 
   const rejectedDeltas = { count: 0 };
   const rejectedOffers = { count: 0 };

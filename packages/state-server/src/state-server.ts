@@ -147,13 +147,13 @@ export function createStateServer(options: StateServerOptions): StateServer {
   const admission = new Admission({
     connections,
     metrics,
-    logger,
     running: () => state === "running",
   });
   const sync = new SyncService({
     store,
     hub,
     metrics,
+    logger,
     // A store with a change feed hands every change to the hub itself.
     publishApplied: store.changes === undefined,
     windowMs: config.windowMs,

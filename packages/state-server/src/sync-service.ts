@@ -10,7 +10,9 @@ import {
 import type { Store } from "@fair/state-store";
 import { systemTimers, type Timers } from "@fair/timers";
 import { admissionKey, type SyncAdmission } from "./admission.js";
+import { type ServerLogger, silentLogger } from "./logger.js";
 import type { SyncMetrics } from "./metrics.js";
+import { RefusalLog } from "./refusal-log.js";
 import { RequestRate } from "./request-rate.js";
 import { bucketsPerPart, connectBinary, connectJson, type SyncEncoding } from "./responses.js";
 import type { SyncRequestInput } from "./sync-request-decoder.js";
@@ -48,7 +50,25 @@ export interface SyncServiceOptions {
    * Default 10 000, the hub's `maxStallMs`.
    */
   readonly maxStallMs?: number;
+  /**
+   * Where streams are logged: opened and closed at debug (peer, namespace,
+   * stream id), refused or ended for the client's fault at warn with the
+   * reason, rate-limited ({@link RefusalLog}). Tokens never appear: the
+   * reasons are the statuses' messages, which do not carry them. Default:
+   * nowhere.
+   */
+  readonly logger?: ServerLogger;
 }
+
+/** Codes that end a stream for something its client did or asked: logged at warn. */
+const refusalCodes: ReadonlySet<Code> = new Set([
+  Code.InvalidArgument,
+  Code.ResourceExhausted,
+  Code.Unauthenticated,
+  Code.PermissionDenied,
+  Code.FailedPrecondition,
+  Code.OutOfRange,
+]);
 
 /** Namespaces are map keys and metric-free labels; bound them so a header cannot be a memory sink. */
 const MAX_NAMESPACE_LENGTH = 256;
@@ -85,7 +105,11 @@ export class SyncService {
   /** The stall sweep's interval while a stream is open; `undefined` otherwise. */
   #sweep: unknown;
   #streams = 0;
+  /** Streams ever opened: the next one's id, in the logs. */
+  #opened = 0;
   #closed = false;
+  readonly #logger: ServerLogger;
+  readonly #refusals: RefusalLog;
   /** The server's rules, the same on every stream, so clients can check they agree. */
   readonly #rules: Readonly<Record<string, string>>;
   /** Largest request message accepted, in bytes. */
@@ -97,6 +121,8 @@ export class SyncService {
     this.#maxStallMs = options.maxStallMs ?? DEFAULT_MAX_STALL_MS;
     this.#now = options.now ?? Date.now;
     this.#timers = options.timers ?? systemTimers;
+    this.#logger = options.logger ?? silentLogger;
+    this.#refusals = new RefusalLog(this.#logger, this.#now);
     this.#rules = Object.freeze({
       [WINDOW_MS_HEADER]: String(options.windowMs),
       [DECAY_RATE_HEADER]: String(options.decayRatePerSecond),
@@ -145,10 +171,17 @@ export class SyncService {
     signal: AbortSignal,
     headers: Readonly<Record<string, string>>,
   ): AsyncGenerator<Out> {
-    if (admission.refusal) throw admission.refusal;
+    const streamId = ++this.#opened;
+    const who = { streamId, peer: admission.peer, namespace: admission.namespace };
+    if (admission.refusal) {
+      this.#refused(who, admission.refusal);
+      throw admission.refusal;
+    }
     const options = this.#options;
     const { metrics } = options;
+    const openedAt = this.#now();
     let code = "ok";
+    this.#logger.debug?.(who, "Sync stream opened");
     metrics.connectedClients.inc();
     this.#streams++;
     try {
@@ -199,12 +232,26 @@ export class SyncService {
     } catch (error) {
       const status = ConnectError.from(error);
       code = codeLabel(status.code);
+      this.#refused(who, status);
       throw status;
     } finally {
       this.#streams--;
       metrics.connectedClients.dec();
       metrics.streamsClosed.labels(code).inc();
+      this.#logger.debug?.(
+        { ...who, code, durationMs: this.#now() - openedAt },
+        "Sync stream closed",
+      );
     }
+  }
+
+  /** Logs a stream refused or ended for its client's fault; other ends are only the debug line. */
+  #refused(who: object, status: ConnectError): void {
+    if (!refusalCodes.has(status.code)) return;
+    this.#refusals.warn(
+      { ...who, code: codeLabel(status.code), reason: status.rawMessage },
+      "Sync stream refused",
+    );
   }
 
   /**
@@ -217,6 +264,7 @@ export class SyncService {
   close(): void {
     this.#closed = true;
     this.#stopSweep();
+    this.#refusals.flush();
   }
 
   #watch(stream: SyncStream<unknown>): void {

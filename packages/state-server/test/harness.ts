@@ -29,6 +29,7 @@ import { FakeTime } from "@fair/testing";
 import {
   loadConfig,
   type RunningStateServer,
+  type ServerLogger,
   type StateServerConfig,
   serveStateServer,
 } from "../src/index.js";
@@ -172,6 +173,8 @@ export type MakeStore = (config: StateServerConfig, time: FakeTime) => Store;
 export interface StartOptions {
   /** Where the fake clock starts, in Unix ms. Default {@link t0}. */
   readonly startMs?: number;
+  /** Where the server logs. Default: nowhere. */
+  readonly logger?: ServerLogger;
 }
 
 export async function startServer(
@@ -191,6 +194,7 @@ export async function startServer(
     config,
     now: time.now,
     timers: time.timers,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
     ...(makeStore === undefined ? {} : { store: makeStore(config, time) }),
   });
   const sessions = new Http2SessionManager(`http://${running.grpcAddress}`);
