@@ -99,6 +99,17 @@ describe("Dockerfile", () => {
         timeout: 30_000,
       });
       expect(help).toContain("--grpc-listen-address");
+      // The image's `fair-state` runs the deployed CLI.
+      const wrapper = finalStage.find(
+        (s) => s.op === "RUN" && s.args.includes("/usr/local/bin/fair-state"),
+      );
+      expect(wrapper?.args).toContain("exec node /app/dist/cli.js");
+      const cliHelp = execFileSync(process.execPath, ["dist/cli.js", "--help"], {
+        cwd: out,
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      expect(cliHelp).toContain("fair-state <explain|top|watch>");
     });
   });
 });
