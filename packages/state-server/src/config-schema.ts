@@ -76,6 +76,23 @@ export const configKeys = {
     default: ":9090",
     help: "Address for /metrics, /healthz and /readyz (HTTP/1.1).",
   },
+  metricsNamespaces: {
+    schema: z.union([z.array(z.string()), z.string()]).transform((value) =>
+      typeof value === "string"
+        ? value
+            .split(",")
+            .map((name) => name.trim())
+            .filter((name) => name !== "")
+        : value,
+    ),
+    default: [],
+    help: 'Namespaces that always get their own namespace label on the fair_state_namespace_* metrics (a list; from env or flags, comma-separated: "checkout,search").',
+  },
+  maxMetricsNamespaces: {
+    schema: integer(0, 10_000),
+    default: 20,
+    help: 'Further namespaces labelled on the fair_state_namespace_* metrics, the first ones to open a stream; the rest share namespace="__other__", so a client cannot grow the series without bound.',
+  },
   windowMs: {
     schema: duration({ min: 1 }),
     default: "5m",

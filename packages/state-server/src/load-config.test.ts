@@ -32,6 +32,8 @@ describe("defaults", () => {
     expect(config).toEqual({
       grpcListenAddress: ":50051",
       metricsListenAddress: ":9090",
+      metricsNamespaces: [],
+      maxMetricsNamespaces: 20,
       windowMs: 300_000,
       seedEvictionTtlMs: 900_000,
       broadcastIntervalMs: 0,

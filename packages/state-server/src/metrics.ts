@@ -7,6 +7,7 @@ import {
   type StoreStats,
 } from "@fair/state-store";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type NamespaceLabelling, NamespaceMetrics } from "./namespace-metrics.js";
 import { serverVersion } from "./version.js";
 
 /** Where scrape-time figures come from: the store's and the hub's own counters. */
@@ -27,6 +28,8 @@ export interface MetricSources {
   readonly snapshotTakenAtMs?: () => number | undefined;
   /** The clock the ages are measured on, Unix ms. Default `Date.now`. */
   readonly now?: () => number;
+  /** Which namespaces the `fair_state_namespace_*` metrics label. Default: the first 20. */
+  readonly namespaces?: NamespaceLabelling;
 }
 
 /** The counters the Sync handler moves as it works. */
@@ -47,6 +50,8 @@ export interface SyncMetrics {
   readonly aggregationLatency: Histogram;
   /** Requests a stream could not complete because the store was unavailable (`apply`, `get_seed`, `offer`). */
   readonly storeUnavailable: Counter<"operation">;
+  /** The per-namespace series, bounded (`fair_state_namespace_*`). */
+  readonly namespaces: NamespaceMetrics;
 }
 
 /**
@@ -398,6 +403,7 @@ export function createMetrics(sources: MetricSources): StateServerMetrics {
       buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
       registers,
     }),
+    namespaces: new NamespaceMetrics(registry, sources.namespaces ?? { always: [], max: 20 }),
     bufferedRequestBytes: new Gauge({
       name: "fair_state_buffered_request_bytes",
       help: "Bytes of request messages not yet complete that the server holds, over every stream; at most maxBufferedRequestBytes.",

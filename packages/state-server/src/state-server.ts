@@ -127,6 +127,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
     learningPeriodMs: config.learningPeriodMs,
     snapshotTakenAtMs: () => snapshots?.takenAtMs,
     now,
+    namespaces: { always: config.metricsNamespaces, max: config.maxMetricsNamespaces },
   });
   store.registerMetrics?.(metrics.registry);
   warnOfSeedLimit(config, logger);

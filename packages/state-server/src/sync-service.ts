@@ -12,6 +12,7 @@ import { systemTimers, type Timers } from "@fair/timers";
 import { admissionKey, type SyncAdmission } from "./admission.js";
 import { type ServerLogger, silentLogger } from "./logger.js";
 import type { SyncMetrics } from "./metrics.js";
+import type { NamespaceSeries } from "./namespace-metrics.js";
 import { RefusalLog } from "./refusal-log.js";
 import { RequestRate } from "./request-rate.js";
 import { bucketsPerPart, connectBinary, connectJson, type SyncEncoding } from "./responses.js";
@@ -181,6 +182,7 @@ export class SyncService {
     const { metrics } = options;
     const openedAt = this.#now();
     let code = "ok";
+    let series: NamespaceSeries | undefined;
     this.#logger.debug?.(who, "Sync stream opened");
     metrics.connectedClients.inc();
     this.#streams++;
@@ -203,12 +205,15 @@ export class SyncService {
       // The epoch changed between reading the headers and now: this stream
       // missed the change that ended the others, so end it the same way.
       if (headers[EPOCH_HEADER] !== this.#epoch()) throw epochChanged();
+      series = metrics.namespaces.series(name);
+      series.streams.inc();
       const stream = new SyncStream(
         {
           namespace: name,
           store: options.store.namespace(name),
           hub: options.hub,
           metrics,
+          series,
           publishApplied: options.publishApplied ?? true,
           maxDeltasPerMessage: options.maxDeltasPerMessage,
           bucketsPerPart: bucketsPerPart(options.maxMessageBytes, encoding),
@@ -237,6 +242,7 @@ export class SyncService {
     } finally {
       this.#streams--;
       metrics.connectedClients.dec();
+      series?.streams.dec();
       metrics.streamsClosed.labels(code).inc();
       this.#logger.debug?.(
         { ...who, code, durationMs: this.#now() - openedAt },

@@ -10,6 +10,7 @@ import type {
   UpdateResult,
 } from "@fair/state-store";
 import type { SyncMetrics } from "./metrics.js";
+import type { NamespaceSeries } from "./namespace-metrics.js";
 import type { RequestRate } from "./request-rate.js";
 import type { SyncEncoding } from "./responses.js";
 import type { SyncRequestInput } from "./sync-request-decoder.js";
@@ -33,6 +34,8 @@ export interface SyncStreamDeps<Out> {
   readonly store: StoreNamespace;
   readonly hub: Hub;
   readonly metrics: SyncMetrics;
+  /** This stream's namespace's series of the `fair_state_namespace_*` metrics. */
+  readonly series: NamespaceSeries;
   /** Whether to publish applied buckets to the hub (false when the store's change feed does). */
   readonly publishApplied: boolean;
   /** Most deltas in one DeltaUpdate, and buckets in one StateOffer. */
@@ -350,6 +353,7 @@ export class SyncStream<Out> {
         } else if (request.case === "stateRequest") {
           await settle();
           this.#deps.metrics.fullStateRequests.inc();
+          this.#deps.series.fullStateRequests.inc();
           this.#stateRequests.push(request.value.seed);
           this.#notify();
         }
@@ -374,6 +378,7 @@ export class SyncStream<Out> {
     const count = update.deltas.length;
     metrics.deltaUpdatesReceived.inc();
     metrics.deltasReceived.inc(count);
+    this.#deps.series.deltasReceived.inc(count);
     if (!this.#deps.accepting()) {
       // Nothing changes once the server is stopping: its last snapshot follows.
       this.#failure = new ConnectError(
@@ -399,6 +404,7 @@ export class SyncStream<Out> {
         metrics.storeUnavailable.labels("apply").inc();
       } else {
         metrics.deltaUpdatesRejected.labels(codeLabel(status.code)).inc();
+        this.#deps.series.deltaUpdatesRejected.inc();
         metrics.rejectedDeltas.count += count;
       }
       this.#failure = status;
