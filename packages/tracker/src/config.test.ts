@@ -128,6 +128,9 @@ describe("the port's stricter checks (§11, deviations)", () => {
     expect(bad({ now: 5 })).toThrow("FairnessTrackerOptions.now must be a function");
     expect(bad({ timers: {} })).toThrow("FairnessTrackerOptions.timers");
     expect(bad({ signal: {} })).toThrow("FairnessTrackerOptions.signal");
+    expect(bad({ onDecision: "count" })).toThrow(
+      "FairnessTrackerOptions.onDecision must be a function",
+    );
     expect(bad({ distributed: { trackerId: 7 } })).toThrow("distributed.trackerId");
     expect(bad({ distributed: { trackerId: "t", link: {} } })).toThrow("distributed.link");
   });

@@ -62,4 +62,12 @@ export interface Engine {
   close(): void;
   readonly structureIds: StructureIds;
   syncStats(): SyncStats;
+  /**
+   * The final probability of the last `registerRequest`, the one its draw was compared to;
+   * NaN before the first. For `onDecision`: a number kept in a field, so it costs a store
+   * whether or not anyone reads it.
+   */
+  readonly lastProbability: number;
+  /** `structureIds.main` without the object. */
+  readonly mainStructureId: number;
 }

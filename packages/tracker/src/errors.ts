@@ -9,13 +9,16 @@
  * - `invalid_state`: a call the tracker cannot serve in its mode (`rotate()` in distributed mode).
  * - `rotation_failed`: a scheduled rotation could not create its new structure; rotation stops,
  *   as it does in Go.
+ * - `decision_hook_failed`: the `onDecision` option threw (`cause` holds what it threw); only
+ *   ever passed to `onError`, never thrown. The decision stood.
  */
 export type FairnessTrackerErrorCode =
   | "invalid_config"
   | "invalid_argument"
   | "invalid_option"
   | "invalid_state"
-  | "rotation_failed";
+  | "rotation_failed"
+  | "decision_hook_failed";
 
 /**
  * The one error type `@fair/tracker` throws. It plays the part of Go's `BaseError`,

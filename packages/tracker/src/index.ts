@@ -27,7 +27,7 @@ export { FairnessTrackerError } from "./errors.js";
 export { meanFinalProbability, minFinalProbability } from "./final-probability.js";
 export type { DistributedOptions, FairnessTrackerOptions, TrackerTimers } from "./options.js";
 export { defaultTrackerOptions } from "./options.js";
-export type { Outcome, RegisterRequestResult, ResultStats } from "./results.js";
+export type { Decision, Outcome, RegisterRequestResult, ResultStats } from "./results.js";
 export { FairnessTracker } from "./tracker.js";
 export {
   calculateL,

@@ -21,6 +21,7 @@ export class LocalEngine implements Engine {
   #nextId = 3;
   #timer: unknown;
   #ticking = false;
+  #lastProbability = Number.NaN;
   readonly #mainHashes: BaseHashes = { hash1: 0, hash2: 0 };
   readonly #secondaryHashes: BaseHashes = { hash1: 0, hash2: 0 };
 
@@ -37,6 +38,14 @@ export class LocalEngine implements Engine {
     return { main: this.#main.id, secondary: this.#secondary.id };
   }
 
+  get mainStructureId(): number {
+    return this.#main.id;
+  }
+
+  get lastProbability(): number {
+    return this.#lastProbability;
+  }
+
   registerRequest(id: ClientIdEncoder, nowMs: number): RegisterRequestResult {
     // Both structures hash before either runs the final function, which is user code.
     const main = this.#main;
@@ -47,6 +56,8 @@ export class LocalEngine implements Engine {
     baseHashes(id, secondary.murmurSeed, b);
     const { hash1, hash2 } = b;
     const result = main.registerRequest(a.hash1, a.hash2, nowMs, this.#options.random);
+    // Main's, taken before the secondary's final function (user code) runs.
+    this.#lastProbability = main.lastFinalProbability;
     // Go registers with the secondary too, to keep it warm; its decision (and draw) is dropped.
     secondary.registerRequest(hash1, hash2, nowMs, this.#options.random);
     return result;

@@ -1,6 +1,7 @@
 import type { StateLink } from "@fair/state-client";
 import { systemTimers, type Timers } from "@fair/timers";
 import { FairnessTrackerError } from "./errors.js";
+import type { Decision } from "./results.js";
 
 /**
  * The timers the tracker takes.
@@ -32,7 +33,10 @@ export interface DistributedOptions {
   readonly link?: StateLink;
 }
 
-/** How a {@link FairnessTracker} tells time, draws and schedules. Every field is optional. */
+/**
+ * How a {@link FairnessTracker} tells time, draws, schedules and reports its decisions. Every
+ * field is optional.
+ */
 export interface FairnessTrackerOptions {
   /**
    * The clock, Unix milliseconds; fractions are floored, as Go's `UnixMilli()` does. Read once
@@ -56,10 +60,24 @@ export interface FairnessTrackerOptions {
   /** Aborting it closes the tracker, as `close()` does. */
   readonly signal?: AbortSignal;
   /**
-   * Called when a scheduled rotation fails (rotation then stops, as in Go). Default: a process
-   * warning (`process.emitWarning`).
+   * Called when a scheduled rotation fails (rotation then stops, as in Go) and when
+   * `onDecision` throws. Default: a process warning (`process.emitWarning`). It should not
+   * throw; if it does while reporting a throwing `onDecision`, that error is dropped, so
+   * `registerRequest` still returns its decision.
    */
   readonly onError?: (error: FairnessTrackerError) => void;
+  /**
+   * Called synchronously once per decision: by every `registerRequest` that returns, after the
+   * draw and before the result is returned, in both modes and after `close()` too. Not called
+   * when `registerRequest` throws (a client id of the wrong type, a throwing final function):
+   * no decision was made. Meant for counters (`fair_requests_total`,
+   * `fair_throttled_requests_total`): it runs on the request path, so keep it cheap.
+   *
+   * It must not throw. If it does, the decision stands (`registerRequest` returns it as if
+   * nothing happened) and the error goes to `onError` as a `FairnessTrackerError` with code
+   * `decision_hook_failed`, once per throw. Default: none, and then nothing is built for it.
+   */
+  readonly onDecision?: (decision: Decision) => void;
   /** Turns on distributed mode; see {@link DistributedOptions}. */
   readonly distributed?: DistributedOptions;
 }
@@ -90,6 +108,9 @@ export function resolveTrackerOptions(
   const options = merged as unknown as FairnessTrackerOptions;
   for (const name of ["now", "random", "murmurSeed", "onError"] as const) {
     if (typeof options[name] !== "function") invalid(name, "must be a function");
+  }
+  if (options.onDecision !== undefined && typeof options.onDecision !== "function") {
+    invalid("onDecision", "must be a function");
   }
   const timers: Partial<Timers> | null | undefined = options.timers;
   if (typeof timers?.setInterval !== "function" || typeof timers.clearInterval !== "function") {

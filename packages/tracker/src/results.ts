@@ -27,6 +27,29 @@ export interface RegisterRequestResult {
   readonly stats?: ResultStats;
 }
 
+/**
+ * What {@link FairnessTrackerOptions.onDecision} receives once per `registerRequest`: enough to
+ * count and label decisions, nothing that costs a lookup. A fresh object each call, so a hook
+ * may keep it.
+ */
+export interface Decision {
+  /** The `shouldThrottle` the call returns. */
+  readonly throttled: boolean;
+  /**
+   * The probability the draw was compared to (`random() <= probability`): the main structure's
+   * final probability, the `stats.finalProbability` the same call reports when `includeStats`
+   * is on. Local mode draws for the secondary too; that draw decides nothing and is not here.
+   */
+  readonly probability: number;
+  /** The tracker's `mode`. */
+  readonly mode: "local" | "distributed";
+  /**
+   * The structure the decision read, as `structureIds.main` names it: local mode, Go's
+   * structure id; distributed mode, the window seed (Unix ms).
+   */
+  readonly structureId: number;
+}
+
 // Without stats a decision is one of two values; sharing them keeps the hot path allocation-free.
 export const throttleResult: RegisterRequestResult = Object.freeze({ shouldThrottle: true });
 export const admitResult: RegisterRequestResult = Object.freeze({ shouldThrottle: false });

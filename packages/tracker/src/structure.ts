@@ -14,6 +14,8 @@ export class Structure {
   readonly id: number;
   /** The seed every id is hashed with in this structure. */
   readonly murmurSeed: number;
+  /** The final probability of the last `registerRequest`, NaN before the first. */
+  lastFinalProbability = Number.NaN;
   readonly #config: FairnessTrackerConfig;
   // Bucket (level, column) lives at level × M + column.
   readonly #probs: Float64Array;
@@ -44,6 +46,7 @@ export class Structure {
       indexes?.push(column);
     }
     const finalProbability = finalProbabilityFunction(probabilities);
+    this.lastFinalProbability = finalProbability;
     // "<=": a probability of 1 throttles every request, 0 almost none (only a draw of exactly 0).
     const shouldThrottle = random() <= finalProbability;
     const stats =

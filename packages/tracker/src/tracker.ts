@@ -4,7 +4,7 @@ import type { Engine, StructureIds, SyncStats } from "./engine.js";
 import { FairnessTrackerError } from "./errors.js";
 import { LocalEngine } from "./local-engine.js";
 import { type FairnessTrackerOptions, resolveTrackerOptions } from "./options.js";
-import type { Outcome, RegisterRequestResult } from "./results.js";
+import type { Decision, Outcome, RegisterRequestResult } from "./results.js";
 import { WindowEngine } from "./window-engine.js";
 
 /**
@@ -38,6 +38,8 @@ export class FairnessTracker {
   readonly #now: () => number;
   readonly #encoder = new ClientIdEncoder();
   readonly #signal: AbortSignal | undefined;
+  readonly #onDecision: ((decision: Decision) => void) | undefined;
+  readonly #onError: ((error: FairnessTrackerError) => void) | undefined;
   readonly #onAbort = (): void => this.close();
   #closed = false;
 
@@ -56,6 +58,8 @@ export class FairnessTracker {
     this.config = freezeConfig(config);
     const resolved = resolveTrackerOptions(options);
     this.#now = resolved.now;
+    this.#onDecision = resolved.onDecision;
+    this.#onError = resolved.onError;
     const distributed = resolved.distributed;
     this.mode = distributed === undefined ? "local" : "distributed";
     this.#engine =
@@ -71,14 +75,18 @@ export class FairnessTracker {
   /**
    * Decides whether to throttle a request from `clientId` (Go's `RegisterRequest`): the
    * client's buckets, one per level, combine through the final function into `pFinal`, and
-   * the request is throttled when `random() <= pFinal`.
+   * the request is throttled when `random() <= pFinal`. The `onDecision` option, if given,
+   * sees the decision before it is returned; nothing it does makes this throw.
    *
    * @throws FairnessTrackerError (`invalid_argument`) when `clientId` is neither a string nor
    *   a `Uint8Array`.
    */
   registerRequest(clientId: ClientId): RegisterRequestResult {
     this.#encoder.encode(clientId);
-    return this.#engine.registerRequest(this.#encoder, Math.floor(this.#now()));
+    const result = this.#engine.registerRequest(this.#encoder, Math.floor(this.#now()));
+    // The one branch a tracker without a hook pays; the rest lives in #decided.
+    if (this.#onDecision !== undefined) this.#decided(result.shouldThrottle);
+    return result;
   }
 
   /**
@@ -130,5 +138,31 @@ export class FairnessTracker {
   /** Distributed mode's counters of traffic with the link; zeros in local mode. */
   syncStats(): SyncStats {
     return this.#engine.syncStats();
+  }
+
+  /** Hands a decision to `onDecision`; a hook that throws is reported, never propagated. */
+  #decided(throttled: boolean): void {
+    const engine = this.#engine;
+    const decision: Decision = {
+      throttled,
+      probability: engine.lastProbability,
+      mode: this.mode,
+      structureId: engine.mainStructureId,
+    };
+    try {
+      this.#onDecision?.(decision);
+    } catch (error) {
+      try {
+        this.#onError?.(
+          new FairnessTrackerError(
+            "decision_hook_failed",
+            "onDecision threw; the decision stands",
+            error,
+          ),
+        );
+      } catch {
+        // onError is where failures go; with nowhere left, the caller still gets its decision.
+      }
+    }
   }
 }

@@ -33,6 +33,7 @@ export class WindowEngine implements Engine {
   #main: WindowReplica;
   #secondary: WindowReplica;
   #unsubscribe: (() => void) | undefined;
+  #lastProbability = Number.NaN;
   readonly #counters: Counters = { ...noSyncStats };
   readonly #mainHashes: BaseHashes = { hash1: 0, hash2: 0 };
   readonly #secondaryHashes: BaseHashes = { hash1: 0, hash2: 0 };
@@ -73,6 +74,14 @@ export class WindowEngine implements Engine {
     return { main: this.#main.seedMs, secondary: this.#secondary.seedMs };
   }
 
+  get mainStructureId(): number {
+    return this.#main.seedMs;
+  }
+
+  get lastProbability(): number {
+    return this.#lastProbability;
+  }
+
   registerRequest(id: ClientIdEncoder, nowMs: number): RegisterRequestResult {
     this.#advance(nowMs);
     const { l, m, includeStats, finalProbabilityFunction } = this.#config;
@@ -88,6 +97,7 @@ export class WindowEngine implements Engine {
       indexes?.push(column);
     }
     const finalProbability = finalProbabilityFunction(probabilities);
+    this.#lastProbability = finalProbability;
     const shouldThrottle = this.#options.random() <= finalProbability;
     const stats =
       indexes === undefined

@@ -3,6 +3,7 @@ import {
   defaultFairnessTrackerConfig,
   FairnessTracker,
   type FairnessTrackerConfig,
+  type FairnessTrackerOptions,
 } from "../src/index.js";
 import { FakeLink } from "./fake-link.js";
 
@@ -14,7 +15,8 @@ export const t0 = 1_764_136_800_000;
 /**
  * A distributed tracker with stats on, 1-minute windows and tracker id "checkout", on fake
  * time starting `offsetMs` into the window at t0, linked to a {@link FakeLink} unless `link`
- * is null.
+ * is null. `options` adds tracker options (hooks); the clock, timers, draw and `distributed`
+ * stay the helper's.
  */
 export function distributedTracker(
   overrides: Partial<FairnessTrackerConfig> = {},
@@ -23,11 +25,13 @@ export function distributedTracker(
     link = new FakeLink(),
     random = () => 0.5,
     trackerId = "checkout",
+    options = {},
   }: {
     offsetMs?: number;
     link?: FakeLink | null;
     random?: () => number;
     trackerId?: string;
+    options?: Partial<FairnessTrackerOptions>;
   } = {},
 ): { tracker: FairnessTracker; time: FakeTime; link: FakeLink } {
   const time = new FakeTime(t0 + offsetMs);
@@ -39,6 +43,7 @@ export function distributedTracker(
       ...overrides,
     },
     {
+      ...options,
       now: time.now,
       timers: time.timers,
       random,
