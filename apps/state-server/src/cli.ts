@@ -12,21 +12,19 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConnectError } from "@connectrpc/connect";
 import {
+  bucketKey,
   defaultFairnessTrackerConfig,
+  type Explanation,
+  explainClient,
   type FinalProbabilityFunction,
+  hottestBuckets,
   meanFinalProbability,
   minFinalProbability,
-} from "@fair/tracker";
-import parseDuration from "parse-duration";
-import {
-  bucketKey,
-  type Explanation,
-  explain,
-  hottest,
   type StoredBucket,
   type TrackerShape,
-  windowSeed,
-} from "./explain.js";
+  windowSeedOf,
+} from "@fair/tracker";
+import parseDuration from "parse-duration";
 import { type ServerRules, StateReader } from "./state-reader.js";
 
 /** Exit codes: 0 done, 1 the server could not be read, 2 bad usage. */
@@ -179,12 +177,12 @@ async function runExplain(
   at: number,
 ) {
   const clientId = required(values, "client-id");
-  const current = windowSeed(at, window);
+  const current = windowSeedOf(at, window);
   const next = current + BigInt(window);
   const [now, later] = await Promise.all([reader.readSeed(current), reader.readSeed(next)]);
   checkRules(now.rules, window, tracker.lambda);
-  const explained = explain(clientId, tracker, current, now.buckets, at);
-  const upcoming = explain(clientId, tracker, next, later.buckets, at);
+  const explained = explainClient(clientId, tracker, current, now.buckets, at);
+  const upcoming = explainClient(clientId, tracker, next, later.buckets, at);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ...explained, next: upcoming })}\n`);
   } else {
@@ -201,11 +199,11 @@ async function runTop(
   decay: number,
   at: number,
 ) {
-  const seed = windowSeed(at, window);
+  const seed = windowSeedOf(at, window);
   const count = integer("count", values.count, 20, 1);
   const state = await reader.readSeed(seed);
   checkRules(state.rules, window, decay);
-  const top = hottest(state.buckets.values(), count, at, decay);
+  const top = hottestBuckets(state.buckets.values(), count, at, decay);
   if (values.json) {
     process.stdout.write(
       `${JSON.stringify({ seed: seed.toString(), buckets: state.buckets.size, top })}\n`,
@@ -232,7 +230,7 @@ async function runWatch(
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
   const now = Date.now();
-  const seeds = [windowSeed(now, window), windowSeed(now, window) + BigInt(window)];
+  const seeds = [windowSeedOf(now, window), windowSeedOf(now, window) + BigInt(window)];
   const held = new Map<bigint, Map<string, StoredBucket>>(seeds.map((seed) => [seed, new Map()]));
   const clientId = values["client-id"];
   for await (const change of reader.watch(seeds, stop.signal)) {
@@ -240,7 +238,7 @@ async function runWatch(
     for (const b of change.buckets) buckets.set(bucketKey(b.rowId, b.colId), b);
     const at = Date.now();
     if (tracker !== undefined && clientId !== undefined) {
-      const explained = explain(clientId, tracker, change.seed, buckets, at);
+      const explained = explainClient(clientId, tracker, change.seed, buckets, at);
       const touched = explained.buckets.some((mine) =>
         change.buckets.some((b) => b.rowId === mine.rowId && b.colId === mine.colId),
       );

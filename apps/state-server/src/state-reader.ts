@@ -15,7 +15,7 @@ import {
   type SyncResponse,
   WINDOW_MS_HEADER,
 } from "@fair/state-proto";
-import { bucketKey, type StoredBucket } from "./explain.js";
+import { bucketKey, type StoredBucket } from "@fair/tracker";
 
 /** Where and how to reach the server. */
 export interface ReaderOptions {

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { StateClient } from "@fair/state-client";
 import { loadConfig, type RunningStateServer, serveStateServer } from "@fair/state-server";
-import { defaultFairnessTrackerConfig, FairnessTracker } from "@fair/tracker";
+import { defaultFairnessTrackerConfig, explainClient, FairnessTracker } from "@fair/tracker";
 import { afterEach, describe, expect, test } from "vitest";
-import { explain } from "../src/explain.js";
+
 import { StateReader } from "../src/state-reader.js";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
@@ -92,7 +92,7 @@ describe("fair-state explain", () => {
     closers.push(() => reader.close());
     await waitFor(async () => {
       const { buckets } = await reader.readSeed(seed);
-      const server = explain(
+      const server = explainClient(
         "bad-client",
         { ...config, trackerId: "checkout" },
         seed,

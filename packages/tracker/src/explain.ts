@@ -1,14 +1,13 @@
-// Why a client is throttled, from the State Service's view: the buckets a
-// distributed tracker hashes the client to in a window, each decayed to one
-// instant, and the probability the tracker draws against. The same hashing
-// the tracker uses (@fair/tracker's bucketIndexesOf and windowMurmurSeed),
-// so an operator sees what every instance of that tracker sees.
-import {
-  bucketIndexesOf,
-  type ClientId,
-  type FinalProbabilityFunction,
-  windowMurmurSeed,
-} from "@fair/tracker";
+// Why a client is throttled, from a State Service's view of a window: the
+// buckets a distributed tracker hashes the client to, each decayed to one
+// instant as that tracker reads it, and the probability the tracker draws
+// against. The same hashing and decay the tracker uses, so an operator's
+// tool (`fair-state explain`, the server's dashboard) shows what every
+// instance of that tracker sees.
+import { bucketIndexesOf } from "./bucket-index.js";
+import type { ClientId } from "./client-id.js";
+import type { FinalProbabilityFunction } from "./config.js";
+import { windowMurmurSeed } from "./window-seed.js";
 
 /** A bucket as the server holds it. */
 export interface StoredBucket {
@@ -47,25 +46,35 @@ export interface TrackerShape {
 }
 
 /** The window start of the window holding `atMs`. */
-export function windowSeed(atMs: number, windowMs: number): bigint {
+export function windowSeedOf(atMs: number, windowMs: number): bigint {
   return BigInt(Math.floor(atMs / windowMs) * windowMs);
 }
 
-/** `p · e^(−λ·Δt/1000)` with Δt = max(0, atMs − lastUpdateTimeMs), as the tracker decays a bucket. */
+/**
+ * `bucket`'s probability at `atMs`, decayed exactly as a distributed tracker reads a bucket
+ * (`WindowReplica.read`): `p · e^(−(λ/1000)·Δt)` with Δt = atMs − lastUpdateTimeMs, no decay
+ * when Δt ≤ 0 (another host's clock ahead).
+ */
 export function decayedTo(bucket: StoredBucket, atMs: number, lambda: number): number {
-  const elapsed = Math.max(0, atMs - bucket.lastUpdateTimeMs);
-  if (bucket.prob === 0 || elapsed === 0) return bucket.prob;
-  return Math.max(0, bucket.prob * Math.exp(-lambda * (elapsed / 1000)));
+  const elapsed = atMs - bucket.lastUpdateTimeMs;
+  const { prob } = bucket;
+  return elapsed > 0 && lambda !== 0 && prob !== 0
+    ? prob * Math.exp(-(lambda / 1000) * elapsed)
+    : prob;
 }
 
-/** The key of a bucket in {@link explain}'s lookup. */
+/** The key of a bucket in {@link explainClient}'s lookup: `"row:col"`. */
 export const bucketKey = (rowId: number, colId: number): string => `${rowId}:${colId}`;
 
 /**
- * Explains `clientId` in the window starting at `seed`, from `held` (the
- * seed's buckets by {@link bucketKey}), decayed to `atMs`.
+ * Explains `clientId` in the window starting at `seed` (Unix ms), from `held` (the seed's
+ * buckets by {@link bucketKey}, as a State Service holds them), decayed to `atMs`: for a
+ * distributed tracker whose view equals `held`, the same columns, probabilities and final
+ * probability its `registerRequest` reports in `stats` at `atMs`.
+ *
+ * @throws FairnessTrackerError `invalid_argument` for a bad client id, `l` or `m`
  */
-export function explain(
+export function explainClient(
   clientId: ClientId,
   tracker: TrackerShape,
   seed: bigint,
@@ -99,7 +108,7 @@ export function explain(
 }
 
 /** The `count` buckets of `held` with the highest probability decayed to `atMs`, highest first. */
-export function hottest(
+export function hottestBuckets(
   held: Iterable<StoredBucket>,
   count: number,
   atMs: number,
