@@ -47,7 +47,7 @@ export interface RunningStateServer {
  * Starts the State Service on its listeners: `Sync` and
  * `grpc.health.v1.Health` over HTTP/2 (gRPC, gRPC-Web and Connect; TLS with
  * `tlsCertFile` and `tlsKeyFile`) on `grpcListenAddress`, and `/metrics`,
- * `/healthz`, `/readyz` on `metricsListenAddress`. The server itself — its
+ * `/healthz`, `/readyz` and the live `/dashboard` on `metricsListenAddress`. The server itself — its
  * store, policies and lifecycle — is `createStateServer`'s; this module only
  * listens, reloads TLS material and shuts down. It logs one warning at
  * start-up when the gRPC port is bound beyond loopback with neither tokens
@@ -78,7 +78,11 @@ export async function serveStateServer(options: ServeOptions): Promise<RunningSt
     ? createSecureServer({ ...(await readTlsFiles(tlsFiles)), allowHTTP1: false, settings })
     : createHttp2Server({ settings });
   server.attach(grpc);
-  const metrics = createMetricsListener(server.metrics.registry, () => server.health.serving);
+  const metrics = createMetricsListener(
+    server.metrics.registry,
+    () => server.health.serving,
+    server.handleDashboardRequest,
+  );
 
   let grpcAddress: string;
   let metricsAddress: string;

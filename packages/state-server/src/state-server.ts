@@ -15,6 +15,7 @@ import { Admission } from "./admission.js";
 import { AuthTokens } from "./auth-tokens.js";
 import type { StateServerConfig } from "./config-schema.js";
 import { Connections } from "./connections.js";
+import { createDashboardHandler, type DashboardHandler } from "./dashboard.js";
 import { watchEpochs } from "./epoch-watch.js";
 import { HealthStatus } from "./health.js";
 import { type ServerLogger, silentLogger } from "./logger.js";
@@ -75,6 +76,12 @@ export interface StateServer {
   readonly handleRequest: (request: Http2ServerRequest, response: Http2ServerResponse) => void;
   /** Takes a new connection: counted against `maxConnections`, pinged, closed when idle. */
   readonly handleSession: (session: Http2Session) => void;
+  /**
+   * Serves the live dashboard (`/dashboard` and under it) on an HTTP/1.1
+   * server: the metrics listener of `serveStateServer`, or an embedder's.
+   * Read-only; with tokens, its data needs one allowed for the namespace.
+   */
+  readonly handleDashboardRequest: DashboardHandler;
   /** Serves every connection and request of `server`; returns the way to detach. */
   attach(server: Http2Server | Http2SecureServer): () => void;
   /**
@@ -204,12 +211,22 @@ export function createStateServer(options: StateServerOptions): StateServer {
     const ready = store.readiness?.ready ?? true;
     health.set(state === "running" && ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
   };
+  // The dashboard checks the same tokens as Sync, the ones read last.
+  let tokens: AuthTokens | undefined;
   const readTokens = async () => {
     const path = config.authTokensFile;
-    admission.setTokens(
-      path === undefined ? undefined : AuthTokens.parse(await readFile(path, "utf8"), path),
-    );
+    tokens = path === undefined ? undefined : AuthTokens.parse(await readFile(path, "utf8"), path);
+    admission.setTokens(tokens);
   };
+  const handleDashboardRequest = createDashboardHandler({
+    store,
+    storeStats: () => store.stats(),
+    hubStats: () => hub.stats(),
+    windowMs: config.windowMs,
+    decayRatePerSecond: config.decayRatePerSecond,
+    now,
+    tokens: () => tokens,
+  });
   let stopping: Promise<void> | undefined;
 
   return {
@@ -221,6 +238,7 @@ export function createStateServer(options: StateServerOptions): StateServer {
     connections,
     handleRequest,
     handleSession,
+    handleDashboardRequest,
     attach(server) {
       server.on("session", handleSession);
       server.on("request", handleRequest);
