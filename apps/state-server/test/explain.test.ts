@@ -1,8 +1,11 @@
-// `fair-state explain` against a real server: for a client a distributed
-// tracker throttles, the CLI prints the buckets and the final probability
-// the tracker itself reports (includeStats) at the same instant.
-import { execFile } from "node:child_process";
+// `fair-state` against a real server: for a client a distributed tracker
+// throttles, `explain` prints the buckets and the final probability the
+// tracker itself reports (includeStats) at the same instant; `top` ranks a
+// window's buckets; `watch` prints changes as the server broadcasts them.
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { StateClient } from "@fair/state-client";
 import { loadConfig, type RunningStateServer, serveStateServer } from "@fair/state-server";
@@ -137,6 +140,97 @@ describe("fair-state explain", () => {
     expect(printed.finalProbability).toBeCloseTo(stats?.finalProbability ?? Number.NaN, 9);
     // Throttled for real: 15 failures × 0.04, decayed for 20 s at 0.01/s.
     expect(printed.finalProbability).toBeGreaterThan(0.4);
+  });
+
+  test("top prints the hottest buckets of the current window, decayed to the instant, hottest first", async () => {
+    const running = await startServer();
+    const at = Date.now();
+    const seed = BigInt(Math.floor(at / windowMs) * windowMs);
+    const client = new StateClient({
+      baseUrl: `http://${running.grpcAddress}`,
+      flushIntervalMs: 5,
+    });
+    closers.push(() => client.close());
+    client.connect();
+    client.sendDeltaUpdate(
+      seed,
+      [0.2, 0.9, 0.5].map((deltaProb, col) => ({
+        rowId: 1,
+        colId: col,
+        deltaProb,
+        lastUpdateTimeMs: at,
+      })),
+    );
+    const reader = new StateReader({ target: running.grpcAddress, namespace: "" });
+    closers.push(() => reader.close());
+    await waitFor(
+      async () => (await reader.readSeed(seed)).buckets.size === 3,
+      "the three buckets",
+    );
+
+    const { code, stdout } = await runCli([
+      "top",
+      `--target=${running.grpcAddress}`,
+      `--window=${windowMs}`,
+      `--at=${at + 10_000}`,
+      "--count=2",
+      "--json",
+    ]);
+    expect(code).toBe(0);
+    const printed = JSON.parse(stdout) as {
+      seed: string;
+      buckets: number;
+      top: { colId: number; prob: number; ageMs: number }[];
+    };
+    expect(printed).toMatchObject({ seed: seed.toString(), buckets: 3 });
+    expect(printed.top.map((b) => b.colId)).toEqual([1, 2]);
+    expect(printed.top[0]?.prob).toBeCloseTo(0.9 * Math.exp(-0.01 * 10), 12);
+    expect(printed.top[0]?.ageMs).toBe(10_000);
+  });
+
+  test("watch starts from the window's state, prints each change the server broadcasts, and exits 0 on SIGINT", async () => {
+    const running = await startServer();
+    const at = Date.now();
+    const seed = BigInt(Math.floor(at / windowMs) * windowMs);
+    const client = new StateClient({
+      baseUrl: `http://${running.grpcAddress}`,
+      flushIntervalMs: 5,
+    });
+    closers.push(() => client.close());
+    client.connect();
+    const delta = (deltaProb: number) =>
+      client.sendDeltaUpdate(seed, [{ rowId: 2, colId: 7, deltaProb, lastUpdateTimeMs: at }]);
+    delta(0.25);
+    const reader = new StateReader({ target: running.grpcAddress, namespace: "" });
+    closers.push(() => reader.close());
+    await waitFor(async () => (await reader.readSeed(seed)).buckets.size === 1, "the first bucket");
+
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--conditions=development",
+        cli,
+        "watch",
+        `--target=${running.grpcAddress}`,
+        `--window=${windowMs}`,
+        "--json",
+      ],
+      { cwd: repo, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    closers.push(() => (child.exitCode === null ? child.kill("SIGKILL") : undefined));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const next = async () =>
+      JSON.parse(String((await lines.next()).value)) as Record<string, unknown>;
+    // First the window's full state, which the watcher asks for as it opens…
+    expect(await next()).toMatchObject({ seed: seed.toString(), rowId: 2, colId: 7, prob: 0.25 });
+    // …then what changes, as broadcast.
+    delta(0.5);
+    expect(await next()).toMatchObject({ seed: seed.toString(), rowId: 2, colId: 7, prob: 0.75 });
+    child.kill("SIGINT");
+    const [exitCode] = await once(child, "exit");
+    expect(exitCode).toBe(0);
   });
 
   test("without --client-id it says what is missing and exits 2", async () => {
