@@ -195,6 +195,21 @@ describe("k8s/: the server on its in-memory store", () => {
     expect(pod?.terminationGracePeriodSeconds).toBeGreaterThan(grace);
   });
 
+  test("the pod meets the restricted Pod Security Standard: non-root, default seccomp, no privilege, read-only root", () => {
+    const pod = new Deployment(deploymentDoc).spec?.template.spec;
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    for (const container of pod?.containers ?? []) {
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      });
+    }
+  });
+
   test("the state directory the image names is on the claim, so snapshots survive the pod", () => {
     const deployment = new Deployment(deploymentDoc);
     const pod = deployment.spec?.template.spec;
