@@ -27,4 +27,13 @@ export class StateClientError extends Error {
     super(message, cause === undefined ? undefined : { cause });
     this.code = code;
   }
+
+  /**
+   * What `JSON.stringify` shows, as when `stats()` is logged: an Error's
+   * message is not an own enumerable property, so without this the JSON
+   * would be `{ name, code }` and say nothing of what went wrong.
+   */
+  toJSON(): { name: string; code: StateClientErrorCode; message: string } {
+    return { name: this.name, code: this.code, message: this.message };
+  }
 }

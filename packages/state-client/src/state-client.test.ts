@@ -253,6 +253,15 @@ describe("connection", () => {
       refuse.client.subscribe({ onStatusChange: (s) => s === "closed" && r() }),
     );
     expect(refuse.client.stats().lastError?.code).toBe("config_mismatch");
+    // Logged as JSON, the stats say what went wrong, not only its code.
+    const logged = JSON.parse(JSON.stringify(refuse.client.stats())) as {
+      lastError: { name: string; code: string; message: string };
+    };
+    expect(logged.lastError).toEqual({
+      name: "StateClientError",
+      code: "config_mismatch",
+      message: expect.stringContaining("seed window is 60000 ms"),
+    });
   });
 
   test("decayRate, the deprecated name of decayRatePerSecond, means the same λ; both at once is refused", async () => {
