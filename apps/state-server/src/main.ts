@@ -45,14 +45,16 @@ async function main(): Promise<void> {
 
   // Listen for signals before anything slow, so one that arrives during
   // start-up still shuts down gracefully instead of killing the process.
-  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+  const stopRequested = new Promise<NodeJS.Signals | "parent exited">((resolve) => {
     process.once("SIGTERM", resolve).once("SIGINT", resolve);
+    if (config.exitWithParent) watchParent(() => resolve("parent exited"));
   });
 
   const running = await serveStateServer({ config, logger });
   logger.info(
     {
       version: serverVersion,
+      pid: process.pid,
       grpcAddress: running.grpcAddress,
       metricsAddress: running.metricsAddress,
       ...running.server.store.description,
@@ -82,6 +84,24 @@ async function main(): Promise<void> {
   process.once("SIGTERM", again).once("SIGINT", again);
   await running.shutdown();
   process.off("SIGTERM", again).off("SIGINT", again);
+}
+
+/**
+ * Calls `exited` once the process that started this one has exited. pnpm
+ * does not pass SIGTERM on to a script's processes: a supervisor stopping
+ * `pnpm start` ends pnpm and the shell running the script, and the server
+ * would run on as an orphan. So `pnpm start` sets `exitWithParent`, and the
+ * server stops, as on SIGTERM, once it is reparented (its parent process
+ * id changes). Checked twice a second, on an unref'd timer.
+ */
+function watchParent(exited: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    exited();
+  }, 500);
+  timer.unref();
 }
 
 /** The Redis URL (or list) as logged: a password in it is replaced, the rest kept for debugging. */

@@ -3,10 +3,12 @@
 // replayed and the result run; the manifests are rendered by kustomize
 // itself (`kubectl kustomize`, no cluster needed) and every document is
 // validated against the Kubernetes schemas and the server's own config.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "@fair/state-server";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
@@ -111,6 +113,68 @@ describe("Dockerfile", () => {
       });
       expect(cliHelp).toContain("fair-state <explain|top|watch>");
     });
+  });
+});
+
+// Here, after the image's build, so the build `pnpm start` runs is turbo's
+// cache (and never runs alongside the image's).
+describe("pnpm start, the README's command", () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "fair-start-"));
+  afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+
+  test("SIGTERM to the pnpm process stops the server it started, gracefully: no orphan, the port free", {
+    timeout: 180_000,
+  }, async () => {
+    const pnpm = spawn(
+      "pnpm",
+      ["start", "--", "--grpc-listen-address=127.0.0.1:0", "--metrics-listen-address=127.0.0.1:0"],
+      {
+        cwd: repo,
+        env: { ...process.env, FAIR_STATE_STATE_DIR: stateDir, TURBO_TELEMETRY_DISABLED: "1" },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    const output = createInterface({ input: pnpm.stdout })[Symbol.asyncIterator]();
+    // pnpm and turbo print lines of their own first; the server's are JSON.
+    let started: { pid?: number; grpcAddress?: string } = {};
+    for (;;) {
+      const line = await output.next();
+      if (line.done) throw new Error("pnpm start ended before the server started");
+      if (line.value.includes('"fair-state-server started"')) {
+        started = JSON.parse(line.value) as typeof started;
+        break;
+      }
+    }
+    const pid = started.pid as number;
+    const port = Number(started.grpcAddress?.split(":").pop());
+    expect(pid).not.toBe(pnpm.pid);
+
+    pnpm.kill("SIGTERM");
+    const messages: string[] = [];
+    for await (const line of output) {
+      if (line.startsWith("{")) messages.push((JSON.parse(line) as { msg: string }).msg);
+    }
+    // The server saw its parent go and shut down as on SIGTERM, snapshot and all.
+    expect(messages).toEqual(["shutdown requested", "shutting down", "stopped"]);
+    expect(existsSync(join(stateDir, "state.snapshot"))).toBe(true);
+    // Gone within the grace period (its output ends just before it exits).
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + loadConfig({ argv: [], env: {} }).config.shutdownGracePeriodMs;
+    while (alive() && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(alive()).toBe(false);
+    const free = createServer();
+    await new Promise<void>((resolve, reject) => {
+      free.once("error", reject).listen(port, "127.0.0.1", () => resolve());
+    });
+    free.close();
   });
 });
 

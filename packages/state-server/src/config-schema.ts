@@ -48,6 +48,11 @@ const numberFromText = (schema: z.ZodNumber) =>
 const integer = (min: number, max: number) =>
   numberFromText(z.number().int("must be an integer").min(min).max(max));
 
+/** true or false; from the environment or a flag, "true" or "false". */
+const flag = z
+  .union([z.boolean(), z.enum(["true", "false"])])
+  .transform((value) => value === true || value === "true");
+
 /** `host:port`, `:port` (every interface) or `[ipv6]:port`; port 0 picks a free port. */
 const address = z
   .string()
@@ -310,6 +315,11 @@ export const configKeys = {
     schema: duration({ min: 1000 }),
     default: "30s",
     help: "How often the snapshot is written (with snapshotPath); a crash loses at most this much.",
+  },
+  exitWithParent: {
+    schema: flag,
+    default: false,
+    help: "Shut down, as on SIGTERM, when the process that started the server exits: for launchers that do not pass signals on (pnpm start sets it, since pnpm does not).",
   },
   logLevel: {
     schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),

@@ -34,6 +34,7 @@ describe("defaults", () => {
       metricsListenAddress: ":9090",
       metricsNamespaces: [],
       maxMetricsNamespaces: 20,
+      exitWithParent: false,
       windowMs: 300_000,
       seedEvictionTtlMs: 900_000,
       broadcastIntervalMs: 0,
