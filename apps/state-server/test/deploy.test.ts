@@ -240,6 +240,9 @@ describe("k8s/: the server on its in-memory store", () => {
     expect(mount).toBeDefined();
     const volume = pod?.volumes?.find((v) => v.name === mount?.name);
     expect(volume?.configMap?.name).toBe(new ConfigMap(configMapDoc).metadata?.name);
+    // Generated with a hash of the file in its name: editing the file changes
+    // the pod template, so the pods roll onto the new configuration.
+    expect(volume?.configMap?.name).toMatch(/^fair-state-server-[a-z0-9]{10}$/);
     expect(configEnv.slice((mount?.mountPath.length ?? 0) + 1)).toBe("config.yaml");
 
     expect(container?.ports?.map((p) => [p.name, p.containerPort])).toEqual([
