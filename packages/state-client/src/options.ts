@@ -39,7 +39,12 @@ export interface StateClientOptions {
    * @deprecated Use `decayRatePerSecond`; `decayRate` goes in the next release.
    */
   decayRate?: number | undefined;
-  /** What a window or decay-rate mismatch with the server does: report an error event and go on, or also close. Default `"warn"`. */
+  /**
+   * What a decay-rate mismatch with the server does: report an error event and go on
+   * (`"warn"`), or also close (`"refuse"`). Default `"warn"`. A window mismatch always closes
+   * the client, after the error event: the server would refuse every seed it sent, and the
+   * client would only reconnect and be refused again.
+   */
   onConfigMismatch: "warn" | "refuse";
   /** How long adjustments coalesce before they are sent, in ms. Default 50. */
   flushIntervalMs: number;

@@ -234,20 +234,23 @@ describe("connection", () => {
     expect(client.stats()).toMatchObject({ reconnects: 1, status: "connected" });
   });
 
-  test("a server whose window or decay rate differs is reported; with refuse the client closes", async () => {
+  test("a server whose decay rate differs is reported; with refuse the client closes", async () => {
     const warn = start();
-    warn.server.headers = { [WINDOW_MS_HEADER]: "60000", [DECAY_RATE_HEADER]: "0.02" };
+    warn.server.headers = { [WINDOW_MS_HEADER]: "300000", [DECAY_RATE_HEADER]: "0.02" };
     const errors: StateClientError[] = [];
+    const told: string[] = [];
     warn.client.on("error", (e) => errors.push(e));
+    warn.client.subscribe({ onConfigMismatch: (message) => told.push(message) });
     await connected(warn.client, warn.server);
     expect(errors[0]?.code).toBe("config_mismatch");
-    expect(errors[0]?.message).toContain("seed window is 60000 ms");
     expect(errors[0]?.message).toContain("decay rate is 0.02/s");
+    // Listeners (a linked tracker) hear of it too.
+    expect(told).toEqual([errors[0]?.message]);
     expect(warn.client.status).toBe("connected");
     await warn.client.close();
 
     const refuse = start({ onConfigMismatch: "refuse" });
-    refuse.server.headers = { [WINDOW_MS_HEADER]: "60000" };
+    refuse.server.headers = { [WINDOW_MS_HEADER]: "300000", [DECAY_RATE_HEADER]: "0.02" };
     refuse.client.connect();
     await new Promise<void>((r) =>
       refuse.client.subscribe({ onStatusChange: (s) => s === "closed" && r() }),
@@ -260,8 +263,25 @@ describe("connection", () => {
     expect(logged.lastError).toEqual({
       name: "StateClientError",
       code: "config_mismatch",
-      message: expect.stringContaining("seed window is 60000 ms"),
+      message: expect.stringContaining("decay rate is 0.02/s"),
     });
+  });
+
+  test("a server whose window differs is reported and the client closes at once, whatever onConfigMismatch says", async () => {
+    const { server, client } = start();
+    server.headers = { [WINDOW_MS_HEADER]: "60000" };
+    const errors: StateClientError[] = [];
+    client.on("error", (e) => errors.push(e));
+    client.connect();
+    await new Promise<void>((r) =>
+      client.subscribe({ onStatusChange: (s) => s === "closed" && r() }),
+    );
+    expect(errors.map((e) => e.code)).toEqual(["config_mismatch"]);
+    expect(errors[0]?.message).toContain("seed window is 60000 ms");
+    expect(errors[0]?.message).toContain("the server would refuse every seed");
+    // One connection attempt, no reconnect loop.
+    expect(server.streams).toHaveLength(1);
+    expect(client.stats().reconnects).toBe(0);
   });
 
   test("decayRate, the deprecated name of decayRatePerSecond, means the same λ; both at once is refused", async () => {

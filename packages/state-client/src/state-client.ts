@@ -134,6 +134,16 @@ export class StateClient implements StateLink {
   }
 
   /** `connecting`, `connected`, `disconnected` (retrying) or `closed`. */
+  /** The seed window this client is configured for (`windowMs`), as the `StateLink` contract asks. */
+  get windowMs(): number {
+    return this.#options.windowMs;
+  }
+
+  /** The decay rate this client is configured for (`decayRatePerSecond`). */
+  get decayRatePerSecond(): number {
+    return this.#options.decayRatePerSecond;
+  }
+
   get status(): LinkStatus {
     return this.#status;
   }
@@ -320,6 +330,9 @@ export class StateClient implements StateLink {
     const headers: Record<string, string> = {};
     if (namespace !== "") headers[NAMESPACE_HEADER] = namespace;
     if (authToken !== undefined) headers["authorization"] = `Bearer ${authToken}`;
+    // Our window and λ, so a server that disagrees can say so in its own log.
+    headers[WINDOW_MS_HEADER] = String(this.#options.windowMs);
+    headers[DECAY_RATE_HEADER] = String(this.#options.decayRatePerSecond);
     let header: Headers | undefined;
     const responses = this.#client.sync(outbox.messages(), {
       headers,
@@ -328,11 +341,18 @@ export class StateClient implements StateLink {
         header = h;
       },
     });
-    for await (const response of responses) {
-      // Connected means the server answered: headers alone come with
-      // trailers-only refusals too, and must not reset the backoff.
-      if (!this.#answered) this.#onAnswered(header);
-      this.#onResponse(response);
+    try {
+      for await (const response of responses) {
+        // Connected means the server answered: headers alone come with
+        // trailers-only refusals too, and must not reset the backoff.
+        if (!this.#answered) this.#onAnswered(header);
+        this.#onResponse(response);
+      }
+    } finally {
+      // Refused before its first message (a seed of another window is, at
+      // once), the stream still brought the server's rules: check them, or
+      // a window mismatch would only ever show as a reconnect loop.
+      if (!this.#answered && header !== undefined) this.#checkServerConfig(header);
     }
   }
 
@@ -387,13 +407,17 @@ export class StateClient implements StateLink {
       );
     }
     if (problems.length === 0) return;
-    const refuse = this.#options.onConfigMismatch === "refuse";
+    // Another window: every seed this client sends is refused. Closing ends
+    // the reconnect loop that would follow; only λ may differ and go on.
+    const windowDiffers = windowMs !== null && Number(windowMs) !== this.#options.windowMs;
+    const refuse = this.#options.onConfigMismatch === "refuse" || windowDiffers;
     const error = new StateClientError(
       "config_mismatch",
-      `${problems.join("; ")}: trackers and server must agree (set the tracker's rotation period and Lambda to the server's)${refuse ? '; closing, as onConfigMismatch is "refuse"' : ""}`,
+      `${problems.join("; ")}: trackers and server must agree (set the tracker's rotation period and Lambda to the server's)${windowDiffers ? "; closing, as the server would refuse every seed" : refuse ? '; closing, as onConfigMismatch is "refuse"' : ""}`,
     );
     this.#counters.lastError = error;
     this.#emit("error", error);
+    this.#deliver((listener) => listener.onConfigMismatch?.(error.message));
     if (refuse) {
       this.#pending.clear();
       void this.close();

@@ -53,6 +53,12 @@ export interface StateLinkListener {
    * first connection (there is no epoch to compare with).
    */
   onEpochChange?(epoch: string, previous: string): void;
+  /**
+   * The server's window or decay rate differs from the link's (`message`
+   * names both): the two would not agree on seeds or decay. A tracker
+   * reports it (its `onError`, code `config_mismatch`).
+   */
+  onConfigMismatch?(message: string): void;
 }
 
 /** Options for {@link StateLink.requestFullState}. */
@@ -114,4 +120,13 @@ export interface StateLink {
   subscribe(listener: StateLinkListener): () => void;
   /** The link's current status. */
   readonly status: LinkStatus;
+  /**
+   * The seed window, in ms, the link is configured for and checks its
+   * server against. A tracker whose `rotationFrequencyMs` differs reports
+   * `config_mismatch` and shares nothing through the link. Optional: a link
+   * without it is not checked.
+   */
+  readonly windowMs?: number;
+  /** The decay rate λ, per second, the link is configured for; checked as `windowMs` is. */
+  readonly decayRatePerSecond?: number;
 }

@@ -1,6 +1,6 @@
 import { constants, type Http2ServerRequest } from "node:http2";
 import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
-import { NAMESPACE_HEADER } from "@fair/state-proto";
+import { DECAY_RATE_HEADER, NAMESPACE_HEADER, WINDOW_MS_HEADER } from "@fair/state-proto";
 import type { AuthTokens } from "./auth-tokens.js";
 import type { Connections } from "./connections.js";
 import type { StateServerMetrics } from "./metrics.js";
@@ -16,6 +16,13 @@ export interface SyncAdmission {
   readonly namespace: string;
   /** The client's address and port as the server sees them (a proxy's, behind one), for logs. */
   readonly peer: string;
+  /**
+   * The window and λ the client says it runs with (`fair-state-window-ms`,
+   * `fair-state-decay-rate` request headers; clients of this release send
+   * them), as sent; `null` when absent.
+   */
+  readonly clientWindowMs: string | null;
+  readonly clientDecayRate: string | null;
   /** Why the stream is refused before it starts, or `undefined` to serve it. */
   readonly refusal: ConnectError | undefined;
   /**
@@ -35,6 +42,8 @@ export const admissionKey = createContextKey<SyncAdmission>(
   {
     namespace: "",
     peer: "",
+    clientWindowMs: null,
+    clientDecayRate: null,
     refusal: new ConnectError(
       "Sync is served only through the state server's handler",
       Code.Internal,
@@ -88,6 +97,8 @@ export class Admission {
     return {
       namespace,
       peer: `${remoteAddress ?? "?"}:${remotePort ?? "?"}`,
+      clientWindowMs: header(request, WINDOW_MS_HEADER),
+      clientDecayRate: header(request, DECAY_RATE_HEADER),
       refusal,
       resetIfStuck() {
         if (stream.writableNeedDrain) stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);

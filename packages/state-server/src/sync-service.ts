@@ -184,6 +184,7 @@ export class SyncService {
     let code = "ok";
     let series: NamespaceSeries | undefined;
     this.#logger.debug?.(who, "Sync stream opened");
+    this.#checkClientRules(who, admission);
     metrics.connectedClients.inc();
     this.#streams++;
     try {
@@ -249,6 +250,40 @@ export class SyncService {
         "Sync stream closed",
       );
     }
+  }
+
+  /**
+   * Warns (rate-limited, with the refusals) when the client says it runs
+   * with another window or λ than this server: its tracker would hash into
+   * windows the server does not have, or decay differently. The stream goes
+   * on; the client reads the server's values in the response headers and
+   * reports the mismatch itself (a window mismatch closes it).
+   */
+  #checkClientRules(who: object, admission: SyncAdmission): void {
+    const { windowMs, decayRatePerSecond } = this.#options;
+    const { clientWindowMs, clientDecayRate } = admission;
+    const windowDiffers = clientWindowMs !== null && Number(clientWindowMs) !== windowMs;
+    const decayDiffers = clientDecayRate !== null && Number(clientDecayRate) !== decayRatePerSecond;
+    if (!windowDiffers && !decayDiffers) return;
+    const problems = [
+      ...(windowDiffers
+        ? [`the client's windowMs is ${clientWindowMs}, the server's ${windowMs}`]
+        : []),
+      ...(decayDiffers
+        ? [`the client's decay rate is ${clientDecayRate}/s, the server's ${decayRatePerSecond}/s`]
+        : []),
+    ];
+    this.#refusals.warn(
+      {
+        ...who,
+        code: "config_mismatch",
+        clientWindowMs,
+        serverWindowMs: windowMs,
+        clientDecayRatePerSecond: clientDecayRate,
+        serverDecayRatePerSecond: decayRatePerSecond,
+      },
+      `Sync client configured unlike the server: ${problems.join("; ")} (the server's values are authoritative: set the trackers' rotationFrequencyMs and lambda to them)`,
+    );
   }
 
   /** Logs a stream refused or ended for its client's fault; other ends are only the debug line. */

@@ -18,7 +18,8 @@ export type FairnessTrackerErrorCode =
   | "invalid_option"
   | "invalid_state"
   | "rotation_failed"
-  | "decision_hook_failed";
+  | "decision_hook_failed"
+  | "config_mismatch";
 
 /**
  * The one error type `@fair/tracker` throws. It plays the part of Go's `BaseError`,

@@ -53,7 +53,13 @@ export class WindowEngine implements Engine {
     this.#config = config;
     this.#options = options;
     this.#trackerId = distributed.trackerId;
-    this.#link = distributed.link;
+    // A link set up for another window would carry seeds its server refuses:
+    // say so, and share nothing through it (this tracker runs on its own
+    // state, as when the service is down).
+    const mismatch = configMismatch(config, distributed.link);
+    if (mismatch !== undefined)
+      options.onError?.(new FairnessTrackerError("config_mismatch", mismatch));
+    this.#link = mismatch === undefined ? distributed.link : undefined;
     // The State Service decays with λ/1000 per ms; the same expression keeps replicas bit-equal to it.
     this.#decayPerMs = config.lambda / 1000;
     this.#window = this.#windowOf(Math.floor(options.now()));
@@ -64,6 +70,9 @@ export class WindowEngine implements Engine {
       this.#unsubscribe = link.subscribe({
         onStateUpdate: (seed, buckets) => this.#receive(seed, buckets),
         onEpochChange: () => this.#offer(),
+        // The link found that its server disagrees with it (so with us).
+        onConfigMismatch: (message) =>
+          options.onError?.(new FairnessTrackerError("config_mismatch", message)),
       });
       this.#requestFullState(this.#main);
       this.#requestFullState(this.#secondary);
@@ -256,4 +265,24 @@ export class WindowEngine implements Engine {
       counters.fullStateFailures++;
     }
   }
+}
+
+/** Why `link` cannot serve a tracker of `config`, or `undefined` when it can (or does not say). */
+function configMismatch(
+  config: FairnessTrackerConfig,
+  link: StateLink | undefined,
+): string | undefined {
+  const problems: string[] = [];
+  if (link?.windowMs !== undefined && link.windowMs !== config.rotationFrequencyMs) {
+    problems.push(
+      `the tracker's rotationFrequencyMs is ${config.rotationFrequencyMs}, its link's windowMs ${link.windowMs}`,
+    );
+  }
+  if (link?.decayRatePerSecond !== undefined && link.decayRatePerSecond !== config.lambda) {
+    problems.push(
+      `the tracker's lambda is ${config.lambda}, its link's decayRatePerSecond ${link.decayRatePerSecond}`,
+    );
+  }
+  if (problems.length === 0) return undefined;
+  return `${problems.join("; ")}: tracker, link and State Service must agree (the server's values are authoritative); the tracker shares nothing through this link and runs on its own state`;
 }
