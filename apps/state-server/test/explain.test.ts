@@ -51,6 +51,17 @@ async function startServer(): Promise<RunningStateServer> {
   return running;
 }
 
+/** A server, a connected client of it, and now's instant and window. */
+async function serverAndClient() {
+  const running = await startServer();
+  const at = Date.now();
+  const seed = BigInt(Math.floor(at / windowMs) * windowMs);
+  const client = new StateClient({ baseUrl: `http://${running.grpcAddress}`, flushIntervalMs: 5 });
+  closers.push(() => client.close());
+  client.connect();
+  return { running, client, at, seed };
+}
+
 /** Resolves once `condition` holds, checked every 20 ms; rejects after 10 s. */
 async function waitFor(condition: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -143,15 +154,7 @@ describe("fair-state explain", () => {
   });
 
   test("top prints the hottest buckets of the current window, decayed to the instant, hottest first", async () => {
-    const running = await startServer();
-    const at = Date.now();
-    const seed = BigInt(Math.floor(at / windowMs) * windowMs);
-    const client = new StateClient({
-      baseUrl: `http://${running.grpcAddress}`,
-      flushIntervalMs: 5,
-    });
-    closers.push(() => client.close());
-    client.connect();
+    const { running, client, at, seed } = await serverAndClient();
     client.sendDeltaUpdate(
       seed,
       [0.2, 0.9, 0.5].map((deltaProb, col) => ({
@@ -189,15 +192,7 @@ describe("fair-state explain", () => {
   });
 
   test("watch starts from the window's state, prints each change the server broadcasts, and exits 0 on SIGINT", async () => {
-    const running = await startServer();
-    const at = Date.now();
-    const seed = BigInt(Math.floor(at / windowMs) * windowMs);
-    const client = new StateClient({
-      baseUrl: `http://${running.grpcAddress}`,
-      flushIntervalMs: 5,
-    });
-    closers.push(() => client.close());
-    client.connect();
+    const { running, client, at, seed } = await serverAndClient();
     const delta = (deltaProb: number) =>
       client.sendDeltaUpdate(seed, [{ rowId: 2, colId: 7, deltaProb, lastUpdateTimeMs: at }]);
     delta(0.25);
