@@ -1,7 +1,7 @@
 import { constants, type Http2ServerRequest } from "node:http2";
 import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { DECAY_RATE_HEADER, NAMESPACE_HEADER, WINDOW_MS_HEADER } from "@fair/state-proto";
-import type { AuthTokens } from "./auth-tokens.js";
+import { type AuthTokens, describeRefusal } from "./auth-tokens.js";
 import type { Connections } from "./connections.js";
 import type { StateServerMetrics } from "./metrics.js";
 
@@ -119,18 +119,8 @@ export class Admission {
     if (decision.ok) return undefined;
     // Logged with every other refusal, rate-limited, by SyncService.serve.
     metrics.authFailures.labels(decision.refusal).inc();
-    if (decision.refusal === "namespace") {
-      return new ConnectError(
-        `this token may not use namespace "${namespace}"`,
-        Code.PermissionDenied,
-      );
-    }
-    return new ConnectError(
-      decision.refusal === "missing"
-        ? 'missing "authorization: Bearer <token>" header'
-        : "unknown or revoked token",
-      Code.Unauthenticated,
-    );
+    const { denied, message } = describeRefusal(decision.refusal, namespace);
+    return new ConnectError(message, denied ? Code.PermissionDenied : Code.Unauthenticated);
   }
 }
 

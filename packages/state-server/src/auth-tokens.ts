@@ -3,6 +3,28 @@ import { createHash, timingSafeEqual } from "node:crypto";
 /** Why a request was refused: no token, a token we do not know, or a namespace the token may not write. */
 export type AuthRefusal = "missing" | "unknown" | "namespace";
 
+/**
+ * What a client is told when its token is refused for `namespace`, the same
+ * for `Sync` (UNAUTHENTICATED / PERMISSION_DENIED) and the dashboard (401 /
+ * 403): `denied` when a known token may not use the namespace, else the
+ * client is not authenticated. Never the token itself.
+ */
+export function describeRefusal(
+  refusal: AuthRefusal,
+  namespace: string,
+): { readonly denied: boolean; readonly message: string } {
+  if (refusal === "namespace") {
+    return { denied: true, message: `this token may not use namespace "${namespace}"` };
+  }
+  return {
+    denied: false,
+    message:
+      refusal === "missing"
+        ? 'missing "authorization: Bearer <token>" header'
+        : "unknown or revoked token",
+  };
+}
+
 /** The answer to {@link AuthTokens.check}. */
 export type AuthDecision =
   | { readonly ok: true }

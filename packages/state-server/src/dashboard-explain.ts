@@ -4,19 +4,7 @@
 // the page, the CLI and every tracker instance agree; this module only finds
 // the client's buckets in the store.
 import type { StoreNamespace } from "@fair/state-store";
-import {
-  bucketIndexesOf,
-  bucketKey,
-  type ClientId,
-  type StoredBucket,
-  type TrackerShape,
-  windowMurmurSeed,
-} from "@fair/tracker";
-
-/** The columns `clientId` hashes to in the window starting at `seed`, one per level. */
-export function columnsOf(clientId: ClientId, tracker: TrackerShape, seed: bigint): number[] {
-  return bucketIndexesOf(clientId, tracker, windowMurmurSeed(Number(seed), tracker.trackerId));
-}
+import { bucketKey, type StoredBucket } from "@fair/tracker";
 
 /**
  * Reads, page by page, the buckets of `seed` among `wanted` (keys by

@@ -1,4 +1,5 @@
 import type { StoreNamespace } from "@fair/state-store";
+import { decayedTo } from "@fair/tracker";
 
 /** Buckets read from the store per page: small enough to keep each slice of work short. */
 const PAGE_SIZE = 5_000;
@@ -54,8 +55,8 @@ export interface SeedViewOptions {
 /**
  * Reads a whole seed page by page and aggregates it: a heat map of the
  * highest probability per bin of columns on each level, and the hottest
- * buckets. Each bucket is decayed to `nowMs` first,
- * `p·e^(−λ·max(0, now − t)/1000)`. The pages are read one at a time with a
+ * buckets. Each bucket is decayed to `nowMs` first, as a distributed
+ * tracker reads it (`decayedTo`). The pages are read one at a time with a
  * turn of the event loop between them, so a seed of a million buckets never
  * builds one array of them and never holds up Sync streams for more than one
  * page's work; what is kept per bucket is three numbers in typed arrays
@@ -67,7 +68,6 @@ export async function readSeedView(
   options: SeedViewOptions,
 ): Promise<SeedView> {
   const { nowMs, decayRatePerSecond } = options;
-  const lambdaPerMs = decayRatePerSecond / 1000;
   let rows = new Uint16Array(PAGE_SIZE);
   let cols = new Uint32Array(PAGE_SIZE);
   let probs = new Float64Array(PAGE_SIZE);
@@ -86,8 +86,7 @@ export async function readSeedView(
       probs = grow(probs, new Float64Array(size));
     }
     for (const bucket of page.buckets) {
-      const elapsed = Math.max(0, nowMs - bucket.lastUpdateTimeMs);
-      const prob = elapsed === 0 ? bucket.prob : bucket.prob * Math.exp(-lambdaPerMs * elapsed);
+      const prob = decayedTo(bucket, nowMs, decayRatePerSecond);
       rows[count] = bucket.rowId;
       cols[count] = bucket.colId;
       probs[count] = prob;

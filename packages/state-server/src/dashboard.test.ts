@@ -3,10 +3,9 @@
 // view against the tracker's hashing, and the view's cost at 1M buckets.
 import { request } from "node:http";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { minFinalProbability } from "@fair/tracker";
+import { clientColumns } from "@fair/tracker";
 import { afterEach, describe, expect, test } from "vitest";
 import { deltaUpdate, seed0, startServer, type TestServer, t0 } from "../test/harness.js";
-import { columnsOf } from "./dashboard-explain.js";
 
 const servers: TestServer[] = [];
 afterEach(async () => {
@@ -185,11 +184,7 @@ describe("/dashboard/api/explain", () => {
   test("a client's bucket on each level by the tracker's hashing, and the min of them", async () => {
     const server = await start();
     const tracker = { trackerId: "checkout", l: 3, m: 1000, lambda: 0.01 };
-    const columns = columnsOf(
-      "user-42",
-      { ...tracker, finalProbabilityFunction: minFinalProbability },
-      seed0,
-    );
+    const columns = clientColumns("user-42", tracker, seed0);
     const sync = server.connect("shop");
     sync.send(deltaUpdateOf(columns.map((col, row) => [row, col, 0.2 * (row + 1), t0] as const)));
     await sync.until(() => sync.view(seed0).length >= 3);

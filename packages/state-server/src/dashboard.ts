@@ -4,12 +4,14 @@ import { type DashboardFile, dashboardFiles } from "@fair/state-dashboard";
 import { type Store, StoreError, type StoreStats } from "@fair/state-store";
 import {
   bucketKey,
+  clientColumns,
   defaultFairnessTrackerConfig,
   explainClient,
   minFinalProbability,
+  windowSeedOf,
 } from "@fair/tracker";
-import type { AuthTokens } from "./auth-tokens.js";
-import { columnsOf, readBuckets } from "./dashboard-explain.js";
+import { type AuthTokens, describeRefusal } from "./auth-tokens.js";
+import { readBuckets } from "./dashboard-explain.js";
 import { readSeedView } from "./dashboard-view.js";
 
 /** What the dashboard reads; all of it the server's own objects. */
@@ -130,7 +132,7 @@ export function createDashboardHandler(deps: DashboardDeps): DashboardHandler {
     const atMs = deps.now();
     const seed = seedOf("current", atMs, windowMs);
     const wanted = new Set(
-      columnsOf(clientId, tracker, seed).map((col, row) => bucketKey(row, col)),
+      clientColumns(clientId, tracker, seed).map((col, row) => bucketKey(row, col)),
     );
     const held = await readBuckets(deps.store.namespace(namespace), seed, wanted);
     return explainClient(clientId, tracker, seed, held, atMs);
@@ -192,20 +194,18 @@ function refuse(
   if (tokens === undefined) return undefined;
   const decision = tokens.check(request.headers.authorization ?? null, namespace);
   if (decision.ok) return undefined;
-  if (decision.refusal === "namespace") {
-    return new HttpError(403, `this token may not use namespace "${namespace}"`);
-  }
+  const { denied, message } = describeRefusal(decision.refusal, namespace);
   return new HttpError(
-    401,
+    denied ? 403 : 401,
     decision.refusal === "missing"
-      ? 'missing "authorization: Bearer <token>" header: enter a token in the page\'s token field'
-      : "unknown or revoked token",
+      ? `${message}: enter a token in the page's token field`
+      : message,
   );
 }
 
 /** `current` (the default), `next`, or a window start in Unix ms. */
 function seedOf(text: string | null, nowMs: number, windowMs: number): bigint {
-  const current = BigInt(Math.floor(nowMs / windowMs) * windowMs);
+  const current = windowSeedOf(nowMs, windowMs);
   if (text === null || text === "" || text === "current") return current;
   if (text === "next") return current + BigInt(windowMs);
   if (!/^\d{1,20}$/.test(text)) {

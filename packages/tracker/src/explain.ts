@@ -67,6 +67,18 @@ export function decayedTo(bucket: StoredBucket, atMs: number, lambda: number): n
 export const bucketKey = (rowId: number, colId: number): string => `${rowId}:${colId}`;
 
 /**
+ * The column `clientId` hashes to on each level (level 0 first) in the window starting at
+ * `seed`, for every instance of tracker `tracker.trackerId`: the buckets to read to explain it.
+ */
+export function clientColumns(
+  clientId: ClientId,
+  tracker: Pick<TrackerShape, "trackerId" | "l" | "m">,
+  seed: bigint,
+): number[] {
+  return bucketIndexesOf(clientId, tracker, windowMurmurSeed(Number(seed), tracker.trackerId));
+}
+
+/**
  * Explains `clientId` in the window starting at `seed` (Unix ms), from `held` (the seed's
  * buckets by {@link bucketKey}, as a State Service holds them), decayed to `atMs`: for a
  * distributed tracker whose view equals `held`, the same columns, probabilities and final
@@ -81,12 +93,7 @@ export function explainClient(
   held: ReadonlyMap<string, StoredBucket>,
   atMs: number,
 ): Explanation {
-  const columns = bucketIndexesOf(
-    clientId,
-    tracker,
-    windowMurmurSeed(Number(seed), tracker.trackerId),
-  );
-  const buckets = columns.map((colId, rowId): ExplainedBucket => {
+  const buckets = clientColumns(clientId, tracker, seed).map((colId, rowId): ExplainedBucket => {
     const stored = held.get(bucketKey(rowId, colId));
     if (stored === undefined) {
       return { rowId, colId, prob: 0, lastUpdateTimeMs: 0, storedProb: 0, ageMs: null };

@@ -25,7 +25,14 @@ export type { StructureIds, SyncStats } from "./engine.js";
 export type { FairnessTrackerErrorCode } from "./errors.js";
 export { FairnessTrackerError } from "./errors.js";
 export type { ExplainedBucket, Explanation, StoredBucket, TrackerShape } from "./explain.js";
-export { bucketKey, decayedTo, explainClient, hottestBuckets, windowSeedOf } from "./explain.js";
+export {
+  bucketKey,
+  clientColumns,
+  decayedTo,
+  explainClient,
+  hottestBuckets,
+  windowSeedOf,
+} from "./explain.js";
 export { meanFinalProbability, minFinalProbability } from "./final-probability.js";
 export type { DistributedOptions, FairnessTrackerOptions, TrackerTimers } from "./options.js";
 export { defaultTrackerOptions } from "./options.js";
