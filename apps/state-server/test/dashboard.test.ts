@@ -8,10 +8,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { SyncRequestSchema } from "@fair/state-proto";
-import { loadConfig, type RunningStateServer, serveStateServer } from "@fair/state-server";
+import { loadConfig, type RunningStateServer } from "@fair/state-server";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { closeAll, type RawStream, rawSession, rawSync, requestFrame } from "./abuse-clients.js";
+import { serveInProcess } from "./in-process-server.js";
 
 const chromiumPath = "/usr/bin/chromium";
 const windowMs = 300_000;
@@ -50,16 +51,7 @@ async function launchBrowser(): Promise<Browser> {
 }
 
 async function startServer(extra: { authTokensFile?: string } = {}): Promise<RunningStateServer> {
-  const running = await serveStateServer({
-    config: {
-      ...loadConfig({ argv: [], env: {} }).config,
-      grpcListenAddress: "127.0.0.1:0",
-      metricsListenAddress: "127.0.0.1:0",
-      windowMs,
-      ...extra,
-    },
-    now: serverNow,
-  });
+  const running = await serveInProcess({ windowMs, ...extra }, serverNow);
   closers.push(() => running.shutdown(500));
   return running;
 }

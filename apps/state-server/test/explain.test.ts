@@ -8,11 +8,11 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { StateClient } from "@fair/state-client";
-import { loadConfig, type RunningStateServer, serveStateServer } from "@fair/state-server";
+import type { RunningStateServer } from "@fair/state-server";
 import { defaultFairnessTrackerConfig, explainClient, FairnessTracker } from "@fair/tracker";
 import { afterEach, describe, expect, test } from "vitest";
-
 import { StateReader } from "../src/state-reader.js";
+import { serveInProcess } from "./in-process-server.js";
 
 const repo = fileURLToPath(new URL("../../..", import.meta.url));
 const cli = join(repo, "apps/state-server/src/cli.ts");
@@ -39,14 +39,7 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 async function startServer(): Promise<RunningStateServer> {
-  const running = await serveStateServer({
-    config: {
-      ...loadConfig({ argv: [], env: {} }).config,
-      grpcListenAddress: "127.0.0.1:0",
-      metricsListenAddress: "127.0.0.1:0",
-      windowMs,
-    },
-  });
+  const running = await serveInProcess({ windowMs });
   closers.push(() => running.shutdown(500));
   return running;
 }
